@@ -1,0 +1,97 @@
+"""`audit()`: run the registered checks on a model and data, collect an `AuditResult`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext
+from trustml.data import AuditData
+from trustml.errors import ConfigError, DataError
+from trustml.models import wrap
+from trustml.privacy import PrivacyRecord
+from trustml.report import AuditResult
+
+_PACKAGES = ("trustml", "torch", "opacus", "captum", "fairlearn", "shap", "transformers",
+             "scikit-learn", "numpy", "pandas")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | None = None,
+          training: dict | None = None, checks: Sequence[str] | None = None,
+          thresholds: dict | None = None, explain_rows: int = 100, seed: int = 0,
+          title: str | None = None, progress: bool = True, config: dict | None = None,
+          **wrap_kwargs) -> AuditResult:
+    """Audit a model on a data set.
+
+    Parameters
+    ----------
+    model : estimator, torch module, Hugging Face model or ModelAdapter
+        The model under audit (wrapped with :func:`trustml.models.wrap` and ``wrap_kwargs``).
+    data : AuditData
+    baseline : optional
+        A non-private twin of ``model``, trained the same way, for comparison.
+    privacy : PrivacyRecord, optional
+        The DP training record of ``model``.
+    training : dict, optional
+        Training records to show, keyed ``"model"`` / ``"baseline"``.
+    checks : sequence of str, optional
+        Names from :data:`trustml.checks.REGISTRY`; default all.
+    thresholds : dict, optional
+        Overrides of :data:`trustml.checks.DEFAULT_THRESHOLDS`.
+    explain_rows : int
+        Test examples to explain.
+    seed : int
+    title : str, optional
+    progress : bool
+    config : dict, optional
+        Recorded in the provenance as given.
+
+    Returns
+    -------
+    AuditResult
+    """
+    if not isinstance(data, AuditData):
+        raise DataError(f"data: expected AuditData, got {type(data).__name__}; build it with "
+                        "AuditData.from_frame or AuditData.from_texts")
+    unknown = set(thresholds or {}) - set(DEFAULT_THRESHOLDS)
+    if unknown:
+        raise ConfigError(f"thresholds: unknown name(s) {sorted(unknown)}; "
+                          f"use names among {sorted(DEFAULT_THRESHOLDS)}")
+    names = list(REGISTRY) if checks is None else list(checks)
+    for name in names:
+        if name not in REGISTRY:
+            raise ConfigError(f"checks: unknown check {name!r}; use names among {list(REGISTRY)}")
+    adapter = wrap(model, **wrap_kwargs)
+    base = wrap(baseline, **wrap_kwargs) if baseline is not None else None
+    ctx = AuditContext(data=data, model=adapter, baseline=base, privacy=privacy,
+                       training=training or {},
+                       thresholds={**DEFAULT_THRESHOLDS, **(thresholds or {})},
+                       seed=seed, explain_rows=explain_rows, progress=progress)
+    findings = []
+    for name in tqdm(names, desc="checks", disable=not progress, leave=False):
+        findings += REGISTRY[name].func(ctx)
+    models = {"model": {**adapter.describe(), "private": privacy is not None,
+                        "training": (training or {}).get("model")}}
+    if base is not None:
+        models["baseline"] = {**base.describe(), "private": False,
+                              "training": (training or {}).get("baseline")}
+    provenance = {"trustml_version": _versions()["trustml"],
+                  "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  "seed": seed, "checks": names, "thresholds": ctx.thresholds,
+                  "versions": _versions(), "config": config or {}}
+    return AuditResult(title=title or f"trustml audit: {data.name}", findings=findings,
+                       data=data.describe(), models=models, provenance=provenance)

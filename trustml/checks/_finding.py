@@ -1,0 +1,79 @@
+"""`Finding`: one conclusion of a check, with its evidence, in words a non-engineer can read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+CHALLENGES = ("privacy", "fairness", "explainability", "data quality", "performance",
+              "robustness", "compute")
+STATUSES = ("pass", "info", "warn", "fail")  # in rising order of concern
+
+
+@dataclass
+class Table:
+    """A small table of evidence: column names and rows of plain values."""
+
+    name: str
+    columns: list[str]
+    rows: list[list]
+
+
+@dataclass
+class Chart:
+    """A horizontal bar chart the renderer draws: one bar per label."""
+
+    title: str
+    labels: list[str]
+    values: list[float]
+    errors: list[float] | None = None
+
+
+@dataclass
+class Finding:
+    """One result of a check.
+
+    Attributes
+    ----------
+    id : str
+        Stable identifier, e.g. ``"fairness.group_metrics.sex"``.
+    challenge : str
+        One of :data:`CHALLENGES`.
+    status : {"pass", "info", "warn", "fail"}
+    title, summary : str
+        A headline and one paragraph in plain words.
+    metrics : dict
+        Named numbers (JSON-serialisable).
+    tables, charts : list
+        Evidence for the report.
+    thresholds : dict
+        The thresholds the status was judged against.
+    regulations : list of str
+        Clauses this finding evidences (e.g. ``"EU AI Act Art. 10"``).
+    recommendation : str
+    """
+
+    id: str
+    challenge: str
+    status: str
+    title: str
+    summary: str
+    metrics: dict = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    thresholds: dict = field(default_factory=dict)
+    regulations: list[str] = field(default_factory=list)
+    recommendation: str = ""
+
+    def __post_init__(self):
+        if self.challenge not in CHALLENGES:
+            raise ValueError(f"challenge {self.challenge!r} not in {CHALLENGES}")
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} not in {STATUSES}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def worst(statuses) -> str:
+    """The most concerning status of several ("pass" when there are none)."""
+    return max(statuses, key=STATUSES.index, default="pass")

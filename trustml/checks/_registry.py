@@ -1,0 +1,74 @@
+"""The registry of checks and the context they read.
+
+A check is a function ``check(ctx) -> list[Finding]`` registered with :func:`register`. To add
+one, write it in a module of this package, decorate it, and import the module in
+``trustml/checks/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from trustml.checks._finding import Finding
+from trustml.data import AuditData
+from trustml.models._adapters import ModelAdapter
+from trustml.privacy import PrivacyRecord
+
+DEFAULT_THRESHOLDS = {
+    "max_epsilon": 10.0,             # privacy: above this a DP guarantee is weak
+    "parity_difference_warn": 0.10,  # fairness: demographic parity / equalized odds difference
+    "parity_difference_fail": 0.20,
+    "min_group_size": 30,            # fairness: smaller test groups are too small to judge
+    "min_rank_agreement": 0.5,       # explainability: Spearman rank of SHAP vs Captum importance
+    "max_accuracy_drop": 0.05,       # performance: DP model versus its non-private baseline
+}
+
+
+@dataclass
+class AuditContext:
+    """What every check reads: data, the audited model, an optional baseline and DP record."""
+
+    data: AuditData
+    model: ModelAdapter
+    baseline: ModelAdapter | None = None
+    privacy: PrivacyRecord | None = None
+    training: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    seed: int = 0
+    explain_rows: int = 100
+    progress: bool = True
+    _predictions: dict = field(default_factory=dict, repr=False)
+
+    def test_predictions(self, which: str = "model") -> tuple[np.ndarray, np.ndarray]:
+        """Positive-class probability (or value) and predicted code on the test split, cached."""
+        if which not in self._predictions:
+            adapter = self.model if which == "model" else self.baseline
+            x, _, _ = self.data.take("test")
+            if self.data.task == "regression":
+                pred = adapter.predict(x)
+                self._predictions[which] = (pred, pred)
+            else:
+                proba = adapter.predict_proba(x)
+                self._predictions[which] = (proba, proba.argmax(axis=1))
+        return self._predictions[which]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    challenge: str
+    func: Callable[[AuditContext], list[Finding]]
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+def register(name: str, challenge: str):
+    """Decorator adding a check to :data:`REGISTRY` under ``name``."""
+    def decorate(func):
+        REGISTRY[name] = CheckSpec(name, challenge, func)
+        return func
+    return decorate

@@ -1,0 +1,49 @@
+"""Command line: ``trustml report``.
+
+Exit codes: 0 success; 2 a usage or input error (one line on stderr, nothing written).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from trustml.errors import TrustMLError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trustml")
+def main() -> None:
+    """trustml: audit models for privacy, fairness and explainability."""
+
+
+@main.command()
+@click.option("--demo", default="tabular", show_default=True,
+              help="Built-in demo to run: 'tabular' (MLP on Toronto arrests) or 'sentiment' "
+                   "(MiniLM on tweets).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output directory for report.html and report.json [default: reports/DEMO].")
+@click.option("--epsilon", type=float, default=None,
+              help="Target epsilon of the DP model [default: 1 tabular, 8 sentiment].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def report(demo: str, out: str | None, epsilon: float | None, seed: int, quiet: bool) -> None:
+    """Train a non-private and a DP model, audit them, and write HTML and JSON reports."""
+    from trustml.demos import run_demo
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        result, paths = run_demo(demo, out, epsilon=epsilon, seed=seed, progress=not quiet)
+    except TrustMLError as exc:
+        click.echo(f"trustml: error: {exc}", err=True)
+        sys.exit(2)
+    for challenge, status in result.verdicts.items():
+        click.echo(f"{challenge:>15}: {status}")
+    click.echo(f"wrote {paths['html']}")
+    click.echo(f"wrote {paths['json']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Data layer: :class:`AuditData`, loaders for the embedded and reference sets, and codecs."""
+
+from trustml.data._audit_data import AuditData
+from trustml.data._encoding import OrdinalCodec, TabularEncoder
+from trustml.data._loaders import (
+    cache_dir,
+    find_data_file,
+    load_adult,
+    load_arrests,
+    load_german,
+    load_rotten_tomatoes,
+    load_tweets,
+    read_table,
+    read_texts,
+)
+
+__all__ = ["AuditData", "OrdinalCodec", "TabularEncoder", "cache_dir", "find_data_file",
+           "load_adult", "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets",
+           "read_table", "read_texts"]

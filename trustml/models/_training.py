@@ -1,0 +1,96 @@
+"""Plain (non-private) training of torch adapters, and the loop DP training shares."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+
+from trustml.models._adapters import TorchAdapter
+
+
+def make_dataset(adapter: TorchAdapter, X, y) -> TensorDataset:
+    """Model tensors of ``X`` plus the label tensor, as one dataset."""
+    target = torch.as_tensor(np.asarray(y), dtype=torch.float32 if adapter.task == "regression"
+                             else torch.long)
+    return TensorDataset(*adapter.tensorize(X), target)
+
+
+def loss_fn(adapter: TorchAdapter, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean loss for the adapter's task: cross-entropy, or squared error for regression."""
+    if adapter.task == "regression":
+        return nn.functional.mse_loss(logits[:, 0].float(), target)
+    if logits.shape[1] == 1:
+        return nn.functional.binary_cross_entropy_with_logits(logits[:, 0].float(),
+                                                              target.float())
+    return nn.functional.cross_entropy(logits.float(), target)
+
+
+def train_loop(adapter: TorchAdapter, module: nn.Module, optimizer: torch.optim.Optimizer,
+               loader: DataLoader, *, epochs: int, desc: str, progress: bool = True,
+               before_step: Callable[[], None] | None = None,
+               on_epoch_end: Callable[[int], None] | None = None) -> list[float]:
+    """Run ``epochs`` passes; return the mean training loss of each.
+
+    ``module`` is the adapter's module or a wrapped copy (Opacus); ``before_step`` runs after the
+    backward pass and before ``optimizer.step()``.
+    """
+    module.train()
+    losses = []
+    total = epochs * len(loader)
+    with tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="step",
+              mininterval=1.0) as bar:
+        for epoch in range(epochs):
+            running, seen = 0.0, 0
+            for *inputs, target in loader:
+                if len(target) == 0:  # Poisson sampling can draw an empty batch
+                    optimizer.zero_grad(set_to_none=True)
+                    bar.update()
+                    continue
+                inputs = [t.to(adapter.device) for t in inputs]
+                target = target.to(adapter.device)
+                loss = loss_fn(adapter, adapter.forward(module, *inputs), target)
+                loss.backward()
+                if before_step is not None:
+                    before_step()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                value = loss.item()
+                running += value * len(target)
+                seen += len(target)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}", refresh=False)
+                bar.update()
+            losses.append(running / max(seen, 1))
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+    module.eval()
+    return losses
+
+
+def fit(adapter: TorchAdapter, X, y, *, epochs: int = 5, batch_size: int = 64, lr: float = 1e-3,
+        weight_decay: float = 0.0, seed: int = 0, progress: bool = True,
+        desc: str = "train (non-private)") -> dict:
+    """Train the adapter's module in place with AdamW; return a small training record.
+
+    Returns
+    -------
+    dict
+        ``epochs``, ``batch_size``, ``lr``, ``steps``, ``loss`` (per epoch), ``seconds``.
+    """
+    torch.manual_seed(seed)
+    dataset = make_dataset(adapter, X, y)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    params = [p for p in adapter.module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    start = time.perf_counter()
+    losses = train_loop(adapter, adapter.module, optimizer, loader, epochs=epochs, desc=desc,
+                        progress=progress)
+    return {"private": False, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+            "steps": epochs * len(loader), "loss": losses,
+            "seconds": time.perf_counter() - start, "examples": len(dataset)}
