@@ -220,7 +220,8 @@ class AuditData:
                             f"position {bad[0]}); drop them or convert them to text")
         labels_arr, class_names = _encode_labels(pd.Series(labels_in), task, positive_label,
                                                  "labels")
-        sens = pd.DataFrame(sensitive if sensitive is not None else {})
+        sens = (pd.DataFrame(sensitive) if sensitive is not None
+                else pd.DataFrame(index=range(len(texts))))
         if len(sens.columns) and len(sens) != len(texts):
             raise DataError(f"sensitive: {len(sens)} rows for {len(texts)} texts; "
                             "pass one value per text")

@@ -123,8 +123,12 @@ def captum_tabular(adapter: TorchTabularAdapter, background: pd.DataFrame,
                                return_convergence_delta=True)
     encoded = attr.detach().cpu().numpy()
     values = adapter.encoder.sum_by_group(encoded) if adapter.encoder is not None else encoded
-    names = adapter.encoder.columns_ if adapter.encoder is not None else [
-        f"x{j}" for j in range(encoded.shape[1])]
+    if adapter.encoder is not None:
+        names = adapter.encoder.columns_
+    elif isinstance(explain, pd.DataFrame):
+        names = list(explain.columns)
+    else:
+        names = [f"x{j}" for j in range(encoded.shape[1])]
     return Attribution(method="Captum integrated gradients", features=list(names),
                        values=values, completeness_gap=float(delta.abs().mean()))
 

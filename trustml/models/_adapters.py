@@ -148,7 +148,7 @@ class TorchTabularAdapter(TorchAdapter):
         """Raw inputs to the float matrix the module takes."""
         if self.encoder is not None:
             return self.encoder.transform(X)
-        return np.asarray(X.to_numpy() if isinstance(X, pd.DataFrame) else X, dtype=np.float32)
+        return np.array(X.to_numpy() if isinstance(X, pd.DataFrame) else X, dtype=np.float32)
 
     def tensorize(self, X) -> tuple[torch.Tensor, ...]:
         return (torch.as_tensor(self.encode(X), dtype=torch.float32),)

@@ -128,13 +128,14 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     dataset = make_dataset(adapter, X, y)
     loader = DataLoader(dataset, batch_size=min(batch_size, n), shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
+    adapter.module.train()  # Opacus validates the module in training mode
     params = [p for p in adapter.module.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
     engine = PrivacyEngine(accountant=accountant, secure_mode=secure_mode)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
         warnings.filterwarnings("ignore", message=".*full_backward_hook.*")
-        # Raised while calibrating noise by bisection; the final epsilon is computed anew below.
+        # Raised while calibrating noise by bisection, for candidates far from the target.
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         module, dp_optimizer, dp_loader = engine.make_private_with_epsilon(
             module=adapter.module, optimizer=optimizer, data_loader=loader,
@@ -164,8 +165,11 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     seconds = time.perf_counter() - start
     adapter.module = module._module  # hand back the plain module, hooks removed
     module.remove_hooks()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        epsilon = float(engine.get_epsilon(delta))
     record = PrivacyRecord(
-        epsilon=float(engine.get_epsilon(delta)), delta=delta, target_epsilon=target_epsilon,
+        epsilon=epsilon, delta=delta, target_epsilon=target_epsilon,
         accountant=accountant, noise_multiplier=float(dp_optimizer.noise_multiplier),
         sample_rate=float(dp_loader.sample_rate), steps=int(engine.accountant.history[-1][2]
                                                             if engine.accountant.history else 0),

@@ -1,0 +1,20 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Two shared cores: one torch thread per worker keeps parallel workers from fighting.
+torch.set_num_threads(1)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The reference data directory ($TRUSTML_DATA, else ../shared/data); skip when absent."""
+    root = Path(os.environ.get("TRUSTML_DATA") or SHARED_DATA)
+    if not (root / "adult" / "adult.data").is_file():
+        pytest.skip(f"reference data not found under {root}; set TRUSTML_DATA")
+    return root

@@ -1,0 +1,134 @@
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from fairlearn.metrics import MetricFrame, selection_rate
+from opacus.accountants import PRVAccountant
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+
+import trustml
+from trustml.cli import main
+from trustml.data import AuditData, load_tweets
+from trustml.models import transformer_sentiment, wrap
+from trustml.report import AuditResult
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    res = CliRunner().invoke(main, ["report", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    return out, json.loads((out / "report.json").read_text()), (out / "report.html").read_text()
+
+
+def test_demo_json_holds_what_an_auditor_needs(demo_report):
+    _, report, _ = demo_report
+    assert report["schema_version"] == "1.0"
+    findings = {f["id"]: f for f in report["findings"]}
+    dp = findings["privacy.dp_guarantee"]["metrics"]
+    assert dp["accountant"] == "prv" and 0 < dp["epsilon"] <= 1.0 + 1e-6
+    assert dp["delta"] < 1 / dp["n_train"]
+    direct = PRVAccountant()
+    direct.history = [(dp["noise_multiplier"], dp["sample_rate"], dp["steps"])]
+    assert dp["epsilon"] == pytest.approx(direct.get_epsilon(dp["delta"]), rel=1e-6)
+    perf = findings["performance.metrics"]["metrics"]
+    assert 0.5 < perf["baseline_accuracy"] <= 1 and 0.5 < perf["model_accuracy"] <= 1
+    for feature in ("colour", "sex"):
+        groups = findings[f"fairness.group_metrics.{feature}"]["metrics"]["by_group"]
+        assert len(groups) == 2 and all("selection_rate" in g for g in groups)
+    top = findings["explainability.attributions"]["metrics"]["shap_top_attributions"]
+    assert top[0]["mean_abs"] >= top[-1]["mean_abs"] > 0
+    assert {r["feature"] for r in top} <= {"year", "age", "employed", "citizen", "checks"}
+    assert set(report["verdicts"]) >= {"privacy", "fairness", "explainability", "performance"}
+
+
+def test_demo_html_is_self_contained(demo_report):
+    _, _, html = demo_report
+    assert html.startswith("<!DOCTYPE html>") and "<style>" in html and "<svg" in html
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "Content-Security-Policy" in html
+    for section in ("privacy", "fairness", "explainability", "performance"):
+        assert f'id="{section}"' in html
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--demo", "nope"], "trustml: error: demo: unknown demo 'nope'"),
+    (["--epsilon", "0"], "trustml: error: epsilon: 0.0 must be a finite number > 0"),
+    (["--epsilon", "-2"], "trustml: error: epsilon: -2.0 must be"),
+])
+def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["report", "--out", str(out), "--quiet", *args])
+    assert res.exit_code == 2
+    assert res.output.strip().startswith(message) and len(res.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_no_partial_report_when_rendering_fails(tmp_path, monkeypatch):
+    def boom(self, path=None):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(AuditResult, "to_json", boom)
+    from trustml.demos import run_demo
+    with pytest.raises(RuntimeError):
+        run_demo("tabular", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def hostile_data():
+    evil = "<script>alert(1)</script>"
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({f"x{evil}": rng.normal(size=n),
+                       "grp": np.where(np.arange(n) % 2, evil, '<img src=x onerror="alert(2)">')})
+    df["y"] = (df.iloc[:, 0] + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    return AuditData.from_frame(df, label="y", sensitive="grp", name=evil)
+
+
+def test_sklearn_audit_matches_fairlearn_and_escapes_hostile_strings(tmp_path):
+    data = hostile_data()
+    x_train, y_train, _ = data.take("train")
+    model = LogisticRegression().fit(x_train, y_train)
+    result = trustml.audit(model, data, progress=False, explain_rows=20)
+    x, y, sens = data.take("test")
+    pred = model.predict(x)
+    mf = MetricFrame(metrics={"accuracy": accuracy_score, "selection_rate": selection_rate},
+                     y_true=y, y_pred=pred, sensitive_features=sens["grp"])
+    finding = result.finding("fairness.group_metrics.grp")
+    for row in finding.metrics["by_group"]:
+        assert row["accuracy"] == pytest.approx(mf.by_group.loc[row["group"], "accuracy"])
+        assert row["selection_rate"] == pytest.approx(
+            mf.by_group.loc[row["group"], "selection_rate"])
+    html = result.to_html(tmp_path / "r.html")
+    assert "<script" not in html and "onerror=" not in html.replace("onerror=&#34;", "")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    js = json.loads(result.to_json(tmp_path / "r.json"))
+    assert js["data"]["name"] == "<script>alert(1)</script>"  # JSON keeps data verbatim
+    assert "<div" in result._repr_html_()
+
+
+def test_audit_without_privacy_record_warns_and_rejects_unknown_checks():
+    data = hostile_data()
+    model = LogisticRegression().fit(*data.take("train")[:2])
+    result = trustml.audit(model, data, checks=["privacy"], progress=False)
+    assert result.verdicts == {"privacy": "warn"}
+    with pytest.raises(trustml.ConfigError, match="checks: unknown check 'nope'"):
+        trustml.audit(model, data, checks=["nope"], progress=False)
+    with pytest.raises(trustml.ConfigError, match="thresholds: unknown"):
+        trustml.audit(model, data, thresholds={"max_eps": 3}, progress=False)
+
+
+def test_text_audit_with_transformer():
+    data = load_tweets(n=80)
+    model, tok = transformer_sentiment(trainable="head")
+    result = trustml.audit(wrap(model, tokenizer=tok, max_length=32), data, explain_rows=3,
+                           progress=False, checks=["performance", "explainability"])
+    attr = result.finding("explainability.attributions").metrics
+    assert attr["examples_explained"] == 3
+    assert attr["shap_top_attributions"] and attr["captum_top_attributions"]
+    assert attr["captum_completeness_gap"] < 0.05

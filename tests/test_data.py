@@ -1,0 +1,182 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from trustml.data import (
+    AuditData,
+    OrdinalCodec,
+    TabularEncoder,
+    find_data_file,
+    load_adult,
+    load_arrests,
+    load_german,
+    load_rotten_tomatoes,
+    load_tweets,
+    read_table,
+    read_texts,
+)
+from trustml.errors import DataError, DataNotFoundError
+
+
+def frame(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x": rng.normal(size=n), "c": rng.choice(["a", "b"], n),
+                         "sex": rng.choice(["f", "m"], n), "y": np.tile([0, 1], n // 2)})
+
+
+def test_from_frame_excludes_label_and_sensitive_from_features():
+    d = AuditData.from_frame(frame(), label="y", sensitive="sex")
+    assert list(d.features.columns) == ["x", "c"]
+    assert d.sensitive_names == ["sex"] and d.class_names == ["0", "1"]
+
+
+def test_split_is_reproducible_stratified_and_disjoint():
+    a = AuditData.from_frame(frame(), label="y", seed=3)
+    b = AuditData.from_frame(frame(), label="y", seed=3)
+    c = AuditData.from_frame(frame(), label="y", seed=4)
+    assert np.array_equal(a.test_idx, b.test_idx) and not np.array_equal(a.test_idx, c.test_idx)
+    assert not set(a.train_idx) & set(a.test_idx)
+    assert len(a.train_idx) + len(a.test_idx) == 40
+    assert a.labels[a.test_idx].mean() == 0.5  # stratified on the label
+
+
+def test_positive_label_chooses_class_one():
+    df = frame().assign(y=lambda f: np.where(f.y == 1, "yes", "no"))
+    d = AuditData.from_frame(df, label="y", positive_label="no")
+    assert d.class_names == ["yes", "no"]
+    assert np.array_equal(d.labels, (df.y == "no").to_numpy().astype(int))
+
+
+def test_numeric_sensitive_feature_is_banded():
+    df = frame(80).assign(age=np.arange(80))
+    d = AuditData.from_frame(df, label="y", sensitive="age")
+    assert d.sensitive["age"].nunique() == 4
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"label": "nope"}, "label: column 'nope'"),
+    ({"label": "y", "sensitive": ["race"]}, "sensitive: column 'race'"),
+    ({"label": "y", "features": ["x", "zz"]}, "features: column 'zz'"),
+])
+def test_missing_columns_name_the_field(kwargs, field):
+    with pytest.raises(DataError, match=field):
+        AuditData.from_frame(frame(), **kwargs)
+
+
+def test_non_binary_labels_are_rejected_with_the_fix():
+    df = frame().assign(y=np.arange(40) % 3)
+    with pytest.raises(DataError, match=r"binary labels are required but found 3 classes.*"
+                                        r"task='multiclass'"):
+        AuditData.from_frame(df, label="y")
+    assert AuditData.from_frame(df, label="y", task="multiclass").class_names == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_features_are_rejected(bad):
+    df = frame()
+    df.loc[5, "x"] = bad
+    with pytest.raises(DataError, match="features: column 'x' has 1 missing or infinite"):
+        AuditData.from_frame(df, label="y")
+
+
+def test_missing_category_is_rejected():
+    df = frame()
+    df.loc[2, "c"] = None
+    with pytest.raises(DataError, match="column 'c' has 1 missing"):
+        AuditData.from_frame(df, label="y")
+
+
+def test_empty_data_is_rejected():
+    with pytest.raises(DataError, match="empty"):
+        AuditData.from_frame(frame().iloc[:0], label="y")
+    with pytest.raises(DataError, match="empty"):
+        AuditData.from_texts([], [])
+
+
+def test_errors_are_one_line():
+    with pytest.raises(DataError) as info:
+        AuditData.from_frame(frame(), label="nope")
+    assert "\n" not in str(info.value)
+
+
+def test_from_arrays_and_from_texts():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    d = AuditData.from_arrays(X, [0, 1] * 10, sensitive={"g": ["a", "b"] * 10})
+    assert list(d.features.columns) == ["x0", "x1", "x2"] and d.sensitive_names == ["g"]
+    t = AuditData.from_texts(["good", "bad"] * 5, [1, 0] * 5)
+    x, y, s = t.take("test")
+    assert len(x) == len(y) == len(s) and t.sensitive_names == []
+    with pytest.raises(DataError, match="texts: 1 entries are empty"):
+        AuditData.from_texts(["good", " "], [1, 0])
+    with pytest.raises(DataError, match="labels: 1 labels for 2 texts"):
+        AuditData.from_texts(["good", "bad"], [1])
+
+
+def test_tabular_encoder_and_ordinal_codec_round_trip():
+    df = frame()[["x", "c"]]
+    enc = TabularEncoder().fit(df)
+    z = enc.transform(df)
+    assert z.shape == (40, 3) and enc.groups == ["x", "c", "c"]
+    assert np.allclose(z[:, 0].mean(), 0, atol=1e-6)
+    assert np.allclose(z[:, 1:].sum(1), 1)
+    summed = enc.sum_by_group(np.ones((2, 3)))
+    assert summed.tolist() == [[1, 2], [1, 2]]
+    codec = OrdinalCodec().fit(df)
+    pd.testing.assert_frame_equal(codec.decode(codec.encode(df)), df.reset_index(drop=True))
+
+
+def test_embedded_defaults_load_offline():
+    arrests = load_arrests()
+    assert arrests.n_rows == 5226 and arrests.sensitive_names == ["colour", "sex"]
+    assert arrests.class_names == ["No", "Yes"]
+    tweets = load_tweets(n=400)
+    assert tweets.kind == "text" and tweets.n_rows == 400 and tweets.labels.mean() == 0.5
+
+
+def test_reference_loaders(data_dir, monkeypatch):
+    monkeypatch.setenv("TRUSTML_DATA", str(data_dir))
+    adult = load_adult(download=False)
+    assert adult.n_rows == 45222 and adult.class_names == ["<=50K", ">50K"]
+    assert "fnlwgt" not in adult.features.columns and "sex" not in adult.features.columns
+    german = load_german(download=False)
+    assert german.n_rows == 1000 and german.sensitive_names == ["sex", "age"]
+    assert (german.sensitive["sex"] == "female").sum() == 310
+    rt = load_rotten_tomatoes(n=500)
+    assert rt.kind == "text" and rt.class_names == ["rotten", "fresh"]
+
+
+def test_data_file_lookup_order(tmp_path, monkeypatch):
+    explicit, env, cache = tmp_path / "explicit", tmp_path / "env", tmp_path / "cache"
+    for root in (explicit, env, cache / "trustml"):
+        (root / "german").mkdir(parents=True)
+        (root / "german" / "german.data").write_text("x")
+    monkeypatch.setenv("TRUSTML_DATA", str(env))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    rel = "german/german.data"
+    assert find_data_file(rel, explicit, download=False) == explicit / rel
+    assert find_data_file(rel, download=False) == env / rel
+    monkeypatch.delenv("TRUSTML_DATA")
+    assert find_data_file(rel, download=False) == cache / "trustml" / rel
+
+
+def test_data_file_not_found_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRUSTML_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(DataNotFoundError, match=r"adult/adult.data not found; put it at "
+                                                r"TRUSTML_DATA=<dir>"):
+        load_adult(download=False)
+
+
+def test_read_table_csv_and_parquet(tmp_path):
+    df = frame()
+    df.to_csv(tmp_path / "d.csv", index=False)
+    df.to_parquet(tmp_path / "d.parquet")
+    a = read_table(tmp_path / "d.csv", label="y", sensitive="sex")
+    b = read_table(tmp_path / "d.parquet", label="y", sensitive="sex")
+    assert a.fingerprint() == b.fingerprint()
+    with pytest.raises(DataError, match="label: column 'income'"):
+        read_table(tmp_path / "d.csv", label="income")
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        read_table(tmp_path / "missing.csv", label="y")
+    pd.DataFrame({"t": ["good", "bad"] * 3, "l": [1, 0] * 3}).to_csv(tmp_path / "t.csv")
+    assert read_texts(tmp_path / "t.csv", text="t", label="l").kind == "text"
