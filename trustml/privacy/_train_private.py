@@ -131,10 +131,10 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     adapter.module.train()  # Opacus validates the module in training mode
     params = [p for p in adapter.module.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
-    engine = PrivacyEngine(accountant=accountant, secure_mode=secure_mode)
     with warnings.catch_warnings():
+        # secure_mode is recorded in the PrivacyRecord and shown in the report.
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-        warnings.filterwarnings("ignore", message=".*full_backward_hook.*")
+        engine = PrivacyEngine(accountant=accountant, secure_mode=secure_mode)
         # Raised while calibrating noise by bisection, for candidates far from the target.
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         module, dp_optimizer, dp_loader = engine.make_private_with_epsilon(
@@ -159,9 +159,12 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         clipped[0] = counted[0] = 0
 
     start = time.perf_counter()
-    losses = train_loop(adapter, module, dp_optimizer, dp_loader, epochs=epochs,
-                        desc=f"train (DP, epsilon={target_epsilon:g})", progress=progress,
-                        before_step=count_clipped, on_epoch_end=end_epoch)
+    with warnings.catch_warnings():
+        # Opacus' hooks on a first layer whose input needs no gradient; harmless.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        losses = train_loop(adapter, module, dp_optimizer, dp_loader, epochs=epochs,
+                            desc=f"train (DP, epsilon={target_epsilon:g})", progress=progress,
+                            before_step=count_clipped, on_epoch_end=end_epoch)
     seconds = time.perf_counter() - start
     adapter.module = module._module  # hand back the plain module, hooks removed
     module.remove_hooks()
