@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
@@ -60,7 +60,6 @@ class AuditData:
     name: str
     seed: int
     label_name: str = "label"
-    notes: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
