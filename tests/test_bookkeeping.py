@@ -1,0 +1,101 @@
+"""Book-keeping clipping gives the same clipped gradient sum as Opacus' per-sample path."""
+
+import copy
+
+import pytest
+import torch
+from opacus import GradSampleModule
+from transformers import BertConfig, BertForSequenceClassification
+
+from trustml.models import LSTMTextClassifier, MLPClassifier
+from trustml.privacy._bookkeeping import BookKeepingClipper, supports
+
+
+def tiny_bert():
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=32, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0, num_labels=2)
+    return BertForSequenceClassification(cfg)
+
+
+def bert_forward(model, ids):
+    b, t = ids.shape
+    return model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                 token_type_ids=torch.zeros_like(ids),
+                 position_ids=torch.arange(t).expand(b, t).contiguous()).logits
+
+
+CASES = {
+    "mlp": (lambda: MLPClassifier(6, hidden=(8, 4)), lambda m, x: m(x),
+            lambda: torch.randn(7, 6)),
+    "bert": (tiny_bert, bert_forward, lambda: torch.randint(0, 50, (5, 9))),
+    "lstm": (lambda: LSTMTextClassifier(30, embed_dim=6, hidden=5),
+             lambda m, x: m(x, torch.ones_like(x)), lambda: torch.randint(0, 30, (4, 6))),
+}
+
+
+def opacus_clipped_sum(model, forward, x, y, clip):
+    gsm = GradSampleModule(model)
+    loss = torch.nn.functional.cross_entropy(forward(gsm, x), y)
+    loss.backward()
+    params = [p for p in model.parameters() if p.requires_grad]
+    # GradSampleModule(loss_reduction="mean") already rescales to per-sample-loss gradients
+    per_sample = [p.grad_sample.reshape(len(y), -1) for p in params]
+    norms = torch.stack([g.norm(2, dim=1) for g in per_sample], 1).norm(2, dim=1)
+    factor = (clip / (norms + 1e-6)).clamp(max=1.0)
+    sums = [torch.einsum("i,i...->...", factor, p.grad_sample) for p in params]
+    gsm._close()
+    return norms, sums
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("clip", [1e-3, 0.5, 1e6])
+def test_same_clipped_sum_as_opacus(case, clip):
+    make, forward, inputs = CASES[case]
+    model = make()
+    torch.manual_seed(1)
+    x = inputs()
+    y = torch.randint(0, 2, (len(x),))
+    twin = copy.deepcopy(model)
+    ref_norms, ref_sums = opacus_clipped_sum(twin, forward, x, y, clip)
+
+    assert supports(model)
+    clipper = BookKeepingClipper(model, clip)
+    torch.nn.functional.cross_entropy(forward(model, x), y).backward()
+    norms = clipper.accumulate(len(y))
+    clipper.finish()
+    torch.testing.assert_close(norms, ref_norms, rtol=1e-4, atol=1e-6)
+    for p, ref in zip([p for p in model.parameters() if p.requires_grad], ref_sums):
+        torch.testing.assert_close(p.grad, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_frozen_layers_are_skipped_and_conv_is_refused():
+    model = tiny_bert()
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("classifier") or "layer.1." in name)
+    clipper = BookKeepingClipper(model, 1.0)
+    assert all(p.requires_grad for p in clipper.params)
+    assert len(clipper.params) == sum(p.requires_grad for p in model.parameters())
+    conv = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten())
+    assert not supports(conv)
+    with pytest.raises(TypeError, match="Conv2d"):
+        BookKeepingClipper(conv, 1.0)
+
+
+def test_two_physical_batches_sum_like_one():
+    model = MLPClassifier(4, hidden=(5,))
+    twin = copy.deepcopy(model)
+    torch.manual_seed(2)
+    x, y = torch.randn(10, 4), torch.randint(0, 2, (10,))
+    one = BookKeepingClipper(model, 0.3)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    one.accumulate(10)
+    one.finish()
+    two = BookKeepingClipper(twin, 0.3)
+    for part in (slice(0, 4), slice(4, 10)):
+        torch.nn.functional.cross_entropy(twin(x[part]), y[part]).backward()
+        two.accumulate(len(y[part]))
+    two.finish()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-7)
