@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 from opacus.accountants import PRVAccountant, RDPAccountant
-from opacus.accountants.utils import get_noise_multiplier
 
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, wrap
@@ -34,11 +33,9 @@ def test_epsilon_matches_opacus_accountant_called_directly(toy, accountant, cls)
     direct = cls()
     direct.history = [(rec.noise_multiplier, rec.sample_rate, rec.steps)]
     assert rec.epsilon == pytest.approx(direct.get_epsilon(rec.delta), rel=1e-6)
-    # noise was calibrated for the target, and the spend stays at or just under it
-    sigma = get_noise_multiplier(target_epsilon=2.0, target_delta=rec.delta,
-                                 sample_rate=rec.sample_rate, epochs=4, accountant=accountant)
-    assert rec.noise_multiplier == pytest.approx(sigma)
-    assert 1.8 < rec.epsilon <= 2.0 + 1e-6
+    # noise was calibrated for the target: the spend is at most the target, and within 1%
+    assert 2.0 * 0.99 <= rec.epsilon <= 2.0 + 1e-9
+    assert rec.run_epsilon == rec.epsilon  # nothing else was spent on this data
 
 
 def test_private_model_learns_and_record_is_complete(toy):

@@ -36,7 +36,8 @@ def supports(module: nn.Module) -> bool:
 
 
 def _as_3d(t: torch.Tensor) -> torch.Tensor:
-    """(B, d) -> (B, 1, d); (B, *, d) -> (B, T, d)."""
+    """(B, d) -> (B, 1, d); (B, *, d) -> (B, T, d); in float32 (autocast may give bf16)."""
+    t = t.float()
     return t.unsqueeze(1) if t.dim() == 2 else t.reshape(t.shape[0], -1, t.shape[-1])
 
 
@@ -70,7 +71,6 @@ class BookKeepingClipper:
         for m in self.layers:
             self._handles.append(m.register_forward_hook(self._save_input))
             self._handles.append(m.register_full_backward_hook(self._save_grad))
-        self.last_norms: torch.Tensor | None = None
 
     # -------------------------------------------------------------------- hooks
     def _save_input(self, m, inputs, output):
@@ -163,8 +163,7 @@ class BookKeepingClipper:
             self._grads[m].clear()
         for p in self.params:
             p.grad = None  # autograd's own (unclipped) gradient is not used
-        self.last_norms = norms.detach()
-        return self.last_norms
+        return norms.detach()
 
     def finish(self) -> None:
         """Move the summed clipped gradients into ``p.grad`` (zeros for an empty batch)."""

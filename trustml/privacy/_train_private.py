@@ -1,22 +1,49 @@
-"""Differentially private training on Opacus, epsilon first."""
+"""Differentially private training, epsilon first, with a ledger, checkpoints and fast clipping.
+
+One logical step: draw a Poisson batch (each example independently with probability q), split
+it into physical chunks that fit in memory, clip each sample's gradient to norm C, sum, add
+Gaussian noise N(0, sigma^2 C^2), divide by the expected batch size q n, and update. Clipping
+is book-keeping (:mod:`._bookkeeping`) when every trainable layer supports it, else Opacus'
+per-sample hooks; both give the same clipped sum. An Opacus accountant composes the steps.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
+import os
 import time
+import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
-from opacus import PrivacyEngine
-from torch.utils.data import DataLoader
+from opacus.optimizers import DPOptimizer
+from opacus.grad_sample import GradSampleModule
+from tqdm.auto import tqdm
 
-from trustml.errors import ConfigError
+from trustml.errors import ConfigError, TrustMLError
 from trustml.models._adapters import TorchAdapter
-from trustml.models._training import make_dataset, train_loop
+from trustml.models._io import load_weights, save_weights
+from trustml.models._training import loss_fn, make_dataset
+from trustml.privacy._bookkeeping import BookKeepingClipper, supports
+from trustml.privacy._ledger import PrivacyLedger, epsilon_of
 
 ACCOUNTANTS = ("prv", "rdp", "gdp")
+CLIPPING = ("auto", "bookkeeping", "opacus")
+STATE_FILE = "state.json"
+
+
+class PrivacyBudgetError(TrustMLError):
+    """The next training step would spend more than the privacy budget."""
+
+
+class DPSanityError(TrustMLError):
+    """DP training is not doing what it should (weights frozen, per-sample grads misshapen)."""
 
 
 @dataclass
@@ -26,20 +53,20 @@ class PrivacyRecord:
     Attributes
     ----------
     epsilon : float
-        Epsilon spent, by ``accountant``, at ``delta``.
-    delta : float
-    target_epsilon : float
-    accountant : str
-    noise_multiplier : float
+        Epsilon spent on this data set, by ``accountant`` at ``delta``: this run composed with
+        everything the ledger holds for the same data (earlier runs, the run before a resume).
+    run_epsilon : float
+        Epsilon of this run's steps alone.
+    delta, target_epsilon, accountant, noise_multiplier
     sample_rate : float
-        Probability that a training example is in a batch (Poisson sampling).
+        Probability that an example is in a batch (Poisson sampling).
     steps : int
-    epochs : int
-    max_grad_norm : float
-        Per-sample clipping bound.
-    n_train : int
+        Logical steps this run has taken, over all its segments.
     clipped_fraction : list of float
         Per epoch, the fraction of per-sample gradients whose norm exceeded ``max_grad_norm``.
+    clipping : {"bookkeeping", "opacus"}
+    completed : bool
+        False when the run stopped early (``max_steps``) and can be resumed.
     """
 
     epsilon: float
@@ -54,11 +81,17 @@ class PrivacyRecord:
     n_train: int
     batch_size: int
     lr: float
+    run_epsilon: float = 0.0
+    clipping: str = "bookkeeping"
     poisson_sampling: bool = True
     secure_mode: bool = False
     seconds: float = 0.0
     loss: list[float] = field(default_factory=list)
     clipped_fraction: list[float] = field(default_factory=list)
+    dataset: str = ""
+    run_id: str = ""
+    completed: bool = True
+    checkpoint_dir: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,15 +116,183 @@ def check_privacy_params(target_epsilon: float, delta: float | None, accountant:
                           f"use one of {list(ACCOUNTANTS)}")
 
 
+def _quiet_epsilon(history, delta, accountant) -> float:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        return epsilon_of(history, delta, accountant)
+
+
+def calibrate_noise(prior: list, sample_rate: float, steps: int, target_epsilon: float,
+                    delta: float, accountant: str, tol: float = 0.01) -> float:
+    """Smallest noise multiplier (within ``tol`` in epsilon) so that ``prior`` plus ``steps``
+    steps at ``sample_rate`` spend at most ``target_epsilon``."""
+    if _quiet_epsilon(prior, delta, accountant) >= target_epsilon:
+        raise PrivacyBudgetError(f"epsilon: the ledger already holds epsilon >= the target "
+                                 f"{target_epsilon:g} for this data set; raise the target or "
+                                 "train on other data")
+    lo, hi = 0.0, 10.0
+    while _quiet_epsilon(prior + [(hi, sample_rate, steps)], delta, accountant) > target_epsilon:
+        lo, hi = hi, 2 * hi
+        if hi > 1e4:
+            raise ConfigError(f"epsilon: target {target_epsilon:g} is unreachable with these "
+                              "settings; raise it or take fewer steps")
+    while True:
+        mid = (lo + hi) / 2
+        eps = _quiet_epsilon(prior + [(mid, sample_rate, steps)], delta, accountant)
+        if eps > target_epsilon:
+            lo = mid
+        elif target_epsilon - eps < tol * target_epsilon or hi - lo < 1e-4:
+            return mid
+        else:
+            hi = mid
+
+
+def allowed_steps(prior: list, sigma: float, sample_rate: float, most: int,
+                  target_epsilon: float, delta: float, accountant: str) -> int:
+    """Most steps (at most ``most``) that keep ``prior`` plus them within the target."""
+    def fits(k: int) -> bool:
+        return _quiet_epsilon(prior + [(sigma, sample_rate, k)], delta,
+                              accountant) <= target_epsilon + 1e-9
+    if fits(most):
+        return most
+    lo, hi = 0, most  # fits(lo) and not fits(hi)
+    if not fits(0):
+        return 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def _fingerprint(tensors) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(np.ascontiguousarray(t.cpu().numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------- steppers
+class _BookKeepingStepper:
+    """Clipped, noised gradient by book-keeping; one backward per physical chunk."""
+
+    name = "bookkeeping"
+
+    def __init__(self, module, optimizer, sigma, clip, expected_batch, generator):
+        self.clipper = BookKeepingClipper(module, clip)
+        self.optimizer, self.sigma, self.clip = optimizer, sigma, clip
+        self.expected_batch, self.generator = expected_batch, generator
+        self.module = module
+        self._shapes_ok = True
+
+    def backward(self, loss, batch_size):
+        loss.backward()
+        norms = self.clipper.accumulate(batch_size)
+        self._shapes_ok &= norms.shape == (batch_size,)
+        return norms
+
+    def step(self, noise_seed: int):
+        self.clipper.finish()
+        self.generator.manual_seed(noise_seed)
+        for p in self.clipper.params:
+            noise = torch.normal(0.0, self.sigma * self.clip, size=p.shape,
+                                 generator=self.generator).to(p.device)
+            p.grad = (p.grad + noise) / self.expected_batch
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    @property
+    def shapes_ok(self) -> bool:
+        """Whether every chunk since the start gave one per-sample gradient per example."""
+        return self._shapes_ok
+
+    def close(self):
+        self.clipper.remove()
+
+
+class _OpacusStepper:
+    """Opacus' per-sample gradient hooks and DPOptimizer (the fallback for other layers)."""
+
+    name = "opacus"
+
+    def __init__(self, module, optimizer, sigma, clip, expected_batch, generator, secure_mode):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+            self.gsm = GradSampleModule(module)
+            self.optimizer = DPOptimizer(optimizer, noise_multiplier=sigma, max_grad_norm=clip,
+                                         expected_batch_size=expected_batch,
+                                         generator=generator, secure_mode=secure_mode)
+        self.module = self.gsm
+        self.clip = clip
+        self._shapes_ok = True
+
+    def backward(self, loss, batch_size):
+        loss.backward()
+        params = [p for p in self.optimizer.params if p.grad_sample is not None]
+        self._shapes_ok &= all(p.grad_sample.shape == (batch_size, *p.shape) for p in params)
+        norms = torch.stack([p.grad_sample.reshape(batch_size, -1).norm(2, dim=1)
+                             for p in params], 1).norm(2, dim=1)
+        # Clip and add this chunk to the running sum; the real step comes in step().
+        self.optimizer.signal_skip_step(do_skip=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return norms.detach()
+
+    def step(self, noise_seed: int):
+        if self.optimizer.generator is not None:
+            self.optimizer.generator.manual_seed(noise_seed)
+        for p in self.optimizer.params:
+            if p.summed_grad is None:  # an empty Poisson batch: noise only
+                p.summed_grad = torch.zeros_like(p)
+            p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+        # grad_sample of size 0 adds nothing to the sum; this step clips nothing and adds noise.
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    @property
+    def shapes_ok(self) -> bool:
+        """Whether every chunk since the start gave one per-sample gradient per example."""
+        return self._shapes_ok
+
+    def close(self):
+        self.gsm._close()
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _save_checkpoint(directory: Path, module, optimizer, state: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    save_weights(module, directory / "model.safetensors")
+    tmp = directory / "optimizer.pt.part"
+    torch.save(optimizer.state_dict(), tmp)
+    os.replace(tmp, directory / "optimizer.pt")
+    tmp = directory / (STATE_FILE + ".part")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, directory / STATE_FILE)
+
+
+def _load_state(directory: Path) -> dict:
+    path = directory / STATE_FILE
+    if not path.is_file():
+        raise ConfigError(f"resume: no checkpoint in {str(directory)!r} ({STATE_FILE} missing); "
+                          "train without resume=True first")
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------- training
 def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   delta: float | None = None, epochs: int = 5, batch_size: int = 256,
                   max_grad_norm: float = 1.0, lr: float = 1e-3, accountant: str = "prv",
-                  poisson_sampling: bool = True, secure_mode: bool = False, seed: int = 0,
+                  noise_multiplier: float | None = None, clipping: str = "auto",
+                  max_physical_batch_size: int | None = None, secure_mode: bool = False,
+                  checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
+                  max_steps: int | None = None, sanity_check: bool = True, seed: int = 0,
                   progress: bool = True) -> tuple[TorchAdapter, PrivacyRecord]:
-    """Train the adapter's module with DP-SGD (Adam update) so it spends at most ``target_epsilon``.
+    """Train the adapter's module with DP-SGD (Adam update) within a privacy budget.
 
-    The noise multiplier is calibrated by Opacus for ``target_epsilon`` at ``delta`` over
-    ``epochs`` passes with expected batch ``batch_size``.
+    The noise multiplier is calibrated so that this run, composed with what the ledger already
+    holds for the same training data, spends at most ``target_epsilon`` at ``delta``. Given an
+    explicit ``noise_multiplier`` instead, training stops with :class:`PrivacyBudgetError` before
+    the step that would exceed the target, keeping the last good model (saved to
+    ``checkpoint_dir`` when given).
 
     Parameters
     ----------
@@ -101,14 +302,28 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         Training inputs (raw, as the adapter takes them) and labels.
     target_epsilon : float
     delta : float, optional
-        Default: the largest power of ten below ``1 / len(X)``.
+        Default: the largest power of ten below ``1 / len(y)``.
     epochs, batch_size, max_grad_norm, lr
-        DP-SGD hyper-parameters; ``batch_size`` is the expected (Poisson) batch size.
+        ``batch_size`` is the expected logical (Poisson) batch size; each epoch is
+        ``ceil(n / batch_size)`` steps at sampling rate ``1 / steps_per_epoch``.
     accountant : {"prv", "rdp", "gdp"}
-    poisson_sampling : bool
-        Sample each batch by independent inclusion, as the accountant assumes.
+    noise_multiplier : float, optional
+        Fix the noise instead of calibrating it.
+    clipping : {"auto", "bookkeeping", "opacus"}
+        "auto" takes book-keeping when every trainable layer is Linear, Embedding or LayerNorm.
+    max_physical_batch_size : int, optional
+        Split logical batches into chunks of at most this many examples (memory bound).
     secure_mode : bool
-        Opacus' cryptographically safe noise (needs ``torchcsprng``).
+        Opacus' cryptographically safe noise (needs ``torchcsprng``; Opacus clipping only).
+    checkpoint_dir : path, optional
+        Where checkpoints and the ledger (``ledger.jsonl``) live; saved after every epoch.
+    resume : bool
+        Continue the run checkpointed in ``checkpoint_dir``.
+    max_steps : int, optional
+        Stop this call after that many logical steps (checkpointed; resume later).
+    sanity_check : bool
+        After the first step, check that every trainable weight moved and per-sample
+        gradients have the right shape; raise :class:`DPSanityError` otherwise.
     seed : int
     progress : bool
 
@@ -117,66 +332,143 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     (adapter, PrivacyRecord)
     """
     check_privacy_params(target_epsilon, delta, accountant)
+    if clipping not in CLIPPING:
+        raise ConfigError(f"clipping: unknown method {clipping!r}; use one of {list(CLIPPING)}")
     n = len(y)
     if n == 0:
         raise ConfigError("data: no training examples; pass a non-empty training set")
+    if resume and checkpoint_dir is None:
+        raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
     delta = default_delta(n) if delta is None else float(delta)
     if accountant == "gdp":
         warnings.warn("accountant='gdp' is an asymptotic approximation and can under-state "
                       "epsilon; prefer 'prv' or 'rdp'", stacklevel=2)
-    torch.manual_seed(seed)
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    ledger = PrivacyLedger(ckpt)
     dataset = make_dataset(adapter, X, y)
-    loader = DataLoader(dataset, batch_size=min(batch_size, n), shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
-    adapter.module.train()  # Opacus validates the module in training mode
-    params = [p for p in adapter.module.parameters() if p.requires_grad]
+    fingerprint = _fingerprint(dataset.tensors)
+    steps_per_epoch = math.ceil(n / min(batch_size, n))
+    q = 1.0 / steps_per_epoch
+    total = epochs * steps_per_epoch
+    module = adapter.module
+    params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
-    with warnings.catch_warnings():
-        # secure_mode is recorded in the PrivacyRecord and shown in the report.
-        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-        engine = PrivacyEngine(accountant=accountant, secure_mode=secure_mode)
-        # Raised while calibrating noise by bisection, for candidates far from the target.
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        module, dp_optimizer, dp_loader = engine.make_private_with_epsilon(
-            module=adapter.module, optimizer=optimizer, data_loader=loader,
-            target_epsilon=target_epsilon, target_delta=delta, epochs=epochs,
-            max_grad_norm=max_grad_norm, poisson_sampling=poisson_sampling)
-        if poisson_sampling:
-            # Opacus leaves the Poisson sampler unseeded; seed it for reproducible runs.
-            dp_loader.batch_sampler.generator = torch.Generator().manual_seed(seed)
 
-    clipped, counted = [0], [0]
-    fractions: list[float] = []
+    if resume:
+        state = _load_state(ckpt)
+        if state["dataset"] != fingerprint:
+            raise ConfigError("resume: the checkpoint was trained on other data; pass the same "
+                              "X and y, or start a new run")
+        load_weights(module, ckpt / "model.safetensors")
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+        run_id, segment = state["run_id"], state["segment"] + 1
+        sigma, done, total = state["noise_multiplier"], state["steps"], state["total_steps"]
+        losses, fractions = state["loss"], state["clipped_fraction"]
+        seconds = state["seconds"]
+    else:
+        run_id, segment, done, losses, fractions, seconds = uuid.uuid4().hex[:12], 0, 0, [], [], 0.0
+        sigma = noise_multiplier if noise_multiplier is not None else calibrate_noise(
+            ledger.history(fingerprint), q, total, target_epsilon, delta, accountant)
+    # Everything else spent on this data; this run's own steps so far are counted as `done`.
+    prior = ledger.history(fingerprint, exclude_run=run_id)
+    budget = allowed_steps(prior, sigma, q, total, target_epsilon, delta, accountant) - done
 
-    def count_clipped() -> None:
-        norms = torch.stack([g.reshape(len(g), -1).norm(2, dim=1)
-                             for g in dp_optimizer.grad_samples], dim=1).norm(2, dim=1)
-        clipped[0] += int((norms > max_grad_norm).sum())
-        counted[0] += len(norms)
+    use_bk = clipping == "bookkeeping" or (clipping == "auto" and supports(module)
+                                           and not secure_mode)
+    device = adapter.device
+    if use_bk:
+        stepper = _BookKeepingStepper(module, optimizer, sigma, max_grad_norm, q * n,
+                                      torch.Generator())
+    else:
+        gen = None if secure_mode else torch.Generator(device=device)
+        stepper = _OpacusStepper(module, optimizer, sigma, max_grad_norm, q * n, gen,
+                                 secure_mode)
+    chunk = max_physical_batch_size or n
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    stop_at = total if max_steps is None else min(total, done + max_steps)
+    clipped = counted = 0
+    epoch_loss, epoch_seen = 0.0, 0
+    snapshot = [p.detach().clone() for p in params] if sanity_check and done == 0 else None
 
-    def end_epoch(_: int) -> None:
-        fractions.append(clipped[0] / max(counted[0], 1))
-        clipped[0] = counted[0] = 0
+    def checkpoint() -> None:
+        ledger.record(run_id=run_id, segment=segment, dataset=fingerprint, noise_multiplier=sigma,
+                      sample_rate=q, steps=done - start_done, delta=delta, accountant=accountant)
+        if ckpt is not None:
+            _save_checkpoint(ckpt, module, optimizer, {
+                "run_id": run_id, "segment": segment, "dataset": fingerprint,
+                "noise_multiplier": sigma, "sample_rate": q, "steps": done,
+                "total_steps": total, "delta": delta, "accountant": accountant,
+                "target_epsilon": target_epsilon, "loss": losses,
+                "clipped_fraction": fractions, "seconds": seconds + time.perf_counter() - t0})
 
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        # Opacus' hooks on a first layer whose input needs no gradient; harmless.
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        losses = train_loop(adapter, module, dp_optimizer, dp_loader, epochs=epochs,
-                            desc=f"train (DP, epsilon={target_epsilon:g})", progress=progress,
-                            before_step=count_clipped, on_epoch_end=end_epoch)
-    seconds = time.perf_counter() - start
-    adapter.module = module._module  # hand back the plain module, hooks removed
-    module.remove_hooks()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        epsilon = float(engine.get_epsilon(delta))
+    start_done = done
+    t0 = time.perf_counter()
+    module.train()
+    bar = tqdm(total=total, initial=done, desc=f"train (DP, epsilon={target_epsilon:g})",
+               disable=not progress, leave=False, unit="step", mininterval=1.0)
+    try:
+        while done < stop_at:
+            if done - start_done >= budget:
+                checkpoint()
+                spent = _quiet_epsilon(prior + [(sigma, q, done)], delta, accountant)
+                raise PrivacyBudgetError(
+                    f"epsilon: the next step would spend more than the target "
+                    f"{target_epsilon:g} (spent {spent:.3f} after {done} steps); stopped with the "
+                    f"last good model{f' saved in {ckpt}' if ckpt else ''}; raise the target "
+                    "or the noise")
+            # Poisson sampling, reproducible per step so a resumed run draws the same batches.
+            g = torch.Generator().manual_seed(seed * 1_000_003 + done)
+            idx = torch.nonzero(torch.rand(n, generator=g) < q).flatten()
+            for start in range(0, len(idx), chunk):
+                part = idx[start:start + chunk]
+                *inputs, target = (t[part].to(device) for t in dataset.tensors)
+                with autocast:
+                    logits = adapter.forward(stepper.module, *inputs)
+                loss = loss_fn(adapter, logits, target)
+                norms = stepper.backward(loss, len(part))
+                clipped += int((norms > max_grad_norm).sum())
+                counted += len(part)
+                epoch_loss += loss.item() * len(part)
+                epoch_seen += len(part)
+            stepper.step(noise_seed=seed * 7919 + done + 1)  # per step, for exact resumes
+            done += 1
+            bar.update()
+            if snapshot is not None:
+                _sanity_check(module, params, snapshot, stepper)
+                snapshot = None
+            if done % steps_per_epoch == 0 or done == stop_at:
+                losses.append(epoch_loss / max(epoch_seen, 1))
+                fractions.append(round(clipped / max(counted, 1), 6))
+                clipped = counted = 0
+                epoch_loss, epoch_seen = 0.0, 0
+                checkpoint()
+    finally:
+        bar.close()
+        stepper.close()
+        module.eval()
+    seconds += time.perf_counter() - t0
+    run_history = [(sigma, q, done)]
     record = PrivacyRecord(
-        epsilon=epsilon, delta=delta, target_epsilon=target_epsilon,
-        accountant=accountant, noise_multiplier=float(dp_optimizer.noise_multiplier),
-        sample_rate=float(dp_loader.sample_rate), steps=int(engine.accountant.history[-1][2]
-                                                            if engine.accountant.history else 0),
-        epochs=epochs, max_grad_norm=max_grad_norm, n_train=n, batch_size=batch_size, lr=lr,
-        poisson_sampling=poisson_sampling, secure_mode=secure_mode, seconds=seconds,
-        loss=losses, clipped_fraction=[float(np.round(f, 6)) for f in fractions])
+        epsilon=_quiet_epsilon(prior + run_history, delta, accountant),
+        run_epsilon=_quiet_epsilon(run_history, delta, accountant), delta=delta,
+        target_epsilon=target_epsilon, accountant=accountant, noise_multiplier=float(sigma),
+        sample_rate=q, steps=done, epochs=epochs, max_grad_norm=max_grad_norm, n_train=n,
+        batch_size=batch_size, lr=lr, clipping=stepper.name, secure_mode=secure_mode,
+        seconds=seconds, loss=losses, clipped_fraction=fractions, dataset=fingerprint,
+        run_id=run_id, completed=done >= total,
+        checkpoint_dir=str(ckpt) if ckpt is not None else None)
     return adapter, record
+
+
+def _sanity_check(module, params, before, stepper) -> None:
+    names = {id(p): name for name, p in module.named_parameters()}
+    frozen = [names.get(id(p), "?") for p, b in zip(params, before) if torch.equal(p.detach(), b)]
+    if frozen:
+        raise DPSanityError(f"training: {len(frozen)} trainable weights did not change after the "
+                            f"first DP step (first: {frozen[0]}); check that the optimizer "
+                            "holds the model's parameters and the learning rate is not 0")
+    if not stepper.shapes_ok:
+        raise DPSanityError("training: per-sample gradients do not have one row per example; "
+                            "pass explicit position_ids / token_type_ids to transformer models "
+                            "or use clipping='bookkeeping'")

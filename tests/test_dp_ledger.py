@@ -1,0 +1,128 @@
+"""Ledger, resume, budget stop, sanity check and logical batching of train_private."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from trustml.models import MLPClassifier, load_weights, wrap
+from trustml.privacy import (
+    DPSanityError,
+    PrivacyBudgetError,
+    PrivacyLedger,
+    epsilon_of,
+    train_private,
+)
+
+SETTINGS = {"epochs": 2, "batch_size": 50, "lr": 1e-2, "progress": False}
+
+
+@pytest.fixture
+def toy():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    return X, y
+
+
+def fresh():
+    torch.manual_seed(0)
+    return wrap(MLPClassifier(4, hidden=(8,)))
+
+
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(toy, tmp_path):
+    X, y = toy
+    whole, rec = train_private(fresh(), X, y, target_epsilon=3.0, checkpoint_dir=tmp_path / "a",
+                               **SETTINGS)
+    _, part = train_private(fresh(), X, y, target_epsilon=3.0, checkpoint_dir=tmp_path / "b",
+                            max_steps=5, **SETTINGS)
+    assert not part.completed and part.steps == 5 and part.epsilon < rec.epsilon
+    resumed, rec2 = train_private(fresh(), X, y, target_epsilon=3.0,
+                                  checkpoint_dir=tmp_path / "b", resume=True, **SETTINGS)
+    assert rec2.completed and rec2.steps == rec.steps == 16
+    assert rec2.epsilon == pytest.approx(rec.epsilon, rel=1e-9)
+    assert rec2.run_id == part.run_id and rec2.noise_multiplier == rec.noise_multiplier
+    ledger = PrivacyLedger(tmp_path / "b")
+    assert ledger.epsilon(rec2.dataset, rec2.delta) == pytest.approx(rec.epsilon, rel=1e-9)
+    for a, b in zip(whole.module.parameters(), resumed.module.parameters()):
+        torch.testing.assert_close(a, b)  # same batches, same noise, same Adam state
+
+
+def test_repeated_training_on_the_same_data_composes(toy, tmp_path):
+    X, y = toy
+    _, first = train_private(fresh(), X, y, target_epsilon=1.0, checkpoint_dir=tmp_path,
+                             **SETTINGS)
+    _, second = train_private(fresh(), X, y, target_epsilon=2.0, checkpoint_dir=tmp_path,
+                              **SETTINGS)
+    assert first.run_id != second.run_id
+    both = [(first.noise_multiplier, first.sample_rate, first.steps),
+            (second.noise_multiplier, second.sample_rate, second.steps)]
+    assert second.epsilon == pytest.approx(epsilon_of(both, second.delta, "prv"), rel=1e-9)
+    assert second.run_epsilon < second.epsilon <= 2.0 + 1e-9
+    # a budget already spent cannot be met: refuse before training
+    with pytest.raises(PrivacyBudgetError, match="ledger already holds"):
+        train_private(fresh(), X, y, target_epsilon=1.5, checkpoint_dir=tmp_path, **SETTINGS)
+    lines = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    assert {json.loads(line)["run_id"] for line in lines} == {first.run_id, second.run_id}
+
+
+def test_budget_stop_keeps_last_good_model(toy, tmp_path):
+    X, y = toy
+    adapter = fresh()
+    with pytest.raises(PrivacyBudgetError, match="next step would spend more than the target 1"):
+        train_private(adapter, X, y, target_epsilon=1.0, noise_multiplier=1.5,
+                      checkpoint_dir=tmp_path, **(SETTINGS | {"epochs": 50}))
+    state = json.loads((tmp_path / "state.json").read_text())
+    steps = state["steps"]
+    assert 0 < steps < 50 * 8
+    spent = epsilon_of([(1.5, state["sample_rate"], steps)], state["delta"], "prv")
+    over = epsilon_of([(1.5, state["sample_rate"], steps + 1)], state["delta"], "prv")
+    assert spent <= 1.0 < over
+    assert PrivacyLedger(tmp_path).epsilon(state["dataset"], state["delta"]) == pytest.approx(spent)
+    saved = load_weights(MLPClassifier(4, hidden=(8,)), tmp_path / "model.safetensors")
+    for a, b in zip(saved.parameters(), adapter.module.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_sanity_check_catches_weights_that_do_not_move(toy):
+    X, y = toy
+    with pytest.raises(DPSanityError, match="did not change after the first DP step"):
+        train_private(fresh(), X, y, target_epsilon=3.0, **(SETTINGS | {"lr": 0.0}))
+
+
+def test_physical_chunks_give_the_same_model(toy):
+    X, y = toy
+    a, _ = train_private(fresh(), X, y, target_epsilon=3.0, **SETTINGS)
+    b, _ = train_private(fresh(), X, y, target_epsilon=3.0, max_physical_batch_size=7,
+                         **SETTINGS)
+    for p, q in zip(a.module.parameters(), b.module.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+
+
+def test_opacus_fallback_trains(toy):
+    X, y = toy
+    adapter, rec = train_private(fresh(), X, y, target_epsilon=8.0, clipping="opacus",
+                                 max_physical_batch_size=16, **(SETTINGS | {"epochs": 4}))
+    assert rec.clipping == "opacus" and (adapter.predict(X) == y).mean() > 0.75
+
+
+@pytest.mark.parametrize("trainable", ["all", "top", "head"])
+def test_transformer_trains_under_dp_with_explicit_ids(trainable):
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=2,
+                     num_attention_heads=2, intermediate_size=32, num_labels=2)
+    model = BertForSequenceClassification(cfg)
+    from trustml.models import set_trainable, transformer_sentiment
+
+    _, tok = transformer_sentiment(trainable="head")
+    set_trainable(model, {"all": "all", "top": 1, "head": "head"}[trainable])
+    if trainable == "all":  # frozen embeddings are a common choice: keep them frozen here
+        model.bert.embeddings.requires_grad_(False)
+    adapter = wrap(model, tokenizer=tok, max_length=12)
+    texts = ["good movie", "bad movie", "great fun", "awful plot"] * 10
+    labels = [1, 0, 1, 0] * 10
+    adapter, rec = train_private(adapter, texts, labels, target_epsilon=8.0, epochs=2,
+                                 batch_size=10, lr=1e-2, progress=False)
+    assert rec.clipping == "bookkeeping" and rec.steps == 8  # sanity check passed on step 1
