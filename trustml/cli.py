@@ -1,4 +1,4 @@
-"""Command line: ``trustml report``.
+"""Command line: ``trustml report`` and ``trustml train``.
 
 Exit codes: 0 success; 2 a usage or input error (one line on stderr, nothing written).
 """
@@ -43,6 +43,34 @@ def report(demo: str, out: str | None, epsilon: float | None, seed: int, quiet: 
         click.echo(f"{challenge:>15}: {status}")
     click.echo(f"wrote {paths['html']}")
     click.echo(f"wrote {paths['json']}")
+
+
+@main.command()
+@click.argument("recipe", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Output directory: result.json, model.safetensors, checkpoints/ (ledger).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a recipe setting, e.g. --set training.epochs=1 (repeatable).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(recipe: str, out: str, overrides: tuple[str, ...], quiet: bool) -> None:
+    """Train a recipe's DP model and its non-private baseline, and compare them."""
+    from trustml._recipes import load_recipe, run_recipe
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        result = run_recipe(load_recipe(recipe, list(overrides)), out, progress=not quiet)
+    except TrustMLError as exc:
+        click.echo(f"trustml: error: {exc}", err=True)
+        sys.exit(2)
+    rec = result["privacy"]
+    click.echo(f"{result['recipe'].get('name', recipe)}: epsilon {rec['epsilon']:.3f} "
+               f"(delta {rec['delta']:g}, {rec['accountant']}, {rec['clipping']} clipping, "
+               f"{rec['steps']} steps)")
+    for metric in result["baseline"]:
+        if metric != "seconds":
+            click.echo(f"  {metric:>9}: non-private {result['baseline'][metric]:.4f}   "
+                       f"DP {result['private'][metric]:.4f}")
+    click.echo(f"wrote {os.path.join(out, 'result.json')}")
 
 
 if __name__ == "__main__":

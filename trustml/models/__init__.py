@@ -16,6 +16,7 @@ from trustml.models._architectures import (
     LSTMTextClassifier,
     MLPClassifier,
     default_backbone,
+    load_tokenizer,
     set_trainable,
     transformer_sentiment,
 )
@@ -25,5 +26,5 @@ from trustml.models._training import fit
 __all__ = ["CNNClassifier", "HFTextAdapter", "LSTMTextClassifier", "LinearRegression",
            "MLPClassifier", "ModelAdapter", "SklearnAdapter", "TorchAdapter",
            "TorchTabularAdapter", "TorchTextAdapter", "default_backbone", "default_device",
-           "fit", "load_weights", "save_weights", "set_trainable", "transformer_sentiment",
+           "fit", "load_tokenizer", "load_weights", "save_weights", "set_trainable", "transformer_sentiment",
            "wrap"]

@@ -134,15 +134,18 @@ class TorchAdapter(ModelAdapter):
 
 
 class TorchTabularAdapter(TorchAdapter):
-    """A torch module over encoded tabular features.
+    """A torch module over encoded tabular features (or images stored as pixel columns).
 
     ``encoder`` maps the raw feature frame to the float matrix the module takes; without one the
-    frame (or array) must already be numeric.
+    frame (or array) must already be numeric. ``input_shape`` reshapes each row, e.g.
+    ``(1, 8, 8)`` for a CNN on 8 x 8 images.
     """
 
-    def __init__(self, module: nn.Module, *, encoder: TabularEncoder | None = None, **kwargs):
+    def __init__(self, module: nn.Module, *, encoder: TabularEncoder | None = None,
+                 input_shape: tuple[int, ...] | None = None, **kwargs):
         super().__init__(module, **kwargs)
         self.encoder = encoder
+        self.input_shape = input_shape
 
     def encode(self, X) -> np.ndarray:
         """Raw inputs to the float matrix the module takes."""
@@ -151,7 +154,8 @@ class TorchTabularAdapter(TorchAdapter):
         return np.array(X.to_numpy() if isinstance(X, pd.DataFrame) else X, dtype=np.float32)
 
     def tensorize(self, X) -> tuple[torch.Tensor, ...]:
-        return (torch.as_tensor(self.encode(X), dtype=torch.float32),)
+        x = torch.as_tensor(self.encode(X), dtype=torch.float32)
+        return (x.reshape(len(x), *self.input_shape) if self.input_shape else x,)
 
 
 class TorchTextAdapter(TorchAdapter):

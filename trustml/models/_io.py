@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save_model
 from torch import nn
 
 from trustml.errors import ModelLoadError
@@ -17,8 +17,7 @@ def save_weights(module: nn.Module, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(tmp))
+    save_model(module, str(tmp))  # handles tied / aliased weights (e.g. DPLSTM's)
     os.replace(tmp, path)
     return path
 
@@ -46,6 +45,13 @@ def load_weights(module: nn.Module, path: str | os.PathLike) -> nn.Module:
     if not isinstance(state, dict):
         raise ModelLoadError(f"model file: {path.name} holds a {type(state).__name__}, not a "
                              "state dict; save model.state_dict()")
+    if path.suffix == ".safetensors":
+        # save_model stores one name per shared tensor; restore the aliases from the module.
+        for name, value in module.state_dict().items():
+            if name not in state:
+                for other, tensor in module.state_dict().items():
+                    if other in state and tensor.data_ptr() == value.data_ptr():
+                        state[name] = state[other]
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:

@@ -1,0 +1,250 @@
+"""Training recipes: a YAML file names data, model, privacy budget and training settings;
+:func:`run_recipe` trains a non-private baseline and a DP model the same way and reports both.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from trustml.checks.performance import classification_metrics, regression_metrics
+from trustml.data import (
+    AuditData,
+    TabularEncoder,
+    load_adult,
+    load_arrests,
+    load_rotten_tomatoes,
+    load_tweets,
+)
+from trustml.errors import ConfigError, DataNotFoundError
+from trustml.models import (
+    CNNClassifier,
+    LinearRegression,
+    LSTMTextClassifier,
+    MLPClassifier,
+    fit,
+    load_tokenizer,
+    save_weights,
+    transformer_sentiment,
+    wrap,
+)
+from trustml.privacy import check_privacy_params, train_private
+from trustml.report import write_atomic
+
+SECTIONS = {
+    "name": str, "description": str, "seed": int,
+    "data": {"source": str, "rows": int, "test_size": float, "target_center": float,
+             "target_scale": float},
+    "model": {"kind": str, "hidden": list, "trainable": (str, int), "max_length": int,
+              "embed_dim": int},
+    "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
+                "clipping": str},
+    "training": {"epochs": int, "batch_size": int, "lr": float, "baseline_lr": float,
+                 "max_physical_batch_size": int},
+}
+MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")
+
+
+# ---------------------------------------------------------------------- loading
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
+    """Read a recipe (a YAML file, or a directory holding ``recipe.yaml``) and validate it.
+
+    ``overrides`` are ``section.key=value`` strings (values parsed as YAML).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "recipe.yaml"
+    if not path.is_file():
+        raise ConfigError(f"recipe: {str(path)!r} does not exist; pass a recipe directory or "
+                          "YAML file (see recipes/)")
+    try:
+        recipe = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe: {path.name} is not valid YAML ({exc.__class__.__name__}); "
+                          "fix its syntax") from exc
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, field = key.partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"--set: {item!r} is not section.key=value; "
+                              "e.g. --set training.epochs=1")
+        recipe.setdefault(section, {})[field] = yaml.safe_load(value)
+    _validate(recipe)
+    return recipe
+
+
+def _validate(recipe: dict) -> None:
+    for key, value in recipe.items():
+        if key not in SECTIONS:
+            raise ConfigError(f"recipe: unknown section {key!r}; use {sorted(SECTIONS)}")
+        spec = SECTIONS[key]
+        if isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key}: expected a mapping; see recipes/ for examples")
+            for field, v in value.items():
+                if field not in spec:
+                    raise ConfigError(f"{key}.{field}: unknown setting; use one of "
+                                      f"{sorted(spec)}")
+                kinds = spec[field] if isinstance(spec[field], tuple) else (spec[field],)
+                if v is not None and not isinstance(v, kinds) and not (
+                        float in kinds and isinstance(v, int)):
+                    raise ConfigError(f"{key}.{field}: {v!r} is not a "
+                                      f"{' or '.join(k.__name__ for k in kinds)}")
+    for section in ("data", "model", "privacy", "training"):
+        if section not in recipe:
+            raise ConfigError(f"recipe: section {section!r} is missing; see recipes/ for "
+                              "examples")
+    if recipe["model"].get("kind") not in MODELS:
+        raise ConfigError(f"model.kind: {recipe['model'].get('kind')!r} is not one of "
+                          f"{list(MODELS)}")
+    if "epsilon" not in recipe["privacy"]:
+        raise ConfigError("privacy.epsilon: missing; set the target epsilon, e.g. 1.0")
+    privacy = recipe["privacy"]
+    check_privacy_params(privacy["epsilon"], privacy.get("delta"),
+                         privacy.get("accountant", "prv"))
+
+
+# ---------------------------------------------------------------------- data
+def _digits(binary: bool, seed: int, test_size: float) -> AuditData:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    y = (d.target % 2 == 1).astype(int) if binary else d.target
+    return AuditData.from_arrays(d.data / 16.0, y, feature_names=[f"px{i}" for i in range(64)],
+                                 task="binary" if binary else "multiclass", seed=seed,
+                                 test_size=test_size, name="digits (scikit-learn)")
+
+
+def _diabetes(seed: int, test_size: float) -> AuditData:
+    from sklearn.datasets import load_diabetes
+
+    d = load_diabetes()
+    return AuditData.from_arrays(d.data, d.target, feature_names=list(d.feature_names),
+                                 task="regression", seed=seed, test_size=test_size,
+                                 name="diabetes (scikit-learn)")
+
+
+def _sentiment(seed: int, test_size: float, rows: int | None) -> AuditData:
+    try:
+        return load_rotten_tomatoes(n=rows, seed=seed, test_size=test_size)
+    except DataNotFoundError:
+        return load_tweets(n=rows or 3000, seed=seed, test_size=test_size)
+
+
+def load_recipe_data(data: dict, seed: int) -> AuditData:
+    """The recipe's data set, split with ``seed``."""
+    source, t = data.get("source"), data.get("test_size", 0.25)
+    rows = data.get("rows")
+    loaders = {
+        "adult": lambda: load_adult(seed=seed, test_size=t),
+        "arrests": lambda: load_arrests(seed=seed, test_size=t),
+        "digits_binary": lambda: _digits(True, seed, t),
+        "digits": lambda: _digits(False, seed, t),
+        "diabetes": lambda: _diabetes(seed, t),
+        "sentiment": lambda: _sentiment(seed, t, rows),
+        "tweets": lambda: load_tweets(n=rows or 3000, seed=seed, test_size=t),
+    }
+    if source not in loaders:
+        raise ConfigError(f"data.source: {source!r} is not one of {sorted(loaders)}")
+    return loaders[source]()
+
+
+# ---------------------------------------------------------------------- models
+def build_adapter(model: dict, data: AuditData, seed: int):
+    """A fresh adapter of the recipe's model for ``data`` (same init for the same seed)."""
+    torch.manual_seed(seed)
+    kind = model["kind"]
+    n_classes = len(data.class_names) or 1
+    if kind in ("mlp", "cnn", "linear_regression"):
+        if data.kind != "tabular":
+            raise ConfigError(f"model.kind: {kind!r} needs tabular data; data.source is text")
+        encoder = TabularEncoder().fit(data.take("train")[0])
+        if kind == "mlp":
+            module = MLPClassifier(encoder.n_outputs, hidden=model.get("hidden", [64, 32]),
+                                   n_classes=n_classes)
+            return wrap(module, encoder=encoder, task=data.task)
+        if kind == "linear_regression":
+            return wrap(LinearRegression(encoder.n_outputs), encoder=encoder, task="regression")
+        side = int(round(np.sqrt(encoder.n_outputs)))
+        if side * side != encoder.n_outputs:
+            raise ConfigError(f"model.kind: 'cnn' needs square images; {encoder.n_outputs} "
+                              "features are not a square")
+        # Pixels are already in [0, 1]: no standardisation, so the image stays an image.
+        return wrap(CNNClassifier(n_classes=n_classes), task=data.task,
+                    input_shape=(1, side, side))
+    if data.kind != "text":
+        raise ConfigError(f"model.kind: {kind!r} needs text data; data.source is tabular")
+    max_length = model.get("max_length", 48)
+    if kind == "lstm":
+        tokenizer = load_tokenizer()  # MiniLM's word pieces; the LSTM learns its own embedding
+        module = LSTMTextClassifier(tokenizer.vocab_size, embed_dim=model.get("embed_dim", 64),
+                                    hidden=model.get("embed_dim", 64), n_classes=n_classes)
+        return wrap(module, tokenizer=tokenizer, max_length=max_length, task=data.task)
+    backbone, tokenizer = transformer_sentiment(trainable=model.get("trainable", 1))
+    return wrap(backbone, tokenizer=tokenizer, max_length=max_length, task=data.task)
+
+
+def _subsample(x, y, rows: int | None, seed: int):
+    if rows is None or rows >= len(y):
+        return x, y
+    idx = np.sort(np.random.default_rng(seed).choice(len(y), rows, replace=False))
+    return (x.iloc[idx].reset_index(drop=True) if hasattr(x, "iloc") else x[idx]), y[idx]
+
+
+def _scores(adapter, x, y, task: str, center: float = 0.0, scale: float = 1.0) -> dict:
+    if task == "regression":
+        return regression_metrics(y, adapter.predict(x) * scale + center)
+    return classification_metrics(y, adapter.predict_proba(x))
+
+
+# ---------------------------------------------------------------------- running
+def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
+    """Train the recipe's baseline and DP model, write ``result.json`` and the DP weights.
+
+    Returns the result dictionary (also written to ``out/result.json``).
+    """
+    seed = recipe.get("seed", 0)
+    data = load_recipe_data(recipe["data"], seed)
+    t, p = recipe["training"], recipe["privacy"]
+    x, y, _ = data.take("train")
+    if data.kind == "tabular" and recipe["data"].get("rows"):
+        x, y = _subsample(x, y, recipe["data"]["rows"], seed)
+    x_test, y_test, _ = data.take("test")
+    # Regression targets are centred and scaled by constants stated in the recipe (public
+    # knowledge of the target's range), not by statistics of the private training labels.
+    center = recipe["data"].get("target_center", 0.0)
+    scale = recipe["data"].get("target_scale", 1.0)
+    if data.task == "regression":
+        y = (y - center) / scale
+    out = Path(out)
+    common = {"epochs": t.get("epochs", 5), "batch_size": t.get("batch_size", 256),
+              "seed": seed, "progress": progress}
+
+    base = build_adapter(recipe["model"], data, seed)
+    dp = copy.deepcopy(base)
+    start = time.perf_counter()
+    fit(base, x, y, lr=t.get("baseline_lr", t.get("lr", 1e-3)), **common)
+    base_seconds = time.perf_counter() - start
+    dp, record = train_private(
+        dp, x, y, target_epsilon=p["epsilon"], delta=p.get("delta"),
+        accountant=p.get("accountant", "prv"), max_grad_norm=p.get("max_grad_norm", 1.0),
+        clipping=p.get("clipping", "auto"), lr=t.get("lr", 1e-3),
+        max_physical_batch_size=t.get("max_physical_batch_size"),
+        checkpoint_dir=out / "checkpoints", **common)
+    result = {
+        "recipe": recipe, "data": data.describe(), "train_rows": len(y),
+        "baseline": {**_scores(base, x_test, y_test, data.task, center, scale),
+                     "seconds": base_seconds},
+        "private": {**_scores(dp, x_test, y_test, data.task, center, scale),
+                    "seconds": record.seconds},
+        "privacy": record.to_dict(),
+    }
+    save_weights(dp.module, out / "model.safetensors")
+    write_atomic(out / "result.json", json.dumps(result, indent=2, default=float))
+    return result
