@@ -74,9 +74,12 @@ def test_frozen_layers_are_skipped_and_conv_is_refused():
     model = tiny_bert()
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith("classifier") or "layer.1." in name)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     clipper = BookKeepingClipper(model, 1.0)
-    assert all(p.requires_grad for p in clipper.params)
-    assert len(clipper.params) == sum(p.requires_grad for p in model.parameters())
+    assert [id(p) for p in clipper.params] == [id(p) for p in trainable]
+    assert not any(p.requires_grad for p in model.parameters())  # autograd skips weight grads
+    clipper.remove()
+    assert [p for p in model.parameters() if p.requires_grad] == trainable
     conv = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten())
     assert not supports(conv)
     with pytest.raises(TypeError, match="Conv2d"):

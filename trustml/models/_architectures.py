@@ -144,6 +144,7 @@ def transformer_sentiment(backbone: str | os.PathLike | None = None, *, num_labe
     source = str(backbone) if backbone is not None else default_backbone()
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the fresh head is expected; don't warn about it
+    hf_logging.disable_progress_bar()  # loading takes a second; no bar for it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

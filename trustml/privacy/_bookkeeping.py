@@ -1,7 +1,8 @@
 """Book-keeping per-sample clipping (Bu, Wang, Zha, Karypis, ICML 2023).
 
-One backward pass gives, for every layer, its input activations ``x`` and output gradients
-``g``. From them the clipper computes each sample's gradient norm over all layers without
+One backward pass gives, for every layer, its input activations ``x`` (forward hooks) and
+output gradients ``g`` (tensor hooks on the layer outputs); autograd computes no weight
+gradients at all. From them the clipper computes each sample's gradient norm over all layers without
 materialising per-sample gradients where that is cheaper (the "ghost norm"), and then the sum of
 clipped per-sample gradients as one contraction per layer, ``sum_i c_i g_i^T x_i``: the cost of
 an ordinary weight gradient. Opacus' per-sample path gives the same result (tested with noise 0).
@@ -64,35 +65,46 @@ class BookKeepingClipper:
         self.max_grad_norm = max_grad_norm
         self.layers = [m for m, _ in _trainable_modules(module)]
         self.params = [p for _, own in _trainable_modules(module) for p in own]
+        self._trains = {id(p) for p in self.params}
         self._acts: dict[nn.Module, list] = {m: [] for m in self.layers}
         self._grads: dict[nn.Module, list] = {m: [] for m in self.layers}
         self._summed: dict[nn.Parameter, torch.Tensor] = {}
-        self._handles = []
-        for m in self.layers:
-            self._handles.append(m.register_forward_hook(self._save_input))
-            self._handles.append(m.register_full_backward_hook(self._save_grad))
+        self._handles = [m.register_forward_hook(self._on_forward) for m in self.layers]
+        # Autograd need not compute the plain weight gradients: book-keeping forms the clipped
+        # sum itself. Hidden from autograd, the parameters still go to the optimizer.
+        for p in self.params:
+            p.requires_grad_(False)
 
     # -------------------------------------------------------------------- hooks
-    def _save_input(self, m, inputs, output):
-        if torch.is_grad_enabled() and m.training:
-            self._acts[m].append(inputs[0].detach())
+    def _on_forward(self, m, inputs, output):
+        if not (torch.is_grad_enabled() and m.training):
+            return
+        self._acts[m].append(inputs[0].detach())
+        if not output.requires_grad:  # nothing below needs a gradient: start the graph here
+            output.requires_grad_(True)
+        slot = len(self._acts[m]) - 1
+        grads = self._grads[m]
 
-    def _save_grad(self, m, grad_input, grad_output):
-        # Backward visits calls in reverse order; keep them aligned with the forward calls.
-        self._grads[m].insert(0, grad_output[0].detach())
+        def save_grad(g):
+            # Backward visits calls in reverse order; file each under its forward call.
+            grads.extend([None] * (slot + 1 - len(grads)))
+            grads[slot] = g.detach()
+        output.register_hook(save_grad)
 
     def remove(self) -> None:
-        """Remove the hooks."""
+        """Remove the hooks and give the parameters back to autograd."""
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        for p in self.params:
+            p.requires_grad_(True)
 
     # -------------------------------------------------------------------- maths
     def _layer_terms(self, m: nn.Module, scale: float):
         """Per-sample squared norm (B,) of this layer's gradient, and a function giving the
         clipped sums for parameters given per-sample factors."""
         xs, gs = self._acts[m], self._grads[m]
-        if len(xs) != len(gs):
+        if len(xs) != len(gs) or any(g is None for g in gs):
             raise RuntimeError(f"{type(m).__name__}: {len(xs)} forward calls but {len(gs)} "
                                "gradients; run exactly one backward per forward")
         if isinstance(m, nn.Embedding):
@@ -112,9 +124,9 @@ class BookKeepingClipper:
             g = torch.cat([_as_3d(gi) for gi in gs], 1) * scale
             xhat = nn.functional.layer_norm(x, m.normalized_shape, eps=m.eps)
             per = {}
-            if m.weight is not None and m.weight.requires_grad:
+            if m.weight is not None and id(m.weight) in self._trains:
                 per[m.weight] = (g * xhat).sum(1)                               # (B, d)
-            if m.bias is not None and m.bias.requires_grad:
+            if m.bias is not None and id(m.bias) in self._trains:
                 per[m.bias] = g.sum(1)
             sq = sum(v.pow(2).sum(1) for v in per.values())
 
@@ -127,19 +139,19 @@ class BookKeepingClipper:
         b, t, d = x.shape
         p_out = g.shape[2]
         sq = torch.zeros(b, dtype=g.dtype, device=g.device)
-        if m.weight.requires_grad:
+        if id(m.weight) in self._trains:
             if t * t * (d + p_out) < d * p_out * t:  # ghost norm is cheaper than instantiating
                 sq = sq + torch.einsum("bst,bst->b", x @ x.transpose(1, 2),
                                        g @ g.transpose(1, 2))
             else:
                 sq = sq + torch.einsum("btp,btd->bpd", g, x).pow(2).sum((1, 2))
-        bias_grad = g.sum(1) if m.bias is not None and m.bias.requires_grad else None
+        bias_grad = g.sum(1) if m.bias is not None and id(m.bias) in self._trains else None
         if bias_grad is not None:
             sq = sq + bias_grad.pow(2).sum(1)
 
         def clipped(c):
             out = {}
-            if m.weight.requires_grad:
+            if id(m.weight) in self._trains:
                 out[m.weight] = torch.einsum("btp,btd->pd", g * c[:, None, None], x)
             if bias_grad is not None:
                 out[m.bias] = c @ bias_grad
@@ -161,8 +173,6 @@ class BookKeepingClipper:
         for m in self.layers:
             self._acts[m].clear()
             self._grads[m].clear()
-        for p in self.params:
-            p.grad = None  # autograd's own (unclipped) gradient is not used
         return norms.detach()
 
     def finish(self) -> None:

@@ -407,46 +407,49 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     module.train()
     bar = tqdm(total=total, initial=done, desc=f"train (DP, epsilon={target_epsilon:g})",
                disable=not progress, leave=False, unit="step", mininterval=1.0)
-    try:
-        while done < stop_at:
-            if done - start_done >= budget:
-                checkpoint()
-                spent = _quiet_epsilon(prior + [(sigma, q, done)], delta, accountant)
-                raise PrivacyBudgetError(
-                    f"epsilon: the next step would spend more than the target "
-                    f"{target_epsilon:g} (spent {spent:.3f} after {done} steps); stopped with the "
-                    f"last good model{f' saved in {ckpt}' if ckpt else ''}; raise the target "
-                    "or the noise")
-            # Poisson sampling, reproducible per step so a resumed run draws the same batches.
-            g = torch.Generator().manual_seed(seed * 1_000_003 + done)
-            idx = torch.nonzero(torch.rand(n, generator=g) < q).flatten()
-            for start in range(0, len(idx), chunk):
-                part = idx[start:start + chunk]
-                *inputs, target = (t[part].to(device) for t in dataset.tensors)
-                with autocast:
-                    logits = adapter.forward(stepper.module, *inputs)
-                loss = loss_fn(adapter, logits, target)
-                norms = stepper.backward(loss, len(part))
-                clipped += int((norms > max_grad_norm).sum())
-                counted += len(part)
-                epoch_loss += loss.item() * len(part)
-                epoch_seen += len(part)
-            stepper.step(noise_seed=seed * 7919 + done + 1)  # per step, for exact resumes
-            done += 1
-            bar.update()
-            if snapshot is not None:
-                _sanity_check(module, params, snapshot, stepper)
-                snapshot = None
-            if done % steps_per_epoch == 0 or done == stop_at:
-                losses.append(epoch_loss / max(epoch_seen, 1))
-                fractions.append(round(clipped / max(counted, 1), 6))
-                clipped = counted = 0
-                epoch_loss, epoch_seen = 0.0, 0
-                checkpoint()
-    finally:
-        bar.close()
-        stepper.close()
-        module.eval()
+    with warnings.catch_warnings():
+        # Full backward hooks on a first layer whose input needs no gradient warn; it is harmless.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        try:
+            while done < stop_at:
+                if done - start_done >= budget:
+                    checkpoint()
+                    spent = _quiet_epsilon(prior + [(sigma, q, done)], delta, accountant)
+                    raise PrivacyBudgetError(
+                        f"epsilon: the next step would spend more than the target "
+                        f"{target_epsilon:g} (spent {spent:.3f} after {done} steps); stopped with the "
+                        f"last good model{f' saved in {ckpt}' if ckpt else ''}; raise the target "
+                        "or the noise")
+                # Poisson sampling, reproducible per step so a resumed run draws the same batches.
+                g = torch.Generator().manual_seed(seed * 1_000_003 + done)
+                idx = torch.nonzero(torch.rand(n, generator=g) < q).flatten()
+                for start in range(0, len(idx), chunk):
+                    part = idx[start:start + chunk]
+                    *inputs, target = (t[part].to(device) for t in dataset.tensors)
+                    with autocast:
+                        logits = adapter.forward(stepper.module, *inputs)
+                    loss = loss_fn(adapter, logits, target)
+                    norms = stepper.backward(loss, len(part))
+                    clipped += int((norms > max_grad_norm).sum())
+                    counted += len(part)
+                    epoch_loss += loss.item() * len(part)
+                    epoch_seen += len(part)
+                stepper.step(noise_seed=seed * 7919 + done + 1)  # per step, for exact resumes
+                done += 1
+                bar.update()
+                if snapshot is not None:
+                    _sanity_check(module, params, snapshot, stepper)
+                    snapshot = None
+                if done % steps_per_epoch == 0 or done == stop_at:
+                    losses.append(epoch_loss / max(epoch_seen, 1))
+                    fractions.append(round(clipped / max(counted, 1), 6))
+                    clipped = counted = 0
+                    epoch_loss, epoch_seen = 0.0, 0
+                    checkpoint()
+        finally:
+            bar.close()
+            stepper.close()
+            module.eval()
     seconds += time.perf_counter() - t0
     run_history = [(sigma, q, done)]
     record = PrivacyRecord(
