@@ -177,8 +177,10 @@ class _BookKeepingStepper:
 
     name = "bookkeeping"
 
-    def __init__(self, module, optimizer, sigma, clip, expected_batch, generator):
+    def __init__(self, module, optimizer, sigma, clip, expected_batch, generator,
+                 distributed=False):
         self.clipper = BookKeepingClipper(module, clip)
+        self.distributed = distributed
         self.optimizer, self.sigma, self.clip = optimizer, sigma, clip
         self.expected_batch, self.generator = expected_batch, generator
         self.module = module
@@ -192,6 +194,10 @@ class _BookKeepingStepper:
 
     def step(self, noise_seed: int):
         self.clipper.finish()
+        if self.distributed:  # sum the clipped gradients of every process's share
+            for p in self.clipper.params:
+                torch.distributed.all_reduce(p.grad)
+        # Every process draws the same noise (same seed), so the models stay identical.
         self.generator.manual_seed(noise_seed)
         for p in self.clipper.params:
             noise = torch.normal(0.0, self.sigma * self.clip, size=p.shape,
@@ -257,6 +263,19 @@ class _OpacusStepper:
         self.gsm._close()
 
 
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed group, (0, 1) outside one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _sum_over_processes(*values: float) -> list[float]:
+    t = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return t.tolist()
+
+
 # ---------------------------------------------------------------------- checkpoints
 def _save_checkpoint(directory: Path, module, optimizer, state: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
@@ -315,6 +334,13 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         Split logical batches into chunks of at most this many examples (memory bound).
     secure_mode : bool
         Opacus' cryptographically safe noise (needs ``torchcsprng``; Opacus clipping only).
+
+    Notes
+    -----
+    Inside a ``torch.distributed`` process group (e.g. under ``torchrun``), every process draws
+    the same Poisson batch and trains on its share; clipped gradient sums are all-reduced and
+    the same noise is added everywhere, so the result and the epsilon equal a single-process
+    run's. Only rank 0 writes checkpoints and the ledger.
     checkpoint_dir : path, optional
         Where checkpoints and the ledger (``ledger.jsonl``) live; saved after every epoch.
     resume : bool
@@ -375,10 +401,14 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
 
     use_bk = clipping == "bookkeeping" or (clipping == "auto" and supports(module)
                                            and not secure_mode)
+    rank, world = _distributed()
+    if world > 1 and not use_bk:
+        raise ConfigError("clipping: multi-process training needs book-keeping clipping "
+                          "(Linear, Embedding and LayerNorm trainable layers, no secure_mode)")
     device = adapter.device
     if use_bk:
         stepper = _BookKeepingStepper(module, optimizer, sigma, max_grad_norm, q * n,
-                                      torch.Generator())
+                                      torch.Generator(), distributed=world > 1)
     else:
         gen = None if secure_mode else torch.Generator(device=device)
         stepper = _OpacusStepper(module, optimizer, sigma, max_grad_norm, q * n, gen,
@@ -392,6 +422,8 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     snapshot = [p.detach().clone() for p in params] if sanity_check and done == 0 else None
 
     def checkpoint() -> None:
+        if rank != 0:
+            return
         ledger.record(run_id=run_id, segment=segment, dataset=fingerprint, noise_multiplier=sigma,
                       sample_rate=q, steps=done - start_done, delta=delta, accountant=accountant)
         if ckpt is not None:
@@ -423,6 +455,7 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                 # Poisson sampling, reproducible per step so a resumed run draws the same batches.
                 g = torch.Generator().manual_seed(seed * 1_000_003 + done)
                 idx = torch.nonzero(torch.rand(n, generator=g) < q).flatten()
+                idx = idx[idx % world == rank]  # this process's share of the global batch
                 for start in range(0, len(idx), chunk):
                     part = idx[start:start + chunk]
                     *inputs, target = (t[part].to(device) for t in dataset.tensors)
@@ -441,6 +474,9 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                     _sanity_check(module, params, snapshot, stepper)
                     snapshot = None
                 if done % steps_per_epoch == 0 or done == stop_at:
+                    if world > 1:
+                        clipped, counted, epoch_loss, epoch_seen = _sum_over_processes(
+                            clipped, counted, epoch_loss, epoch_seen)
                     losses.append(epoch_loss / max(epoch_seen, 1))
                     fractions.append(round(clipped / max(counted, 1), 6))
                     clipped = counted = 0
