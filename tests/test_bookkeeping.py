@@ -7,7 +7,7 @@ import torch
 from opacus import GradSampleModule
 from transformers import BertConfig, BertForSequenceClassification
 
-from trustml.models import LSTMTextClassifier, MLPClassifier
+from trustml.models import LSTMTextClassifier, MLPClassifier, with_lora
 from trustml.privacy._bookkeeping import BookKeepingClipper, supports
 
 
@@ -30,6 +30,8 @@ CASES = {
     "mlp": (lambda: MLPClassifier(6, hidden=(8, 4)), lambda m, x: m(x),
             lambda: torch.randn(7, 6)),
     "bert": (tiny_bert, bert_forward, lambda: torch.randint(0, 50, (5, 9))),
+    "bert-lora": (lambda: with_lora(tiny_bert(), rank=2), bert_forward,
+                  lambda: torch.randint(0, 50, (5, 9))),
     "lstm": (lambda: LSTMTextClassifier(30, embed_dim=6, hidden=5),
              lambda m, x: m(x, torch.ones_like(x)), lambda: torch.randint(0, 30, (4, 6))),
 }

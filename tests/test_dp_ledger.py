@@ -108,16 +108,22 @@ def test_opacus_fallback_trains(toy):
     assert rec.clipping == "opacus" and (adapter.predict(X) == y).mean() > 0.75
 
 
-@pytest.mark.parametrize("trainable", ["all", "top", "head"])
+@pytest.mark.parametrize("trainable", ["all", "top", "head", "lora"])
 def test_transformer_trains_under_dp_with_explicit_ids(trainable):
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=2,
                      num_attention_heads=2, intermediate_size=32, num_labels=2)
     model = BertForSequenceClassification(cfg)
-    from trustml.models import set_trainable, transformer_sentiment
+    from trustml.models import set_trainable, transformer_sentiment, with_lora
 
     _, tok = transformer_sentiment(trainable="head")
-    set_trainable(model, {"all": "all", "top": 1, "head": "head"}[trainable])
+    if trainable == "lora":
+        model = with_lora(model, rank=4)
+        lora = [n for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+        assert lora and all(p.requires_grad is False for n, p in model.named_parameters()
+                            if "word_embeddings" in n)
+    else:
+        set_trainable(model, {"all": "all", "top": 1, "head": "head"}[trainable])
     if trainable == "all":  # frozen embeddings are a common choice: keep them frozen here
         model.bert.embeddings.requires_grad_(False)
     adapter = wrap(model, tokenizer=tok, max_length=12)
@@ -126,3 +132,6 @@ def test_transformer_trains_under_dp_with_explicit_ids(trainable):
     adapter, rec = train_private(adapter, texts, labels, target_epsilon=8.0, epochs=2,
                                  batch_size=10, lr=1e-2, progress=False)
     assert rec.clipping == "bookkeeping" and rec.steps == 8  # sanity check passed on step 1
+    if trainable == "lora":  # the adapters moved, the frozen base weights did not
+        assert any(p.abs().sum() > 0 for n, p in adapter.module.named_parameters()
+                   if "lora_B" in n)

@@ -19,6 +19,7 @@ from trustml.models._architectures import (
     load_tokenizer,
     set_trainable,
     transformer_sentiment,
+    with_lora,
 )
 from trustml.models._io import load_weights, save_weights
 from trustml.models._training import fit
@@ -27,4 +28,4 @@ __all__ = ["CNNClassifier", "HFTextAdapter", "LSTMTextClassifier", "LinearRegres
            "MLPClassifier", "ModelAdapter", "SklearnAdapter", "TorchAdapter",
            "TorchTabularAdapter", "TorchTextAdapter", "default_backbone", "default_device",
            "fit", "load_tokenizer", "load_weights", "save_weights", "set_trainable", "transformer_sentiment",
-           "wrap"]
+           "with_lora", "wrap"]

