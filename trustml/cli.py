@@ -66,6 +66,10 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], quiet: bool) -> Non
     click.echo(f"{result['recipe'].get('name', recipe)}: epsilon {rec['epsilon']:.3f} "
                f"(delta {rec['delta']:g}, {rec['accountant']}, {rec['clipping']} clipping, "
                f"{rec['steps']} steps)")
+    if rec["run_epsilon"] < rec["epsilon"] - 1e-9:
+        click.echo(f"  note: the ledger in {out} already held spending on this data; this run "
+                   f"alone spent epsilon {rec['run_epsilon']:.3f} (more noise) so the total stays "
+                   "within the target. Use a new --out for an independent run.")
     for metric in result["baseline"]:
         if metric != "seconds":
             click.echo(f"  {metric:>9}: non-private {result['baseline'][metric]:.4f}   "
