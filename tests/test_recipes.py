@@ -63,3 +63,14 @@ def test_bad_recipe_settings_exit_2_with_one_line(tmp_path, override, message):
 def test_missing_recipe_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(main, ["train", str(tmp_path / "nope"), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "recipe: " in res.output and "does not exist" in res.output
+
+
+def test_training_twice_into_one_directory_composes_and_says_so(tmp_path):
+    args = ["train", str(RECIPES / "mlp-digits"), "--out", str(tmp_path), "--quiet",
+            "--set", "training.epochs=1"]
+    first = CliRunner().invoke(main, args)
+    second = CliRunner().invoke(main, args)
+    assert first.exit_code == second.exit_code == 0
+    assert "note:" not in first.output and "already held spending" in second.output
+    rec = json.loads((tmp_path / "result.json").read_text())["privacy"]
+    assert rec["run_epsilon"] < rec["epsilon"] <= 3.0 + 1e-9

@@ -26,8 +26,8 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
     if rec.delta >= bound:
         problems.append(f"delta {rec.delta:g} is not below 1/n = {bound:.2g}")
     status = "warn" if problems else "pass"
-    summary = (f"Trained with differential privacy (DP-SGD on Opacus): epsilon = "
-               f"{rec.epsilon:.2f} at delta = {rec.delta:g}, by the {rec.accountant.upper()} "
+    summary = (f"Trained with differential privacy (DP-SGD, {rec.clipping} clipping): epsilon = "
+               f"{rec.epsilon:.2f} at delta = {rec.delta:g}, by Opacus' {rec.accountant.upper()} "
                f"accountant. Smaller epsilon means stronger protection: any one person's data "
                f"changes the probability of any outcome of training by at most a factor "
                f"e^epsilon = {2.718281828 ** rec.epsilon:.1f} (except with probability delta).")
@@ -40,7 +40,7 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
         ["noise multiplier", round(rec.noise_multiplier, 4)],
         ["sampling rate", round(rec.sample_rate, 6)], ["steps", rec.steps],
         ["epochs", rec.epochs], ["clipping norm", rec.max_grad_norm],
-        ["training examples", rec.n_train],
+        ["training examples", rec.n_train], ["per-sample clipping", rec.clipping],
         ["clipped per-sample gradients (last epoch)",
          f"{fractions[-1]:.1%}" if fractions else "n/a"]])
     return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
