@@ -172,7 +172,18 @@ def _fingerprint(tensors) -> str:
 
 
 # ---------------------------------------------------------------------- steppers
-class _BookKeepingStepper:
+class _Stepper:
+    """One DP step over physical chunks: ``backward(loss, n)`` per chunk, then ``step(seed)``."""
+
+    _shapes_ok = True
+
+    @property
+    def shapes_ok(self) -> bool:
+        """Whether every chunk since the start gave one per-sample gradient per example."""
+        return self._shapes_ok
+
+
+class _BookKeepingStepper(_Stepper):
     """Clipped, noised gradient by book-keeping; one backward per physical chunk."""
 
     name = "bookkeeping"
@@ -184,7 +195,6 @@ class _BookKeepingStepper:
         self.optimizer, self.sigma, self.clip = optimizer, sigma, clip
         self.expected_batch, self.generator = expected_batch, generator
         self.module = module
-        self._shapes_ok = True
 
     def backward(self, loss, batch_size):
         loss.backward()
@@ -206,16 +216,11 @@ class _BookKeepingStepper:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    @property
-    def shapes_ok(self) -> bool:
-        """Whether every chunk since the start gave one per-sample gradient per example."""
-        return self._shapes_ok
-
     def close(self):
         self.clipper.remove()
 
 
-class _OpacusStepper:
+class _OpacusStepper(_Stepper):
     """Opacus' per-sample gradient hooks and DPOptimizer (the fallback for other layers)."""
 
     name = "opacus"
@@ -229,7 +234,6 @@ class _OpacusStepper:
                                          generator=generator, secure_mode=secure_mode)
         self.module = self.gsm
         self.clip = clip
-        self._shapes_ok = True
 
     def backward(self, loss, batch_size):
         loss.backward()
@@ -253,11 +257,6 @@ class _OpacusStepper:
         # grad_sample of size 0 adds nothing to the sum; this step clips nothing and adds noise.
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-
-    @property
-    def shapes_ok(self) -> bool:
-        """Whether every chunk since the start gave one per-sample gradient per example."""
-        return self._shapes_ok
 
     def close(self):
         self.gsm._close()
