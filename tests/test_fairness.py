@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score
 
 import trustml
 from trustml.data import AuditData
-from trustml.fairness import group_metrics
+from trustml.fairness import group_metrics, paired_accuracy_change
 
 
 @pytest.fixture
@@ -28,32 +28,79 @@ def outcomes():
     return y, pred, g
 
 
+def _frame(y, pred, g, **kwargs):
+    return MetricFrame(metrics={"accuracy": accuracy_score, "selection_rate": selection_rate,
+                                "true_positive_rate": true_positive_rate,
+                                "false_positive_rate": false_positive_rate},
+                       y_true=y, y_pred=pred, sensitive_features=g, **kwargs)
+
+
 def test_group_metrics_match_fairlearn(outcomes):
     y, pred, g = outcomes
-    out = group_metrics(y, pred, g, min_group_size=30)
-    mf = MetricFrame(metrics={"accuracy": accuracy_score, "selection_rate": selection_rate,
-                              "true_positive_rate": true_positive_rate,
-                              "false_positive_rate": false_positive_rate},
-                     y_true=y, y_pred=pred, sensitive_features=g)
+    out = group_metrics(y, pred, g, min_group_size=30, n_boot=50, seed=3)
+    mf = _frame(y, pred, g)
     for row in out["by_group"]:
         for metric in mf.by_group.columns:
             assert row[metric] == pytest.approx(mf.by_group.loc[row["group"], metric])
         assert row["count"] == int((g == row["group"]).sum())
-    for metric in mf.by_group.columns:
-        assert out["difference"][metric] == pytest.approx(mf.difference()[metric])
-        assert out["ratio"][metric] == pytest.approx(mf.ratio()[metric])
+    # comparisons leave out the small group 'c' and equal Fairlearn on the judged rows
+    keep = (g != "c").to_numpy()
+    judged = _frame(y[keep], pred[keep], g[keep].reset_index(drop=True))
+    for metric in judged.by_group.columns:
+        assert out["difference"][metric] == pytest.approx(judged.difference()[metric])
+        assert out["ratio"][metric] == pytest.approx(judged.ratio()[metric])
         assert out["overall"][metric] == pytest.approx(mf.overall[metric])
     assert out["demographic_parity_difference"] == pytest.approx(
-        demographic_parity_difference(y, pred, sensitive_features=g))
+        demographic_parity_difference(y[keep], pred[keep], sensitive_features=g[keep]))
     assert out["equalized_odds_difference"] == pytest.approx(
-        equalized_odds_difference(y, pred, sensitive_features=g))
+        equalized_odds_difference(y[keep], pred[keep], sensitive_features=g[keep]))
+
+
+def test_bootstrap_intervals_are_fairlearns(outcomes):
+    y, pred, g = outcomes
+    out = group_metrics(y, pred, g, min_group_size=1, n_boot=40, seed=7)
+    from trustml.fairness import BINARY_METRICS
+    mf = MetricFrame(metrics=BINARY_METRICS, y_true=y, y_pred=pred, sensitive_features=g,
+                     n_boot=40, ci_quantiles=[0.025, 0.975], random_state=7)
+    for row in out["by_group"]:
+        low, high = row["accuracy_ci"]
+        assert low == pytest.approx(mf.by_group_ci[0].loc[row["group"], "accuracy"])
+        assert high == pytest.approx(mf.by_group_ci[1].loc[row["group"], "accuracy"])
+        assert low <= row["accuracy"] <= high
+    assert out["difference_ci"]["selection_rate"][0] == pytest.approx(
+        mf.difference_ci()[0]["selection_rate"])
+
+
+def test_intersections_and_four_fifths():
+    y = np.array([1, 0] * 40)
+    sex = np.array(["f", "m"] * 20 + ["m", "f"] * 20)
+    age = np.array(["young"] * 40 + ["old"] * 40)
+    pred = np.where((sex == "f") & (age == "old"), 0, 1)
+    out = group_metrics(y, pred, pd.DataFrame({"sex": sex, "age": age}), min_group_size=5,
+                        n_boot=0)
+    assert out["feature"] == "sex x age"
+    rates = {r["group"]: r["selection_rate"] for r in out["by_group"]}
+    assert rates == {"f & old": 0.0, "f & young": 1.0, "m & old": 1.0, "m & young": 1.0}
+    assert out["demographic_parity_ratio"] == 0.0 and out["four_fifths"] is False
+
+
+def test_paired_accuracy_change_by_hand():
+    y = np.array([1, 1, 0, 0, 1, 1])
+    dp = np.array([1, 0, 0, 1, 1, 1])
+    base = np.array([1, 1, 0, 0, 0, 1])
+    g = pd.Series(["a", "a", "a", "a", "b", "b"], name="g")
+    change = {c["group"]: c for c in paired_accuracy_change(y, dp, base, g, n_boot=100)}
+    assert change["a"]["change"] == pytest.approx(0.5 - 1.0)
+    assert change["b"]["change"] == pytest.approx(1.0 - 0.5)
+    low, high = change["a"]["change_ci"]
+    assert low <= -0.5 <= high
 
 
 def test_hand_computed_selection_rates():
     y = np.array([1, 0, 1, 0, 1, 0])
     pred = np.array([1, 1, 1, 0, 0, 0])
     g = pd.Series(["m", "m", "m", "f", "f", "f"], name="sex")
-    out = group_metrics(y, pred, g, min_group_size=1)
+    out = group_metrics(y, pred, g, min_group_size=1, n_boot=0)
     rates = {r["group"]: r["selection_rate"] for r in out["by_group"]}
     assert rates == {"f": 0.0, "m": 1.0}
     assert out["demographic_parity_difference"] == 1.0
@@ -61,7 +108,9 @@ def test_hand_computed_selection_rates():
 
 def test_small_groups_are_flagged(outcomes):
     y, pred, g = outcomes
-    assert group_metrics(y, pred, g, min_group_size=30)["small_groups"] == ["c"]
+    out = group_metrics(y, pred, g, min_group_size=30, n_boot=0)
+    assert out["small_groups"] == ["c"]
+    assert [r["judged"] for r in out["by_group"]] == [True, True, False]
 
 
 def test_audit_warns_on_a_small_group_instead_of_crashing():

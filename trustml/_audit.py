@@ -32,7 +32,8 @@ def _versions() -> dict[str, str]:
 
 def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | None = None,
           training: dict | None = None, checks: Sequence[str] | None = None,
-          thresholds: dict | None = None, explain_rows: int = 100, seed: int = 0,
+          thresholds: dict | None = None, explain_rows: int = 100, n_boot: int = 100,
+          seed: int = 0,
           title: str | None = None, progress: bool = True, config: dict | None = None,
           **wrap_kwargs) -> AuditResult:
     """Audit a model on a data set.
@@ -54,6 +55,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         Overrides of :data:`trustml.checks.DEFAULT_THRESHOLDS`.
     explain_rows : int
         Test examples to explain.
+    n_boot : int
+        Bootstrap resamples for confidence intervals (0: none).
     seed : int
     title : str, optional
     progress : bool
@@ -80,7 +83,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     ctx = AuditContext(data=data, model=adapter, baseline=base, privacy=privacy,
                        training=training or {},
                        thresholds={**DEFAULT_THRESHOLDS, **(thresholds or {})},
-                       seed=seed, explain_rows=explain_rows, progress=progress)
+                       seed=seed, explain_rows=explain_rows, n_boot=n_boot,
+                       progress=progress)
     findings = []
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):
         findings += REGISTRY[name].func(ctx)

@@ -39,6 +39,7 @@ class AuditContext:
     thresholds: dict = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     seed: int = 0
     explain_rows: int = 100
+    n_boot: int = 100
     progress: bool = True
     _predictions: dict = field(default_factory=dict, repr=False)
 

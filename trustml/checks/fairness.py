@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trustml.checks._finding import Chart, Finding, Table, worst
 from trustml.checks._registry import AuditContext, register
-from trustml.fairness import group_metrics
+from trustml.fairness import group_metrics, paired_accuracy_change
 
 REGS = ["EU AI Act Art. 10", "EU AI Act Art. 15", "NIST AI RMF MEASURE 2.11"]
 
@@ -13,6 +13,51 @@ def _status(value: float | None, warn: float, fail: float) -> str:
     if value is None:
         return "info"
     return "fail" if value > fail else "warn" if value > warn else "pass"
+
+
+def _verdict(gm: dict, t: dict) -> str:
+    if not gm["comparable"]:
+        return "warn"
+    status = worst([_status(gm["demographic_parity_difference"], t["parity_difference_warn"],
+                            t["parity_difference_fail"]),
+                    _status(gm["equalized_odds_difference"], t["parity_difference_warn"],
+                            t["parity_difference_fail"])])
+    if gm["four_fifths"] is False:
+        status = worst([status, "warn"])
+    if gm["small_groups"]:
+        status = worst([status, "warn"])
+    return status
+
+
+def _summary(gm: dict, t: dict) -> str:
+    feature = gm["feature"]
+    if not gm["comparable"]:
+        judged = sum(r["judged"] for r in gm["by_group"])
+        return (f"Only {judged} group(s) of {feature!r} have at least {t['min_group_size']} test "
+                f"examples; groups {', '.join(map(repr, gm['small_groups']))} are too few to "
+                "judge, so the groups cannot be compared.")
+    dpd, eod = gm["demographic_parity_difference"], gm["equalized_odds_difference"]
+    ci = gm.get("difference_ci", {}).get("selection_rate")
+    text = (f"Across groups of {feature!r}, the share of positive decisions differs by up to "
+            f"{dpd:.3f}" + (f" (95% interval {ci[0]:.3f} to {ci[1]:.3f})" if ci else "") +
+            f" (demographic parity difference) and error rates by up to {eod:.3f} (equalized "
+            "odds difference); 0 would be equal treatment.")
+    if gm["four_fifths"] is False:
+        text += (f" The least-selected group is chosen at {gm['demographic_parity_ratio']:.2f} "
+                 "times the rate of the most-selected: below the four-fifths rule of thumb.")
+    if gm["small_groups"]:
+        text += (f" Groups {', '.join(map(repr, gm['small_groups']))} have fewer than "
+                 f"{t['min_group_size']} test examples: too few to judge, so they are shown "
+                 "but left out of the comparison.")
+    return text
+
+
+def _fmt_ci(value, ci) -> str:
+    if value is None:
+        return "n/a"
+    if not ci or None in ci:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 @register("fairness", "fairness")
@@ -30,44 +75,48 @@ def fairness(ctx: AuditContext) -> list[Finding]:
                         f"Group metrics here compare binary decisions; this is a {data.task} "
                         "task.", regulations=REGS)]
     _, y, sens = data.take("test")
-    _, pred = ctx.test_predictions("model")
+    score, pred = ctx.test_predictions("model")
     base_pred = ctx.test_predictions("baseline")[1] if ctx.baseline is not None else None
     t = ctx.thresholds
+    views = [sens[[f]] for f in data.sensitive_names]
+    if len(data.sensitive_names) > 1:
+        views.append(sens[data.sensitive_names])  # the intersection of all features
     findings = []
-    for feature in data.sensitive_names:
-        gm = group_metrics(y, pred, sens[feature], min_group_size=t["min_group_size"])
-        dpd, eod = gm["demographic_parity_difference"], gm["equalized_odds_difference"]
-        status = worst([_status(dpd, t["parity_difference_warn"], t["parity_difference_fail"]),
-                        _status(eod, t["parity_difference_warn"], t["parity_difference_fail"])])
+    for view in views:
+        target = view.iloc[:, 0] if view.shape[1] == 1 else view
+        gm = group_metrics(y, pred, target, y_score=score[:, 1],
+                           min_group_size=t["min_group_size"], n_boot=ctx.n_boot,
+                           seed=ctx.seed)
+        feature = gm["feature"]
         columns = ["group", "count", "accuracy", "selection_rate", "true_positive_rate",
-                   "false_positive_rate"]
-        rows = [[r[c] if not isinstance(r[c], float) else round(r[c], 4) for c in columns]
+                   "false_positive_rate", "roc_auc"]
+        rows = [[r["group"] + ("" if r["judged"] else " (too small)"), r["count"],
+                 *(_fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])]
                 for r in gm["by_group"]]
+        tables = [Table(f"Metrics by {feature} (test split, 95% bootstrap intervals)", columns,
+                        rows)]
         if base_pred is not None:
-            base = group_metrics(y, base_pred, sens[feature], min_group_size=t["min_group_size"])
-            gm["baseline"] = base
-            columns.append("baseline_accuracy")
-            for row, b in zip(rows, base["by_group"]):
-                row.append(None if b["accuracy"] is None else round(b["accuracy"], 4))
-        summary = (f"Across groups of {feature!r}, the share of positive decisions differs by "
-                   f"up to {dpd:.3f} (demographic parity difference) and error rates by up to "
-                   f"{eod:.3f} (equalized odds difference); 0 would be equal treatment.")
-        if gm["small_groups"]:
-            status = worst([status, "warn"])
-            summary += (f" Groups {', '.join(map(repr, gm['small_groups']))} have fewer than "
-                        f"{t['min_group_size']} test examples: too few to judge reliably.")
+            change = paired_accuracy_change(y, pred, base_pred, target, n_boot=ctx.n_boot,
+                                            seed=ctx.seed)
+            gm["dp_accuracy_change"] = change
+            tables.append(Table(f"Cost of privacy by {feature}: accuracy of the audited model "
+                                "minus the non-private baseline",
+                                ["group", "count", "accuracy change"],
+                                [[c["group"], c["count"], _fmt_ci(c["change"],
+                                                                   c.get("change_ci"))]
+                                 for c in change]))
+        status = _verdict(gm, t)
         findings.append(Finding(
             f"fairness.group_metrics.{feature}", "fairness", status,
-            f"Group fairness by {feature}", summary, metrics=gm,
-            tables=[Table(f"Metrics by {feature} (test split)", columns, rows)],
+            f"Group fairness by {feature}", _summary(gm, t), metrics=gm, tables=tables,
             charts=[Chart(f"Selection rate by {feature}", [r["group"] for r in gm["by_group"]],
                           [r["selection_rate"] or 0.0 for r in gm["by_group"]])],
             thresholds={k: t[k] for k in ("parity_difference_warn", "parity_difference_fail",
-                                          "min_group_size")},
+                                          "min_group_size")} | {"four_fifths": 0.8},
             regulations=REGS,
             recommendation="" if status == "pass" else "Examine why groups are treated "
-            "differently (proxies, representation), and consider mitigation such as "
-            "group-specific thresholds."))
+            "differently (proxies, representation), collect more data for small groups, and "
+            "consider mitigation such as group-specific thresholds."))
     return findings
 
 
