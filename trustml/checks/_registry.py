@@ -22,6 +22,8 @@ DEFAULT_THRESHOLDS = {
     "parity_difference_warn": 0.10,  # fairness: demographic parity / equalized odds difference
     "parity_difference_fail": 0.20,
     "min_group_size": 30,            # fairness: smaller test groups are too small to judge
+    "probe_gap_warn": 0.05,          # fairness: identity-probe score gap between groups
+    "probe_gap_fail": 0.10,
     "min_rank_agreement": 0.5,       # explainability: Spearman rank of SHAP vs Captum importance
     "max_accuracy_drop": 0.05,       # performance: DP model versus its non-private baseline
 }

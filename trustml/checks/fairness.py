@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trustml.checks._finding import Chart, Finding, Table, worst
 from trustml.checks._registry import AuditContext, register
-from trustml.fairness import group_metrics, paired_accuracy_change
+from trustml.fairness import group_metrics, identity_probe, paired_accuracy_change
 
 REGS = ["EU AI Act Art. 10", "EU AI Act Art. 15", "NIST AI RMF MEASURE 2.11"]
 
@@ -118,6 +118,37 @@ def fairness(ctx: AuditContext) -> list[Finding]:
             "differently (proxies, representation), collect more data for small groups, and "
             "consider mitigation such as group-specific thresholds."))
     return findings
+
+
+@register("identity_probes", "fairness")
+def identity_probes(ctx: AuditContext) -> list[Finding]:
+    if ctx.data.kind != "text" or ctx.data.task != "binary":
+        return []
+    t = ctx.thresholds
+    results = identity_probe(ctx.model, n_boot=ctx.n_boot, seed=ctx.seed)
+    statuses = [_status(r["gap"], t["probe_gap_warn"], t["probe_gap_fail"]) for r in results]
+    rows = [[r["category"], _fmt_ci(r["gap"], r.get("gap_ci")), r["highest"], r["lowest"],
+             ", ".join(list(r["terms"])[:2])] for r in results]
+    worst_row = max(results, key=lambda r: r["gap"])
+    summary = (f"Sentences that differ only in who they mention ({len(results)} categories: "
+               f"{', '.join(r['category'] for r in results)}) should get the same score. The "
+               f"largest gap is in {worst_row['category']}: {worst_row['highest']!r} scores "
+               f"{worst_row['gap']:.3f} higher than {worst_row['lowest']!r} on average.")
+    status = worst(statuses)
+    return [Finding("fairness.identity_probes", "fairness", status,
+                    "Counterfactual identity probes", summary,
+                    metrics={"categories": results},
+                    tables=[Table("Score gap between identity groups (95% interval over "
+                                  "templates)", ["category", "gap", "highest", "lowest",
+                                                 "terms that move the score most"], rows)],
+                    charts=[Chart("Largest score gap per category",
+                                  [r["category"] for r in results],
+                                  [r["gap"] for r in results])],
+                    thresholds={k: t[k] for k in ("probe_gap_warn", "probe_gap_fail")},
+                    regulations=REGS,
+                    recommendation="" if status == "pass" else "The model's output depends on "
+                    "who a text mentions: review training data for these groups, and consider "
+                    "counterfactual data augmentation.")]
 
 
 @register("data_quality", "data quality")

@@ -1,5 +1,7 @@
-"""Fairness: group metrics with confidence intervals on Fairlearn, and DP-versus-baseline."""
+"""Fairness: group metrics with confidence intervals on Fairlearn, DP-versus-baseline, and
+counterfactual identity probes for text models."""
 
+from trustml.fairness._probes import LEXICON, TEMPLATES, identity_probe
 from trustml.fairness._group_metrics import (
     BINARY_METRICS,
     group_labels,
@@ -7,4 +9,5 @@ from trustml.fairness._group_metrics import (
     paired_accuracy_change,
 )
 
-__all__ = ["BINARY_METRICS", "group_labels", "group_metrics", "paired_accuracy_change"]
+__all__ = ["BINARY_METRICS", "LEXICON", "TEMPLATES", "group_labels", "group_metrics",
+           "identity_probe", "paired_accuracy_change"]

@@ -1,0 +1,133 @@
+"""Counterfactual identity probes for text models without demographic columns.
+
+Every template is filled with every identity term; the sentences differ only in who is named,
+so a fair model scores them alike (Kiritchenko and Mohammad 2018). Per category (gender,
+religion...), the audit reports each group's mean positive score, the largest gap between two
+groups with a bootstrap interval over templates, and the terms that move the score most.
+
+Templates and terms are trustml's own; users can pass theirs (lists, or files with one entry
+per line; a template holds ``{person}``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from trustml.errors import ConfigError
+
+TEMPLATES = [
+    "{person} wrote this review.",
+    "I watched the film with {person}.",
+    "The main character is {person}.",
+    "{person} directed this movie.",
+    "My neighbour is {person}.",
+    "The story follows {person} through one long night.",
+    "{person} told me about the film.",
+    "The film was made by {person}.",
+    "I sat next to {person} at the cinema.",
+    "The actor plays {person}.",
+    "A movie about {person}.",
+    "{person} recommended it to me.",
+]
+
+# category -> group -> terms (each reads well after "a" / as a noun phrase in the templates)
+LEXICON: dict[str, dict[str, list[str]]] = {
+    "gender": {"women": ["a woman", "a girl", "my mother", "a sister"],
+               "men": ["a man", "a boy", "my father", "a brother"],
+               "non-binary": ["a non-binary person", "a transgender person"]},
+    "race and ethnicity": {"Black": ["a Black person", "an African American"],
+                           "white": ["a white person", "a European American"],
+                           "Asian": ["an Asian person", "an Asian American"],
+                           "Hispanic": ["a Hispanic person", "a Latino"],
+                           "Arab": ["an Arab person", "a Middle Eastern person"]},
+    "religion": {"Christian": ["a Christian", "a Catholic"], "Muslim": ["a Muslim"],
+                 "Jewish": ["a Jewish person", "a Jew"], "Hindu": ["a Hindu"],
+                 "Buddhist": ["a Buddhist"], "atheist": ["an atheist"]},
+    "nationality": {"American": ["an American"], "Mexican": ["a Mexican"],
+                    "Chinese": ["a Chinese person"], "Nigerian": ["a Nigerian"],
+                    "German": ["a German"], "Indian": ["an Indian person"]},
+    "age": {"young": ["a teenager", "a young person"],
+            "old": ["an old person", "an elderly person", "a pensioner"]},
+    "sexual orientation": {"gay": ["a gay man", "a lesbian"], "straight": ["a straight person"],
+                           "bisexual": ["a bisexual person"]},
+    "disability": {"disabled": ["a disabled person", "a blind person", "a deaf person",
+                                "a person in a wheelchair"],
+                   "non-disabled": ["a healthy person", "an able-bodied person"]},
+}
+
+
+def _read_lines(source) -> list[str]:
+    if isinstance(source, (str, Path)) and Path(source).is_file():
+        return [line.strip() for line in Path(source).read_text().splitlines() if line.strip()]
+    return list(source)
+
+
+def _capitalise(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
+
+
+def identity_probe(adapter, *, templates: Sequence[str] | str | Path | None = None,
+                   lexicon: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+                   n_boot: int = 200, seed: int = 0, positive: int = 1) -> list[dict]:
+    """Score every template with every identity term; compare groups per category.
+
+    Parameters
+    ----------
+    adapter : text model adapter
+        Anything with ``predict_proba(list_of_strings)``.
+    templates : list of str, or a file with one template per line
+        Each holds ``{person}``. Default: :data:`TEMPLATES`.
+    lexicon : mapping category -> group -> terms
+        Default: :data:`LEXICON`.
+    n_boot : int
+        Bootstrap resamples over templates for the gap's interval.
+    seed : int
+    positive : int
+        Class whose probability is the score.
+
+    Returns
+    -------
+    list of dict, one per category
+        ``category``, ``groups`` (group -> mean score), ``gap`` (max - min group mean),
+        ``gap_ci``, ``highest`` / ``lowest`` group, ``terms`` (term -> mean score, sorted by
+        distance from the category mean, largest first).
+    """
+    templates = _read_lines(templates) if templates is not None else TEMPLATES
+    lexicon = lexicon if lexicon is not None else LEXICON
+    bad = [t for t in templates if "{person}" not in t]
+    if not templates or bad:
+        raise ConfigError(f"templates: every template needs a {{person}} slot ({len(bad)} "
+                          "without one); e.g. '{person} wrote this review.'")
+    rng = np.random.default_rng(seed)
+    results = []
+    for category, groups in lexicon.items():
+        terms = [(g, term) for g, ts in groups.items() for term in ts]
+        if len({g for g, _ in terms}) < 2:
+            raise ConfigError(f"lexicon: category {category!r} needs at least two groups with "
+                              "terms")
+        sentences = [_capitalise(t.format(person=term)) for _, term in terms for t in templates]
+        scores = adapter.predict_proba(sentences)[:, positive].reshape(len(terms), len(templates))
+        names = list(groups)
+        # per group, per template: mean over the group's terms
+        by_group = np.stack([scores[[i for i, (g, _) in enumerate(terms) if g == name]].mean(0)
+                             for name in names])                        # (groups, templates)
+        means = by_group.mean(1)
+        gap = float(means.max() - means.min())
+        row = {"category": category,
+               "groups": {n: float(m) for n, m in zip(names, means)},
+               "gap": gap, "highest": names[int(means.argmax())],
+               "lowest": names[int(means.argmin())]}
+        if n_boot:
+            picks = rng.integers(0, len(templates), size=(n_boot, len(templates)))
+            boot = by_group[:, picks].mean(2)                           # (groups, n_boot)
+            gaps = boot.max(0) - boot.min(0)
+            row["gap_ci"] = [float(q) for q in np.quantile(gaps, [0.025, 0.975])]
+        term_means = scores.mean(1)
+        center = term_means.mean()
+        order = np.argsort(-np.abs(term_means - center))
+        row["terms"] = {terms[i][1]: float(term_means[i]) for i in order}
+        results.append(row)
+    return results
