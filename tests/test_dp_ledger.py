@@ -135,3 +135,19 @@ def test_transformer_trains_under_dp_with_explicit_ids(trainable):
     if trainable == "lora":  # the adapters moved, the frozen base weights did not
         assert any(p.abs().sum() > 0 for n, p in adapter.module.named_parameters()
                    if "lora_B" in n)
+
+
+def test_clipped_fraction_by_group_counts_each_example(toy):
+    X, y = toy
+    # with a huge clipping norm nothing is clipped; with a tiny one everything is
+    groups = {"half": np.where(np.arange(len(y)) < 200, "a", "b")}
+    _, none = train_private(fresh(), X, y, target_epsilon=3.0, max_grad_norm=1e6,
+                            groups=groups, **SETTINGS)
+    _, all_ = train_private(fresh(), X, y, target_epsilon=3.0, max_grad_norm=1e-6,
+                            groups=groups, **SETTINGS)
+    assert none.clipped_fraction_by_group == {"half": {"a": 0.0, "b": 0.0}}
+    assert all_.clipped_fraction_by_group == {"half": {"a": 1.0, "b": 1.0}}
+    _, some = train_private(fresh(), X, y, target_epsilon=3.0, max_grad_norm=1.0,
+                            groups=groups, **SETTINGS)
+    fractions = some.clipped_fraction_by_group["half"]
+    assert 0 < min(fractions.values()) and max(fractions.values()) < 1

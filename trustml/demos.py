@@ -33,12 +33,13 @@ DEMOS = tuple(SETTINGS)
 
 def _train_pair(base_adapter, dp_adapter, data, s: dict, epsilon: float, seed: int,
                 progress: bool):
-    x, y, _ = data.take("train")
+    x, y, sens = data.take("train")
     base_record = fit(base_adapter, x, y, epochs=s["epochs"], batch_size=s["batch_size"],
                       lr=s["lr"], seed=seed, progress=progress)
     dp_adapter, record = train_private(dp_adapter, x, y, target_epsilon=epsilon,
                                        epochs=s["epochs"], batch_size=s["batch_size"],
                                        lr=s["lr"], max_grad_norm=s["max_grad_norm"], seed=seed,
+                                       groups={f: sens[f] for f in sens.columns},
                                        progress=progress)
     dp_training = {"private": True, "epochs": record.epochs, "batch_size": record.batch_size,
                    "lr": record.lr, "steps": record.steps, "seconds": record.seconds,

@@ -105,6 +105,14 @@ def fairness(ctx: AuditContext) -> list[Finding]:
                                 [[c["group"], c["count"], _fmt_ci(c["change"],
                                                                    c.get("change_ci"))]
                                  for c in change]))
+        clip = (ctx.privacy.clipped_fraction_by_group.get(feature)
+                if ctx.privacy is not None else None)
+        if clip:
+            gm["clipped_fraction_by_group"] = clip
+            tables.append(Table(f"Clipped per-sample gradients by {feature} (DP training): "
+                                "groups clipped more lose more accuracy to privacy",
+                                ["group", "clipped fraction"],
+                                [[g, f"{v:.1%}"] for g, v in clip.items()]))
         status = _verdict(gm, t)
         findings.append(Finding(
             f"fairness.group_metrics.{feature}", "fairness", status,

@@ -64,6 +64,9 @@ class PrivacyRecord:
         Logical steps this run has taken, over all its segments.
     clipped_fraction : list of float
         Per epoch, the fraction of per-sample gradients whose norm exceeded ``max_grad_norm``.
+    clipped_fraction_by_group : dict
+        Feature -> group -> fraction of that group's per-sample gradients clipped over the run
+        (when ``groups`` was given): clipping that hits one group harder costs it accuracy.
     clipping : {"bookkeeping", "opacus"}
     completed : bool
         False when the run stopped early (``max_steps``) and can be resumed.
@@ -88,6 +91,7 @@ class PrivacyRecord:
     seconds: float = 0.0
     loss: list[float] = field(default_factory=list)
     clipped_fraction: list[float] = field(default_factory=list)
+    clipped_fraction_by_group: dict[str, dict[str, float]] = field(default_factory=dict)
     dataset: str = ""
     run_id: str = ""
     completed: bool = True
@@ -302,7 +306,8 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   noise_multiplier: float | None = None, clipping: str = "auto",
                   max_physical_batch_size: int | None = None, secure_mode: bool = False,
                   checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-                  max_steps: int | None = None, sanity_check: bool = True, seed: int = 0,
+                  max_steps: int | None = None, sanity_check: bool = True,
+                  groups: dict | None = None, seed: int = 0,
                   progress: bool = True) -> tuple[TorchAdapter, PrivacyRecord]:
     """Train the adapter's module with DP-SGD (Adam update) within a privacy budget.
 
@@ -349,6 +354,10 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     sanity_check : bool
         After the first step, check that every trainable weight moved and per-sample
         gradients have the right shape; raise :class:`DPSanityError` otherwise.
+    groups : dict, optional
+        Feature name -> one group label per training example (e.g. the sensitive features):
+        the record then gives the fraction of clipped gradients per group. This statistic
+        describes the private training data; it belongs in an audit, not in a release.
     seed : int
     progress : bool
 
@@ -372,6 +381,15 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     ledger = PrivacyLedger(ckpt)
     dataset = make_dataset(adapter, X, y)
     fingerprint = _fingerprint(dataset.tensors)
+    group_codes = {}
+    for name, labels in (groups or {}).items():
+        labels = np.asarray(labels).astype(str)
+        if len(labels) != n:
+            raise ConfigError(f"groups: {name!r} has {len(labels)} labels for {n} training "
+                              "examples; pass one per example")
+        uniques, codes = np.unique(labels, return_inverse=True)
+        group_codes[name] = (uniques, torch.as_tensor(codes),
+                             torch.zeros(len(uniques)), torch.zeros(len(uniques)))
     steps_per_epoch = math.ceil(n / min(batch_size, n))
     q = 1.0 / steps_per_epoch
     total = epochs * steps_per_epoch
@@ -462,7 +480,11 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                         logits = adapter.forward(stepper.module, *inputs)
                     loss = loss_fn(adapter, logits, target)
                     norms = stepper.backward(loss, len(part))
-                    clipped += int((norms > max_grad_norm).sum())
+                    over = (norms > max_grad_norm).float().cpu()
+                    for _, codes, hits, seen in group_codes.values():
+                        hits.index_add_(0, codes[part], over)
+                        seen.index_add_(0, codes[part], torch.ones_like(over))
+                    clipped += int(over.sum())
                     counted += len(part)
                     epoch_loss += loss.item() * len(part)
                     epoch_seen += len(part)
@@ -486,6 +508,13 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
             stepper.close()
             module.eval()
     seconds += time.perf_counter() - t0
+    by_group = {}
+    for name, (uniques, _, hits, seen) in group_codes.items():
+        if world > 1:
+            torch.distributed.all_reduce(hits)
+            torch.distributed.all_reduce(seen)
+        by_group[name] = {str(u): round(float(h / s_), 6) for u, h, s_ in zip(uniques, hits, seen)
+                          if s_ > 0}
     run_history = [(sigma, q, done)]
     record = PrivacyRecord(
         epsilon=_quiet_epsilon(prior + run_history, delta, accountant),
@@ -493,7 +522,8 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         target_epsilon=target_epsilon, accountant=accountant, noise_multiplier=float(sigma),
         sample_rate=q, steps=done, epochs=epochs, max_grad_norm=max_grad_norm, n_train=n,
         batch_size=batch_size, lr=lr, clipping=stepper.name, secure_mode=secure_mode,
-        seconds=seconds, loss=losses, clipped_fraction=fractions, dataset=fingerprint,
+        seconds=seconds, loss=losses, clipped_fraction=fractions,
+        clipped_fraction_by_group=by_group, dataset=fingerprint,
         run_id=run_id, completed=done >= total,
         checkpoint_dir=str(ckpt) if ckpt is not None else None)
     return adapter, record
