@@ -24,6 +24,8 @@ DEFAULT_THRESHOLDS = {
     "min_group_size": 30,            # fairness: smaller test groups are too small to judge
     "probe_gap_warn": 0.05,          # fairness: identity-probe score gap between groups
     "probe_gap_fail": 0.10,
+    "proxy_auc_warn": 0.70,          # fairness: an input predicting a sensitive attribute this well
+    "proxy_auc_fail": 0.90,
     "min_rank_agreement": 0.5,       # explainability: Spearman rank of SHAP vs Captum importance
     "max_accuracy_drop": 0.05,       # performance: DP model versus its non-private baseline
 }

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from trustml.checks._finding import Chart, Finding, Table, worst
 from trustml.checks._registry import AuditContext, register
-from trustml.fairness import group_metrics, identity_probe, paired_accuracy_change
+from trustml.fairness import (
+    group_metrics,
+    identity_probe,
+    paired_accuracy_change,
+    proxy_strength,
+)
 
 REGS = ["EU AI Act Art. 10", "EU AI Act Art. 15", "NIST AI RMF MEASURE 2.11"]
 
@@ -157,6 +162,43 @@ def identity_probes(ctx: AuditContext) -> list[Finding]:
                     recommendation="" if status == "pass" else "The model's output depends on "
                     "who a text mentions: review training data for these groups, and consider "
                     "counterfactual data augmentation.")]
+
+
+@register("proxies", "fairness")
+def proxies(ctx: AuditContext) -> list[Finding]:
+    data = ctx.data
+    if data.kind != "tabular" or not data.sensitive_names:
+        return []
+    t = ctx.thresholds
+    x, _, sens = data.take("train")
+    inputs = set(map(str, x.columns))
+    findings = []
+    for feature in data.sensitive_names:
+        result = proxy_strength(x, sens[feature], seed=ctx.seed)
+        is_input = feature in inputs
+        top = result["by_feature"][0] if result["by_feature"] else None
+        strength = max(result["joint_auc"], top["auc"] if top else 0.0)
+        status = "fail" if is_input else _status(strength, t["proxy_auc_warn"],
+                                                  t["proxy_auc_fail"])
+        text = (f"{feature!r} is itself a model input. " if is_input else
+                f"{feature!r} is not a model input. ")
+        text += (f"From the inputs together it can be predicted with ROC AUC "
+                 f"{result['joint_auc']:.2f} (0.5 = not at all, 1 = perfectly)")
+        if top:
+            text += f"; the strongest single proxy is {top['input']!r} (AUC {top['auc']:.2f})."
+        result["is_input"] = is_input
+        findings.append(Finding(
+            f"fairness.proxies.{feature}", "fairness", status, f"Proxies for {feature}", text,
+            metrics=result,
+            tables=[Table(f"How well each input predicts {feature} (cross-validated ROC AUC, "
+                          f"{result['rows']} training rows)", ["input", "AUC"],
+                          [[r["input"], round(r["auc"], 3)] for r in result["by_feature"]])],
+            thresholds={k: t[k] for k in ("proxy_auc_warn", "proxy_auc_fail")},
+            regulations=["EU AI Act Art. 10", "GDPR Art. 5(1)(c)", "NIST AI RMF MEASURE 2.11"],
+            recommendation="" if status == "pass" else "Leaving the sensitive column out does "
+            "not keep the model from using it: check the strongest proxies and whether they "
+            "are needed."))
+    return findings
 
 
 @register("data_quality", "data quality")
