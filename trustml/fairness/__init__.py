@@ -2,6 +2,7 @@
 counterfactual identity probes for text models."""
 
 from trustml.fairness._probes import LEXICON, TEMPLATES, identity_probe
+from trustml.fairness._mitigation import PrefitAdapter, before_after, threshold_optimizer
 from trustml.fairness._proxies import proxy_strength
 from trustml.fairness._group_metrics import (
     BINARY_METRICS,
@@ -11,4 +12,5 @@ from trustml.fairness._group_metrics import (
 )
 
 __all__ = ["BINARY_METRICS", "LEXICON", "TEMPLATES", "group_labels", "group_metrics",
-           "identity_probe", "paired_accuracy_change", "proxy_strength"]
+           "PrefitAdapter", "before_after", "identity_probe", "paired_accuracy_change",
+           "proxy_strength", "threshold_optimizer"]
