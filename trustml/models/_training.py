@@ -1,9 +1,8 @@
-"""Plain (non-private) training of torch adapters, and the loop DP training shares."""
+"""Plain (non-private) training of torch adapters, and the dataset / loss DP training shares."""
 
 from __future__ import annotations
 
 import time
-from typing import Callable
 
 import numpy as np
 import torch
@@ -31,33 +30,21 @@ def loss_fn(adapter: TorchAdapter, logits: torch.Tensor, target: torch.Tensor) -
     return nn.functional.cross_entropy(logits.float(), target)
 
 
-def train_loop(adapter: TorchAdapter, module: nn.Module, optimizer: torch.optim.Optimizer,
-               loader: DataLoader, *, epochs: int, desc: str, progress: bool = True,
-               before_step: Callable[[], None] | None = None,
-               on_epoch_end: Callable[[int], None] | None = None) -> list[float]:
-    """Run ``epochs`` passes; return the mean training loss of each.
-
-    ``module`` is the adapter's module or a wrapped copy (Opacus); ``before_step`` runs after the
-    backward pass and before ``optimizer.step()``.
-    """
+def _train_epochs(adapter: TorchAdapter, optimizer: torch.optim.Optimizer, loader: DataLoader,
+                  *, epochs: int, desc: str, progress: bool) -> list[float]:
+    """Run ``epochs`` passes of plain training; return the mean training loss of each."""
+    module = adapter.module
     module.train()
     losses = []
-    total = epochs * len(loader)
-    with tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="step",
-              mininterval=1.0) as bar:
+    with tqdm(total=epochs * len(loader), desc=desc, disable=not progress, leave=False,
+              unit="step", mininterval=1.0) as bar:
         for epoch in range(epochs):
             running, seen = 0.0, 0
             for *inputs, target in loader:
-                if len(target) == 0:  # Poisson sampling can draw an empty batch
-                    optimizer.zero_grad(set_to_none=True)
-                    bar.update()
-                    continue
                 inputs = [t.to(adapter.device) for t in inputs]
                 target = target.to(adapter.device)
                 loss = loss_fn(adapter, adapter.forward(module, *inputs), target)
                 loss.backward()
-                if before_step is not None:
-                    before_step()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 value = loss.item()
@@ -66,8 +53,6 @@ def train_loop(adapter: TorchAdapter, module: nn.Module, optimizer: torch.optim.
                 bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}", refresh=False)
                 bar.update()
             losses.append(running / max(seen, 1))
-            if on_epoch_end is not None:
-                on_epoch_end(epoch)
     module.eval()
     return losses
 
@@ -89,8 +74,8 @@ def fit(adapter: TorchAdapter, X, y, *, epochs: int = 5, batch_size: int = 64, l
     params = [p for p in adapter.module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     start = time.perf_counter()
-    losses = train_loop(adapter, adapter.module, optimizer, loader, epochs=epochs, desc=desc,
-                        progress=progress)
+    losses = _train_epochs(adapter, optimizer, loader, epochs=epochs, desc=desc,
+                           progress=progress)
     return {"private": False, "epochs": epochs, "batch_size": batch_size, "lr": lr,
             "steps": epochs * len(loader), "loss": losses,
             "seconds": time.perf_counter() - start, "examples": len(dataset)}

@@ -86,7 +86,6 @@ class PrivacyRecord:
     lr: float
     run_epsilon: float = 0.0
     clipping: str = "bookkeeping"
-    poisson_sampling: bool = True
     secure_mode: bool = False
     seconds: float = 0.0
     loss: list[float] = field(default_factory=list)
