@@ -127,3 +127,43 @@ def test_audit_warns_on_a_small_group_instead_of_crashing():
     assert finding.status in ("warn", "fail")
     assert finding.metrics["small_groups"] == ["tiny"]
     assert "too few to judge" in finding.summary
+
+
+def test_regression_group_errors_by_hand_and_against_fairlearn():
+    from sklearn.metrics import mean_absolute_error
+    from trustml.fairness import regression_group_metrics
+    g = pd.Series(["a"] * 40 + ["b"] * 40 + ["c"] * 5, name="g")
+    y = np.zeros(85)
+    pred = np.r_[np.full(40, 1.0), np.full(20, 3.0), np.full(20, -1.0), np.full(5, 9.0)]
+    out = regression_group_metrics(y, pred, g, min_group_size=30, n_boot=30, seed=0)
+    rows = {r["group"]: r for r in out["by_group"]}
+    assert rows["a"]["mean_absolute_error"] == pytest.approx(1.0)
+    assert rows["b"]["mean_absolute_error"] == pytest.approx(2.0)
+    assert rows["b"]["root_mean_squared_error"] == pytest.approx(np.sqrt(5.0))
+    assert rows["b"]["mean_error"] == pytest.approx(1.0)  # over-estimated on average
+    assert out["small_groups"] == ["c"] and not rows["c"]["judged"]
+    assert out["error_ratio"] == pytest.approx(2.0)  # 'c' (error 9) is too small to count
+    mf = MetricFrame(metrics=mean_absolute_error, y_true=y[:80], y_pred=pred[:80],
+                     sensitive_features=g[:80], n_boot=30, ci_quantiles=[0.025, 0.975],
+                     random_state=0)
+    assert out["difference"]["mean_absolute_error"] == pytest.approx(mf.difference())
+    low, high = out["error_ratio_ci"]
+    assert low <= out["error_ratio"] <= high
+
+
+def test_audit_of_a_regression_model_reports_errors_by_group():
+    from sklearn.linear_model import LinearRegression
+    from trustml.models import wrap
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"x": rng.normal(size=n), "group": rng.choice(["u", "v"], n)})
+    # 'v' rows are noisier, so any fitted model errs about three times as much on them
+    noise = np.where(frame["group"] == "v", 3.0, 1.0) * rng.normal(size=n)
+    frame["y"] = 2 * frame["x"] + noise
+    data = AuditData.from_frame(frame, label="y", sensitive=["group"], task="regression")
+    x, y, _ = data.take("train")
+    result = trustml.audit(trustml.models.wrap(LinearRegression().fit(x, y)), data,
+                           checks=["fairness"], n_boot=20, progress=False)
+    finding = result.finding("fairness.group_metrics.group")
+    assert finding.status == "fail"
+    assert finding.metrics["error_ratio"] > 2.0

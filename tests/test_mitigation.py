@@ -55,3 +55,47 @@ def test_torch_model_is_mitigated_through_its_adapter():
                                     "sex/demographic_parity", "sex/equalized_odds"}
     for res in finding.metrics.values():
         assert 0 <= res["after"]["accuracy"] <= 1
+
+
+def test_exponentiated_gradient_equals_fairlearn_called_directly():
+    from fairlearn.reductions import DemographicParity, ExponentiatedGradient
+    from trustml.fairness import exponentiated_gradient
+    data = load_arrests()
+    x, y, s = data.take("train")
+    xt, yt, st = data.take("test")
+    pre = make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),
+                                  remainder="passthrough").fit(x)
+    estimator = LogisticRegression(max_iter=1000)
+    # a bare estimator on encoded inputs, and the same model as a pipeline on raw inputs
+    mine = exponentiated_gradient(estimator, pre.transform(x), y, s["colour"], max_iter=20)
+    piped = exponentiated_gradient(make_pipeline(pre, estimator), x, y, s["colour"], max_iter=20)
+    direct = ExponentiatedGradient(LogisticRegression(max_iter=1000), DemographicParity(),
+                                   eps=0.01, max_iter=20).fit(
+        pre.transform(x), y, sensitive_features=s["colour"].to_numpy())
+    expected = direct._pmf_predict(pre.transform(xt))
+    np.testing.assert_allclose(mine._pmf_predict(pre.transform(xt)), expected)
+    np.testing.assert_allclose(piped._pmf_predict(xt), expected, atol=1e-6)
+    out = before_after(wrap(make_pipeline(pre, estimator).fit(x, y)), piped, xt, yt,
+                       st["colour"])
+    assert out["after"]["demographic_parity_difference"] < \
+        out["before"]["demographic_parity_difference"]
+
+
+def test_exponentiated_gradient_refuses_an_estimator_without_weights():
+    from sklearn.neighbors import KNeighborsClassifier
+    from trustml.fairness import exponentiated_gradient
+    data = load_arrests()
+    x, y, s = data.take("train")
+    with pytest.raises(ConfigError, match="estimator: KNeighborsClassifier.fit takes no "
+                                          "sample_weight"):
+        exponentiated_gradient(KNeighborsClassifier(), x[["age"]], y, s["colour"])
+
+
+def test_audit_of_a_sklearn_model_adds_the_reduction(fitted):
+    data, model = fitted
+    result = trustml.audit(wrap(model), data, checks=["mitigation"], progress=False)
+    metrics = result.finding("fairness.mitigation").metrics
+    reduced = metrics["colour/demographic_parity/reduction"]
+    assert reduced["method"] == "reduction"
+    assert reduced["after"]["demographic_parity_difference"] <= \
+        reduced["before"]["demographic_parity_difference"]

@@ -21,6 +21,8 @@ DEFAULT_THRESHOLDS = {
     "max_epsilon": 10.0,             # privacy: above this a DP guarantee is weak
     "parity_difference_warn": 0.10,  # fairness: demographic parity / equalized odds difference
     "parity_difference_fail": 0.20,
+    "error_ratio_warn": 1.25,        # fairness (regression): worst / best group mean abs. error
+    "error_ratio_fail": 1.50,
     "min_group_size": 30,            # fairness: smaller test groups are too small to judge
     "probe_gap_warn": 0.05,          # fairness: identity-probe score gap between groups
     "probe_gap_fail": 0.10,

@@ -6,10 +6,13 @@ from trustml.checks._finding import Chart, Finding, Table, worst
 from trustml.checks._registry import AuditContext, register
 from trustml.fairness import (
     before_after,
+    exponentiated_gradient,
     group_metrics,
     identity_probe,
     paired_accuracy_change,
     proxy_strength,
+    regression_group_metrics,
+    supports_reduction,
     threshold_optimizer,
 )
 
@@ -67,6 +70,57 @@ def _fmt_ci(value, ci) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def _views(ctx: AuditContext) -> list:
+    """Each sensitive feature of the test split, then the intersection of all of them."""
+    names = ctx.data.sensitive_names
+    sens = ctx.data.take("test")[2]
+    return [sens[f] for f in names] + ([sens[names]] if len(names) > 1 else [])
+
+
+def _regression_finding(ctx: AuditContext, target) -> Finding:
+    """Per-group errors of a regression model; judged by the worst / best error ratio."""
+    t = ctx.thresholds
+    y = ctx.data.take("test")[1]
+    pred = ctx.test_predictions("model")[1]
+    gm = regression_group_metrics(y, pred, target, min_group_size=t["min_group_size"],
+                                  n_boot=ctx.n_boot, seed=ctx.seed)
+    feature = gm["feature"]
+    columns = ["group", "count", "mean_absolute_error", "root_mean_squared_error",
+               "mean_error", "mean_prediction", "mean_target"]
+    rows = [[r["group"] + ("" if r["judged"] else " (too small)"), r["count"],
+             *(_fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])] for r in gm["by_group"]]
+    if gm["comparable"]:
+        ratio = gm["error_ratio"]
+        status = _status(ratio, t["error_ratio_warn"], t["error_ratio_fail"])
+        ci = gm.get("error_ratio_ci")
+        summary = (f"Across groups of {feature!r}, the mean absolute error of the worst-served "
+                   f"group is {ratio:.2f} times that of the best-served"
+                   + (f" (95% interval {ci[0]:.2f} to {ci[1]:.2f})" if ci and None not in ci
+                      else "") + "; 1 would be equally accurate for everyone. Mean error "
+                   "shows whether a group is systematically over- (positive) or "
+                   "under-estimated (negative).")
+    else:
+        status = "warn"
+        summary = (f"Fewer than two groups of {feature!r} have at least {t['min_group_size']} "
+                   "test examples, so the groups cannot be compared.")
+    if gm["small_groups"]:
+        status = worst([status, "warn"])
+        summary += (f" Groups {', '.join(map(repr, gm['small_groups']))} are too small to "
+                    "judge and are left out of the comparison.")
+    return Finding(
+        f"fairness.group_metrics.{feature}", "fairness", status,
+        f"Error by {feature} (regression)", summary, metrics=gm,
+        tables=[Table(f"Errors by {feature} (test split, 95% bootstrap intervals)", columns,
+                      rows)],
+        charts=[Chart(f"Mean absolute error by {feature}", [r["group"] for r in gm["by_group"]],
+                      [r["mean_absolute_error"] or 0.0 for r in gm["by_group"]])],
+        thresholds={k: t[k] for k in ("error_ratio_warn", "error_ratio_fail",
+                                      "min_group_size")},
+        regulations=REGS,
+        recommendation="" if status == "pass" else "Examine why the model is less accurate "
+        "for some groups: representation in the training data, and proxies.")
+
+
 @register("fairness", "fairness")
 def fairness(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
@@ -76,21 +130,19 @@ def fairness(ctx: AuditContext) -> list[Finding]:
                         "compared between groups of people.", regulations=REGS,
                         recommendation="Pass sensitive= columns (e.g. sex, age) to audit "
                         "group fairness.")]
+    if data.task == "regression":
+        return [_regression_finding(ctx, target) for target in _views(ctx)]
     if data.task != "binary":
         return [Finding("fairness.group_metrics", "fairness", "info",
-                        "Group metrics need a binary task",
-                        f"Group metrics here compare binary decisions; this is a {data.task} "
-                        "task.", regulations=REGS)]
-    _, y, sens = data.take("test")
+                        "Group metrics need a binary or regression task",
+                        "Group metrics here compare binary decisions or regression errors; "
+                        f"this is a {data.task} task.", regulations=REGS)]
+    _, y, _ = data.take("test")
     score, pred = ctx.test_predictions("model")
     base_pred = ctx.test_predictions("baseline")[1] if ctx.baseline is not None else None
     t = ctx.thresholds
-    views = [sens[[f]] for f in data.sensitive_names]
-    if len(data.sensitive_names) > 1:
-        views.append(sens[data.sensitive_names])  # the intersection of all features
     findings = []
-    for view in views:
-        target = view.iloc[:, 0] if view.shape[1] == 1 else view
+    for target in _views(ctx):
         gm = group_metrics(y, pred, target, y_score=score[:, 1],
                            min_group_size=t["min_group_size"], n_boot=ctx.n_boot,
                            seed=ctx.seed)
@@ -203,6 +255,22 @@ def proxies(ctx: AuditContext) -> list[Finding]:
     return findings
 
 
+def _mitigators(ctx: AuditContext, x, y, sensitive):
+    """(method, constraint, fitted mitigator) for every mitigation that fits the model."""
+    for constraint in ("demographic_parity", "equalized_odds"):
+        yield ("thresholds", constraint,
+               threshold_optimizer(ctx.model, x, y, sensitive, constraint=constraint))
+    estimator = getattr(ctx.model, "estimator", None)  # scikit-learn models can be retrained
+    if estimator is not None and supports_reduction(estimator):
+        for constraint in ("demographic_parity", "equalized_odds"):
+            yield ("reduction", constraint,
+                   exponentiated_gradient(estimator, x, y, sensitive, constraint=constraint))
+
+
+METHODS = {"thresholds": "group-specific thresholds (ThresholdOptimizer)",
+           "reduction": "retrained under a constraint (ExponentiatedGradient)"}
+
+
 @register("mitigation", "fairness")
 def mitigation(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
@@ -212,31 +280,37 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
     x_test, y_test, s_test = data.take("test")
     rows, metrics = [], {}
     for feature in data.sensitive_names:
-        for constraint in ("demographic_parity", "equalized_odds"):
-            mitigator = threshold_optimizer(ctx.model, x_train, y_train, s_train[feature],
-                                            constraint=constraint)
+        for method, constraint, mitigator in _mitigators(ctx, x_train, y_train,
+                                                         s_train[feature]):
             result = before_after(ctx.model, mitigator, x_test, y_test, s_test[feature],
                                   seed=ctx.seed)
-            metrics[f"{feature}/{constraint}"] = result
+            key = f"{feature}/{constraint}" if method == "thresholds" else \
+                f"{feature}/{constraint}/{method}"
+            metrics[key] = result | {"method": method, "feature": feature,
+                                     "constraint": constraint}
             b, a = result["before"], result["after"]
-            rows.append([feature, constraint,
+            rows.append([feature, METHODS[method], constraint,
                          f"{b['accuracy']:.3f} -> {a['accuracy']:.3f}",
                          f"{b['demographic_parity_difference']:.3f} -> "
                          f"{a['demographic_parity_difference']:.3f}",
                          f"{b['equalized_odds_difference']:.3f} -> "
                          f"{a['equalized_odds_difference']:.3f}"])
-    best = min(metrics.items(), key=lambda kv: kv[1]["after"]["demographic_parity_difference"])
-    summary = ("Group-specific decision thresholds (Fairlearn's ThresholdOptimizer, fitted on "
-               "the training rows) can trade accuracy for equal treatment. On held-out data, "
-               f"for {best[0].replace('/', ' under ')}: accuracy "
-               f"{best[1]['before']['accuracy']:.3f} -> {best[1]['after']['accuracy']:.3f}, "
+    best = min(metrics.values(), key=lambda r: r["after"]["demographic_parity_difference"])
+    summary = ("Mitigation can trade accuracy for equal treatment: group-specific decision "
+               "thresholds work on any model"
+               + (", and scikit-learn models can be retrained under a fairness constraint"
+                  if any(r["method"] == "reduction" for r in metrics.values()) else "")
+               + ". Both are fitted on the training rows and judged on held-out data. The "
+               f"fairest option by {best['feature']!r} is {METHODS[best['method']]} under "
+               f"{best['constraint'].replace('_', ' ')}: accuracy "
+               f"{best['before']['accuracy']:.3f} -> {best['after']['accuracy']:.3f}, "
                "demographic parity difference "
-               f"{best[1]['before']['demographic_parity_difference']:.3f} -> "
-               f"{best[1]['after']['demographic_parity_difference']:.3f}.")
+               f"{best['before']['demographic_parity_difference']:.3f} -> "
+               f"{best['after']['demographic_parity_difference']:.3f}.")
     return [Finding("fairness.mitigation", "fairness", "info",
                     "What mitigation would cost", summary, metrics=metrics,
-                    tables=[Table("Before -> after group-specific thresholds (test split)",
-                                  ["feature", "constraint", "accuracy",
+                    tables=[Table("Before -> after mitigation (test split)",
+                                  ["feature", "method", "constraint", "accuracy",
                                    "demographic parity diff.", "equalized odds diff."], rows)],
                     regulations=["EU AI Act Art. 9", "EU AI Act Art. 10",
                                  "NIST AI RMF MANAGE 1.3"])]

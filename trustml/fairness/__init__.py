@@ -2,15 +2,25 @@
 counterfactual identity probes for text models."""
 
 from trustml.fairness._probes import LEXICON, TEMPLATES, identity_probe
-from trustml.fairness._mitigation import PrefitAdapter, before_after, threshold_optimizer
+from trustml.fairness._mitigation import (
+    PrefitAdapter,
+    before_after,
+    disparities,
+    exponentiated_gradient,
+    mitigated_predict,
+    supports_reduction,
+    threshold_optimizer,
+)
 from trustml.fairness._proxies import proxy_strength
 from trustml.fairness._group_metrics import (
     BINARY_METRICS,
     group_labels,
     group_metrics,
     paired_accuracy_change,
+    regression_group_metrics,
 )
 
 __all__ = ["BINARY_METRICS", "LEXICON", "TEMPLATES", "group_labels", "group_metrics",
-           "PrefitAdapter", "before_after", "identity_probe", "paired_accuracy_change",
-           "proxy_strength", "threshold_optimizer"]
+           "PrefitAdapter", "before_after", "disparities", "exponentiated_gradient",
+           "mitigated_predict", "identity_probe", "paired_accuracy_change",
+           "proxy_strength", "regression_group_metrics", "supports_reduction", "threshold_optimizer"]

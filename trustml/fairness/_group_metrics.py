@@ -1,4 +1,5 @@
-"""Group metrics over sensitive features, on Fairlearn's ``MetricFrame``, with bootstrap CIs.
+"""Group metrics over sensitive features (classification and regression), on Fairlearn's
+``MetricFrame``, with bootstrap CIs.
 
 Groups smaller than ``min_group_size`` are reported on their own as too small to judge; the
 differences, ratios and fairness criteria are computed over the other groups only, so a handful
@@ -15,7 +16,13 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from sklearn.metrics import accuracy_score, precision_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    mean_absolute_error,
+    precision_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
 BINARY_METRICS = {
     "accuracy": accuracy_score,
@@ -23,6 +30,13 @@ BINARY_METRICS = {
     "true_positive_rate": true_positive_rate,
     "false_positive_rate": false_positive_rate,
     "precision": lambda y, p: precision_score(y, p, zero_division=0),
+}
+REGRESSION_METRICS = {
+    "mean_absolute_error": mean_absolute_error,
+    "root_mean_squared_error": root_mean_squared_error,
+    "mean_error": lambda y, p: float(np.mean(p - y)),
+    "mean_prediction": lambda y, p: float(np.mean(p)),
+    "mean_target": lambda y, p: float(np.mean(y)),
 }
 CI = (0.025, 0.975)
 
@@ -44,6 +58,57 @@ def group_labels(sensitive: pd.Series | pd.DataFrame) -> pd.Series:
     name = " x ".join(map(str, sensitive.columns))
     joined = sensitive.astype(str).agg(" & ".join, axis=1).to_numpy()
     return pd.Series(joined, name=name)
+
+
+def _compare(metrics: dict, y_true, y_pred, groups: pd.Series, sample_params: dict,
+             min_group_size: int, n_boot: int, seed: int) -> tuple[dict, object]:
+    """Per-group values (all groups) and max - min / min / max over the judged groups.
+
+    Returns the result dict and the judged groups' ``MetricFrame`` (None when fewer than two
+    groups can be judged)."""
+    boot = {"n_boot": n_boot, "ci_quantiles": list(CI), "random_state": seed} if n_boot else {}
+
+    def frame(mask):
+        params = {m: {k: v[mask] for k, v in p.items()} for m, p in sample_params.items()}
+        return MetricFrame(metrics=metrics, y_true=y_true[mask], y_pred=y_pred[mask],
+                           sensitive_features=groups[mask].reset_index(drop=True),
+                           sample_params=params or None, **boot)
+
+    full = frame(np.ones(len(groups), dtype=bool))
+    sizes = groups.value_counts()
+    small = sorted(str(g) for g in sizes.index[sizes < min_group_size])
+    judged_mask = ~groups.isin(small).to_numpy()
+    if not small:
+        judged = full
+    else:
+        judged = frame(judged_mask) if judged_mask.any() else None
+    names = list(metrics)
+
+    rows = []
+    for g in full.by_group.index:
+        row = {"group": str(g), "count": int(sizes[g]), "judged": str(g) not in small}
+        for m in names:
+            row[m] = _clean(full.by_group.loc[g, m])
+            if n_boot:
+                row[f"{m}_ci"] = [_clean(full.by_group_ci[i].loc[g, m]) for i in range(2)]
+        rows.append(row)
+
+    out = {"feature": groups.name, "by_group": rows, "small_groups": small,
+           "overall": {m: _clean(full.overall[m]) for m in names},
+           "min_group_size": min_group_size, "n_boot": n_boot}
+    if judged is None or len(judged.by_group) < 2:
+        out.update({"difference": {}, "ratio": {}, "comparable": False})
+        return out, None
+    diff, ratio = judged.difference(), judged.ratio()
+    out["comparable"] = True
+    out["difference"] = {m: _clean(diff[m]) for m in names}
+    out["ratio"] = {m: _clean(ratio[m]) for m in names}
+    if n_boot:
+        out["difference_ci"] = {m: [_clean(judged.difference_ci()[i][m]) for i in range(2)]
+                                for m in names}
+        out["ratio_ci"] = {m: [_clean(judged.ratio_ci()[i][m]) for i in range(2)]
+                           for m in names}
+    return out, judged
 
 
 def group_metrics(y_true: np.ndarray, y_pred: np.ndarray,
@@ -73,67 +138,52 @@ def group_metrics(y_true: np.ndarray, y_pred: np.ndarray,
         ``equalized_odds_*``, ``equal_opportunity_*`` (differences and ratios);
         ``four_fifths`` (selection-rate ratio >= 0.8); ``small_groups``.
     """
-    groups = group_labels(sensitive)
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     metrics = dict(BINARY_METRICS)
     sample_params = {}
     if y_score is not None:
         metrics["roc_auc"] = _auc
         sample_params = {"roc_auc": {"score": np.asarray(y_score)}}
-    boot = {"n_boot": n_boot, "ci_quantiles": list(CI), "random_state": seed} if n_boot else {}
-
-    def frame(mask):
-        params = {m: {k: v[mask] for k, v in p.items()} for m, p in sample_params.items()}
-        return MetricFrame(metrics=metrics, y_true=y_true[mask], y_pred=y_pred[mask],
-                           sensitive_features=groups[mask].reset_index(drop=True),
-                           sample_params=params or None, **boot)
-
-    everyone = np.ones(len(groups), dtype=bool)
-    full = frame(everyone)
-    sizes = groups.value_counts()
-    small = sorted(str(g) for g in sizes.index[sizes < min_group_size])
-    judged_mask = ~groups.isin(small).to_numpy()
-    if not small:
-        judged = full
-    else:
-        judged = frame(judged_mask) if judged_mask.any() else None
-    names = list(metrics)
-
-    rows = []
-    for g in full.by_group.index:
-        row = {"group": str(g), "count": int(sizes[g]), "judged": str(g) not in small}
-        for m in names:
-            row[m] = _clean(full.by_group.loc[g, m])
-            if n_boot:
-                row[f"{m}_ci"] = [_clean(full.by_group_ci[i].loc[g, m]) for i in range(2)]
-        rows.append(row)
-
-    out = {"feature": groups.name, "by_group": rows, "small_groups": small,
-           "overall": {m: _clean(full.overall[m]) for m in names},
-           "min_group_size": min_group_size, "n_boot": n_boot}
-    if judged is None or len(judged.by_group) < 2:
-        out.update({"difference": {}, "ratio": {}, "comparable": False})
+    out, judged = _compare(metrics, np.asarray(y_true), np.asarray(y_pred),
+                           group_labels(sensitive), sample_params, min_group_size, n_boot, seed)
+    if judged is None:
         return out
-    diff, ratio = judged.difference(), judged.ratio()
-    out["comparable"] = True
-    out["difference"] = {m: _clean(diff[m]) for m in names}
-    out["ratio"] = {m: _clean(ratio[m]) for m in names}
-    if n_boot:
-        out["difference_ci"] = {m: [_clean(judged.difference_ci()[i][m]) for i in range(2)]
-                                for m in names}
-        out["ratio_ci"] = {m: [_clean(judged.ratio_ci()[i][m]) for i in range(2)]
-                           for m in names}
     # The standard criteria, as Fairlearn defines them, over the judged groups.
-    tpr_d, fpr_d = diff["true_positive_rate"], diff["false_positive_rate"]
-    tpr_r, fpr_r = ratio["true_positive_rate"], ratio["false_positive_rate"]
-    out["demographic_parity_difference"] = out["difference"]["selection_rate"]
-    out["demographic_parity_ratio"] = out["ratio"]["selection_rate"]
-    out["equalized_odds_difference"] = _clean(max(tpr_d, fpr_d))
-    out["equalized_odds_ratio"] = _clean(min(tpr_r, fpr_r))
-    out["equal_opportunity_difference"] = _clean(tpr_d)
-    out["equal_opportunity_ratio"] = _clean(tpr_r)
+    diff, ratio = out["difference"], out["ratio"]
+    out["demographic_parity_difference"] = diff["selection_rate"]
+    out["demographic_parity_ratio"] = ratio["selection_rate"]
+    out["equalized_odds_difference"] = _clean(max(diff["true_positive_rate"],
+                                                  diff["false_positive_rate"]))
+    out["equalized_odds_ratio"] = _clean(min(ratio["true_positive_rate"],
+                                             ratio["false_positive_rate"]))
+    out["equal_opportunity_difference"] = diff["true_positive_rate"]
+    out["equal_opportunity_ratio"] = ratio["true_positive_rate"]
     dpr = out["demographic_parity_ratio"]
     out["four_fifths"] = None if dpr is None else bool(dpr >= 0.8)
+    return out
+
+
+def regression_group_metrics(y_true: np.ndarray, y_pred: np.ndarray,
+                             sensitive: pd.Series | pd.DataFrame, *,
+                             min_group_size: int = 30, n_boot: int = 100,
+                             seed: int = 0) -> dict:
+    """Per-group error metrics of a regression model, like :func:`group_metrics`.
+
+    Metrics: ``mean_absolute_error``, ``root_mean_squared_error``, ``mean_error`` (prediction
+    minus truth: a group the model systematically over- or under-estimates), and the group's
+    ``mean_prediction`` and ``mean_target``. ``error_ratio`` is the judged groups' largest mean
+    absolute error over the smallest (1 = equally accurate), with its bootstrap interval.
+    """
+    out, judged = _compare(REGRESSION_METRICS, np.asarray(y_true, dtype=float),
+                           np.asarray(y_pred, dtype=float), group_labels(sensitive), {},
+                           min_group_size, n_boot, seed)
+    if judged is None:
+        return out
+    ratio = out["ratio"]["mean_absolute_error"]
+    out["error_ratio"] = None if not ratio else _clean(1.0 / ratio)
+    if n_boot:
+        low, high = out["ratio_ci"]["mean_absolute_error"]
+        out["error_ratio_ci"] = [None if not high else _clean(1.0 / high),
+                                 None if not low else _clean(1.0 / low)]
     return out
 
 
