@@ -4,6 +4,7 @@ counterfactual identity probes for text models."""
 from trustml.fairness._probes import LEXICON, TEMPLATES, identity_probe
 from trustml.fairness._mitigation import (
     PrefitAdapter,
+    WeightedPipeline,
     before_after,
     disparities,
     exponentiated_gradient,
@@ -21,6 +22,6 @@ from trustml.fairness._group_metrics import (
 )
 
 __all__ = ["BINARY_METRICS", "LEXICON", "TEMPLATES", "group_labels", "group_metrics",
-           "PrefitAdapter", "before_after", "disparities", "exponentiated_gradient",
+           "PrefitAdapter", "WeightedPipeline", "before_after", "disparities", "exponentiated_gradient",
            "mitigated_predict", "identity_probe", "paired_accuracy_change",
            "proxy_strength", "regression_group_metrics", "supports_reduction", "threshold_optimizer"]

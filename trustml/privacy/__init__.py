@@ -8,6 +8,7 @@ from trustml.privacy._train_private import (
     PrivacyBudgetError,
     PrivacyRecord,
     allowed_steps,
+    balanced_sample_rates,
     calibrate_noise,
     check_privacy_params,
     default_delta,
@@ -15,5 +16,6 @@ from trustml.privacy._train_private import (
 )
 
 __all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DPSanityError", "PrivacyBudgetError",
-           "PrivacyLedger", "PrivacyRecord", "allowed_steps", "calibrate_noise",
+           "PrivacyLedger", "PrivacyRecord", "allowed_steps", "balanced_sample_rates",
+           "calibrate_noise",
            "check_privacy_params", "default_delta", "epsilon_of", "train_private"]

@@ -59,7 +59,10 @@ class PrivacyRecord:
         Epsilon of this run's steps alone.
     delta, target_epsilon, accountant, noise_multiplier
     sample_rate : float
-        Probability that an example is in a batch (Poisson sampling).
+        Probability that an example is in a batch (Poisson sampling); with ``balance``, the
+        highest per-example rate, which the accountant charges every example.
+    sample_rate_by_group : dict
+        With ``balance``: group -> its examples' sampling rate.
     steps : int
         Logical steps this run has taken, over all its segments.
     clipped_fraction : list of float
@@ -91,6 +94,8 @@ class PrivacyRecord:
     loss: list[float] = field(default_factory=list)
     clipped_fraction: list[float] = field(default_factory=list)
     clipped_fraction_by_group: dict[str, dict[str, float]] = field(default_factory=dict)
+    sample_rate_by_group: dict[str, float] = field(default_factory=dict)
+    balance_power: float | None = None
     dataset: str = ""
     run_id: str = ""
     completed: bool = True
@@ -298,6 +303,28 @@ def _load_state(directory: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def balanced_sample_rates(labels, expected_batch: float,
+                          power: float = 1.0) -> tuple[np.ndarray, dict[str, float]]:
+    """Per-example Poisson rates that over-sample small groups (group-balanced sampling).
+
+    Each example of group g is drawn with probability proportional to ``n_g ** -power``
+    (0 = uniform, 1 = every group equally represented in expectation), scaled so a batch holds
+    ``expected_batch`` examples on average, and capped at 1.
+
+    Returns
+    -------
+    (rates, {group: rate})
+    """
+    if not 0.0 <= power <= 1.0:
+        raise ConfigError(f"balance_power: {power!r} is outside [0, 1]; 0 samples uniformly, "
+                          "1 balances the groups fully")
+    uniques, codes, counts = np.unique(np.asarray(labels).astype(str), return_inverse=True,
+                                       return_counts=True)
+    weight = counts.astype(float) ** -power
+    per_group = np.minimum(1.0, weight * expected_batch / float((counts * weight).sum()))
+    return per_group[codes], {str(u): float(r) for u, r in zip(uniques, per_group)}
+
+
 # ---------------------------------------------------------------------- training
 def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   delta: float | None = None, epochs: int = 5, batch_size: int = 256,
@@ -306,8 +333,8 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   max_physical_batch_size: int | None = None, secure_mode: bool = False,
                   checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                   max_steps: int | None = None, sanity_check: bool = True,
-                  groups: dict | None = None, seed: int = 0,
-                  progress: bool = True) -> tuple[TorchAdapter, PrivacyRecord]:
+                  groups: dict | None = None, balance=None, balance_power: float = 1.0,
+                  seed: int = 0, progress: bool = True) -> tuple[TorchAdapter, PrivacyRecord]:
     """Train the adapter's module with DP-SGD (Adam update) within a privacy budget.
 
     The noise multiplier is calibrated so that this run, composed with what the ledger already
@@ -357,6 +384,13 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         Feature name -> one group label per training example (e.g. the sensitive features):
         the record then gives the fraction of clipped gradients per group. This statistic
         describes the private training data; it belongs in an audit, not in a release.
+    balance : array-like, optional
+        One group label per training example: sample small groups more often (see
+        :func:`balanced_sample_rates`), a mitigation for DP's larger accuracy cost on small
+        groups. The accountant charges every example the highest rate, so for the same epsilon
+        balancing needs more noise. Group sizes are treated as public, like ``len(y)``.
+    balance_power : float
+        Strength of the balancing in [0, 1].
     seed : int
     progress : bool
 
@@ -390,7 +424,16 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         group_codes[name] = (uniques, torch.as_tensor(codes),
                              torch.zeros(len(uniques)), torch.zeros(len(uniques)))
     steps_per_epoch = math.ceil(n / min(batch_size, n))
-    q = 1.0 / steps_per_epoch
+    rates, rate_by_group = np.full(n, 1.0 / steps_per_epoch), {}
+    if balance is not None:
+        if len(balance) != n:
+            raise ConfigError(f"balance: {len(balance)} labels for {n} training examples; "
+                              "pass one per example")
+        rates, rate_by_group = balanced_sample_rates(balance, n / steps_per_epoch,
+                                                     balance_power)
+    q = float(rates.max())  # what the accountant charges every example
+    expected_batch = float(rates.sum())
+    rates = torch.as_tensor(rates, dtype=torch.float32)
     total = epochs * steps_per_epoch
     module = adapter.module
     params = [p for p in module.parameters() if p.requires_grad]
@@ -423,11 +466,11 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                           "(Linear, Embedding and LayerNorm trainable layers, no secure_mode)")
     device = adapter.device
     if use_bk:
-        stepper = _BookKeepingStepper(module, optimizer, sigma, max_grad_norm, q * n,
+        stepper = _BookKeepingStepper(module, optimizer, sigma, max_grad_norm, expected_batch,
                                       torch.Generator(), distributed=world > 1)
     else:
         gen = None if secure_mode else torch.Generator(device=device)
-        stepper = _OpacusStepper(module, optimizer, sigma, max_grad_norm, q * n, gen,
+        stepper = _OpacusStepper(module, optimizer, sigma, max_grad_norm, expected_batch, gen,
                                  secure_mode)
     chunk = max_physical_batch_size or n
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
@@ -470,7 +513,7 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                         "or the noise")
                 # Poisson sampling, reproducible per step so a resumed run draws the same batches.
                 g = torch.Generator().manual_seed(seed * 1_000_003 + done)
-                idx = torch.nonzero(torch.rand(n, generator=g) < q).flatten()
+                idx = torch.nonzero(torch.rand(n, generator=g) < rates).flatten()
                 idx = idx[idx % world == rank]  # this process's share of the global batch
                 for start in range(0, len(idx), chunk):
                     part = idx[start:start + chunk]
@@ -522,7 +565,8 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         sample_rate=q, steps=done, epochs=epochs, max_grad_norm=max_grad_norm, n_train=n,
         batch_size=batch_size, lr=lr, clipping=stepper.name, secure_mode=secure_mode,
         seconds=seconds, loss=losses, clipped_fraction=fractions,
-        clipped_fraction_by_group=by_group, dataset=fingerprint,
+        clipped_fraction_by_group=by_group, sample_rate_by_group=rate_by_group,
+        balance_power=balance_power if balance is not None else None, dataset=fingerprint,
         run_id=run_id, completed=done >= total,
         checkpoint_dir=str(ckpt) if ckpt is not None else None)
     return adapter, record
