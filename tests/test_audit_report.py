@@ -40,9 +40,15 @@ def test_demo_json_holds_what_an_auditor_needs(demo_report):
     for feature in ("colour", "sex"):
         groups = findings[f"fairness.group_metrics.{feature}"]["metrics"]["by_group"]
         assert len(groups) == 2 and all("selection_rate" in g for g in groups)
-    top = findings["explainability.attributions"]["metrics"]["shap_top_attributions"]
+    methods = findings["explainability.attributions"]["metrics"]["methods"]
+    assert set(methods) == {"integrated_gradients", "shap"}
+    top = methods["shap"]["top_attributions"]
     assert top[0]["mean_abs"] >= top[-1]["mean_abs"] > 0
     assert {r["feature"] for r in top} <= {"year", "age", "employed", "citizen", "checks"}
+    quality = findings["explainability.quality"]["metrics"]
+    assert quality["integrated_gradients"]["completeness_gap"] < 0.05
+    assert quality["robustness"]["infidelity"] >= 0
+    assert -1 <= quality["stability_vs_baseline"]["global"] <= 1
     assert set(report["verdicts"]) >= {"privacy", "fairness", "explainability", "performance"}
 
 
@@ -130,5 +136,10 @@ def test_text_audit_with_transformer():
                            progress=False, checks=["performance", "explainability"])
     attr = result.finding("explainability.attributions").metrics
     assert attr["examples_explained"] == 3
-    assert attr["shap_top_attributions"] and attr["captum_top_attributions"]
-    assert attr["captum_completeness_gap"] < 0.05
+    assert set(attr["methods"]) == {"attention", "ablation", "integrated_gradients", "shap"}
+    assert attr["methods"]["attention"]["method"].startswith("attention-mask")
+    quality = result.finding("explainability.quality").metrics
+    assert quality["integrated_gradients"]["completeness_gap"] < 0.05
+    assert result.finding("explainability.identity_terms").metrics["texts"] == 3
+    html = result.to_html()
+    assert html.count('<figure class="heat">') == 3

@@ -3,9 +3,24 @@
 Importing the check modules registers them in :data:`REGISTRY`, in report order.
 """
 
-from trustml.checks import explainability, fairness, performance, privacy  # noqa: F401
-from trustml.checks._finding import CHALLENGES, STATUSES, Chart, Finding, Table, worst
+from trustml.checks import (  # noqa: F401
+    data_quality,
+    explainability,
+    fairness,
+    performance,
+    privacy,
+)
+from trustml.checks._finding import (
+    CHALLENGES,
+    STATUSES,
+    Chart,
+    Finding,
+    ImageOverlay,
+    Table,
+    TokenHeatmap,
+    worst,
+)
 from trustml.checks._registry import DEFAULT_THRESHOLDS, REGISTRY, AuditContext, register
 
 __all__ = ["CHALLENGES", "DEFAULT_THRESHOLDS", "REGISTRY", "STATUSES", "AuditContext", "Chart",
-           "Finding", "Table", "register", "worst"]
+           "Finding", "ImageOverlay", "Table", "TokenHeatmap", "register", "worst"]

@@ -29,6 +29,27 @@ class Chart:
 
 
 @dataclass
+class TokenHeatmap:
+    """A text with each token shaded by its attribution (toward or against the explained
+    class); ``tokens`` joined give the text."""
+
+    title: str
+    tokens: list[str]
+    values: list[float]
+    kind: str = "tokens"
+
+
+@dataclass
+class ImageOverlay:
+    """An image (grey levels, rows of pixels) beside its per-pixel attribution map."""
+
+    title: str
+    pixels: list[list[float]]
+    values: list[list[float]]
+    kind: str = "image"
+
+
+@dataclass
 class Finding:
     """One result of a check.
 
@@ -43,8 +64,9 @@ class Finding:
         A headline and one paragraph in plain words.
     metrics : dict
         Named numbers (JSON-serialisable).
-    tables, charts : list
-        Evidence for the report.
+    tables, charts, visuals : list
+        Evidence for the report; ``visuals`` holds :class:`TokenHeatmap` and
+        :class:`ImageOverlay` items.
     thresholds : dict
         The thresholds the status was judged against.
     regulations : list of str
@@ -60,6 +82,7 @@ class Finding:
     metrics: dict = field(default_factory=dict)
     tables: list[Table] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
+    visuals: list = field(default_factory=list)
     thresholds: dict = field(default_factory=dict)
     regulations: list[str] = field(default_factory=list)
     recommendation: str = ""

@@ -29,7 +29,14 @@ DEFAULT_THRESHOLDS = {
     "proxy_auc_warn": 0.70,          # fairness: an input predicting a sensitive attribute this well
     "proxy_auc_fail": 0.90,
     "min_rank_agreement": 0.5,       # explainability: Spearman rank of SHAP vs Captum importance
+    "min_comprehensiveness_gain": 0.02,  # explainability: faithfulness above random deletion
+    "max_completeness_gap": 0.05,    # explainability: integrated gradients' sum vs output change
+    "identity_share_warn": 0.20,     # explainability: attribution on identity terms (text)
     "max_accuracy_drop": 0.05,       # performance: DP model versus its non-private baseline
+    "max_test_in_train": 0.01,       # data quality: held-out rows also in the training split
+    "min_k_anonymity": 5,            # privacy: smallest group sharing all quasi-identifiers
+    "membership_auc_warn": 0.55,     # privacy: membership attack ROC AUC (interval above 0.5)
+    "membership_auc_fail": 0.65,
 }
 
 
@@ -46,6 +53,9 @@ class AuditContext:
     seed: int = 0
     explain_rows: int = 100
     n_boot: int = 100
+    quasi_identifiers: list[str] | None = None
+    privacy_depth: str = "standard"
+    retrain: Callable | None = None
     progress: bool = True
     _predictions: dict = field(default_factory=dict, repr=False)
 

@@ -1,83 +1,254 @@
-"""Explainability: SHAP and Captum attributions of the audited model, and their agreement."""
+"""Explainability: attributions of the audited model with every explainer that fits it, and how
+far they can be trusted (faithfulness, completeness, robustness, agreement, stability)."""
 
 from __future__ import annotations
 
-from scipy.stats import spearmanr
+from dataclasses import replace
 
-from trustml.checks._finding import Chart, Finding, Table
+from trustml.checks._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
 from trustml.checks._registry import AuditContext, register
-from trustml.explain import Attribution, captum_tabular, captum_text, shap_tabular, shap_text
+from trustml.explain import (
+    Attribution,
+    captum_robustness,
+    explain,
+    faithfulness,
+    identity_share,
+    image_pixels,
+    is_image_model,
+    rank_agreement,
+    supports_attention_bias,
+)
 from trustml.models._adapters import TorchTabularAdapter, TorchTextAdapter
 
 REGS = ["EU AI Act Art. 13", "NIST AI RMF MEASURE 2.9"]
+SHAP_TEXT_ROWS = 10  # SHAP's text explainer is the slow one: it explains at most this many
+ROBUSTNESS_ROWS = 50
+VISUALS = 4
 
 
-def _importance_table(attr: Attribution, top: int) -> tuple[list[dict], Table, Chart]:
+def _methods(ctx: AuditContext, rows, background) -> list[tuple[str, Attribution]]:
+    """(key, attribution) for each explainer that fits the model, the default first."""
+    model, seed = ctx.model, ctx.seed
+    if is_image_model(model):
+        return [(m, explain(model, rows, method=m)) for m in
+                ("integrated_gradients", "saliency", "occlusion")]
+    if isinstance(model, TorchTextAdapter):
+        first = ([("attention", explain(model, rows, method="attention"))]
+                 if supports_attention_bias(model) else [])
+        return first + [
+            ("integrated_gradients", explain(model, rows, method="integrated_gradients")),
+            ("ablation", explain(model, rows, method="ablation")),
+            ("shap", explain(model, rows[:SHAP_TEXT_ROWS], method="shap", max_evals=200))]
+    if isinstance(model, TorchTabularAdapter):
+        return [("integrated_gradients", explain(model, rows, background=background,
+                                                 method="integrated_gradients")),
+                ("shap", explain(model, rows, background=background, method="shap",
+                                 seed=seed))]
+    if model.input_kind == "text":
+        return [("shap", explain(model, rows[:SHAP_TEXT_ROWS], method="shap", max_evals=200))]
+    return [("shap", explain(model, rows, background=background, method="shap", seed=seed))]
+
+
+def _importance(attr: Attribution, top: int) -> tuple[list[dict], Table, Chart]:
     rows = attr.global_importance(top=top)
-    key = "feature"
     table = Table(f"Global importance: {attr.method}",
-                  [key, "mean |attribution|", "std", "mean signed"],
-                  [[r[key], round(r["mean_abs"], 5), round(r["std_abs"], 5),
+                  ["feature", "mean |attribution|", "std", "mean signed"],
+                  [[r["feature"], round(r["mean_abs"], 5), round(r["std_abs"], 5),
                     round(r["mean_signed"], 5)] for r in rows])
-    chart = Chart(f"Mean |attribution|: {attr.method}", [r[key] for r in rows],
+    chart = Chart(f"Mean |attribution|: {attr.method}", [r["feature"] for r in rows],
                   [r["mean_abs"] for r in rows], [r["std_abs"] for r in rows])
     return rows, table, chart
+
+
+def _visuals(ctx: AuditContext, attr: Attribution, rows) -> list:
+    """Token heat maps (text) or pixel overlays (images) of the first examples."""
+    names = ctx.data.class_names
+    label = names[int(attr.target[0])] if len(names) > int(attr.target[0]) else "the class"
+    if attr.fragments:
+        return [TokenHeatmap(f"Example {i + 1}: red pushes toward {label!r}, blue away "
+                             f"({attr.method})",
+                             [f for f in attr.fragments[i] if f],
+                             [v for f, v in zip(attr.fragments[i], attr.token_values[i]) if f])
+                for i in range(min(VISUALS, len(attr)))]
+    if attr.image_shape is not None:
+        pixels = image_pixels(ctx.model, rows.iloc[:VISUALS])
+        return [ImageOverlay(f"Example {i + 1} (explained class "
+                             f"{names[int(attr.target[i])] if names else attr.target[i]}): image "
+                             f"and {attr.method}", pixels[i].round(3).tolist(),
+                             attr.values[i].reshape(attr.image_shape).round(6).tolist())
+                for i in range(min(VISUALS, len(attr)))]
+    return []
+
+
+def _head(rows, n: int):
+    """The first ``n`` explained rows (SHAP text explains only the first few)."""
+    return rows[:n] if isinstance(rows, list) else rows.iloc[:n]
 
 
 @register("explainability", "explainability")
 def attributions(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
-    if data.task != "binary":
+    if data.task == "regression":
         return [Finding("explainability.attributions", "explainability", "info",
-                        "Attributions explain binary classifiers here",
-                        f"This is a {data.task} task; attribution of it is not run yet.",
+                        "Attributions explain classifiers here",
+                        "This is a regression task; attribution of it is not run yet.",
                         regulations=REGS)]
     x_train, _, _ = data.take("train")
     x_test, _, _ = data.take("test")
     n = min(ctx.explain_rows, len(x_test))
-    explain = x_test.iloc[:n] if data.kind == "tabular" else list(x_test[:n])
-    if data.kind == "tabular":
-        methods = [shap_tabular(ctx.model, x_train, explain, seed=ctx.seed)]
-        if isinstance(ctx.model, TorchTabularAdapter):
-            methods.append(captum_tabular(ctx.model, x_train, explain))
+    rows = x_test.iloc[:n] if data.kind == "tabular" else list(x_test[:n])
+    methods = _methods(ctx, rows, x_train)
+    findings = [_attribution_finding(ctx, methods, rows, n),
+                _quality_finding(ctx, methods, rows, x_train)]
+    if data.kind == "text":
+        findings.append(_identity_finding(methods[0][1], ctx.thresholds["identity_share_warn"]))
+    return findings
+
+
+def _attribution_finding(ctx, methods, rows, n) -> Finding:
+    kind = ctx.data.kind
+    top = 15 if kind == "text" else 10
+    metrics, tables, charts = {"examples_explained": n, "methods": {}}, [], []
+    for key, attr in methods:
+        ranked, table, chart = _importance(attr, top)
+        metrics["methods"][key] = {"method": attr.method, "examples": len(attr),
+                                   "seconds": attr.seconds, "output_space": attr.output_space,
+                                   "top_attributions": ranked}
+        if attr.image_shape is None:
+            tables.append(table)
+            charts.append(chart)
+    primary = methods[0][1]
+    leaders = metrics["methods"][methods[0][0]]["top_attributions"][:3]
+    what = {"text": "tokens", "tabular": "features"}[kind]
+    if primary.image_shape is not None:
+        what = "pixels"
+    summary = (f"Attributions show which inputs drive the model's output, computed on {n} "
+               f"held-out examples with {', '.join(a.method for _, a in methods)}. The default "
+               f"explainer is {primary.method}; by it the most influential {what} are "
+               f"{', '.join(repr(r['feature']) for r in leaders)}.")
+    return Finding("explainability.attributions", "explainability", "info",
+                   "What drives the model's decisions", summary, metrics=metrics,
+                   tables=tables, charts=charts, visuals=_visuals(ctx, primary, rows),
+                   regulations=REGS)
+
+
+def _quality_finding(ctx, methods, rows, background) -> Finding:
+    t = ctx.thresholds
+    metrics, statuses, notes, table_rows = {}, [], [], []
+    kind = ctx.data.kind
+    bg = background if kind == "tabular" else None
+    for key, attr in methods:
+        quality = faithfulness(ctx.model, attr, _head(rows, len(attr)), background=bg,
+                               seed=ctx.seed)
+        quality.pop("per_example")
+        quality["completeness_gap"] = attr.completeness_gap
+        metrics[key] = quality
+        table_rows.append([attr.method, len(attr), round(quality["comprehensiveness"], 4),
+                           round(quality["random_comprehensiveness"], 4),
+                           round(quality["sufficiency"], 4),
+                           round(quality["random_sufficiency"], 4),
+                           "" if attr.completeness_gap is None
+                           else round(attr.completeness_gap, 5)])
+        if quality["comprehensiveness_gain"] < t["min_comprehensiveness_gain"]:
+            statuses.append("warn")
+            notes.append(f"{attr.method} is not more faithful than random attributions "
+                         f"(comprehensiveness {quality['comprehensiveness']:.3f} against "
+                         f"{quality['random_comprehensiveness']:.3f} for random inputs)")
+        if attr.completeness_gap is not None and attr.completeness_gap > t["max_completeness_gap"]:
+            statuses.append("warn")
+            notes.append(f"{attr.method} does not add up to the output change (completeness "
+                         f"gap {attr.completeness_gap:.3f}); raise its number of steps")
+    tables = [Table("Faithfulness by deletion (top 10/20/50% of inputs): comprehensiveness "
+                    "(higher is better) and sufficiency (lower is better), each against random "
+                    "inputs", ["explainer", "examples", "comprehensiveness", "random",
+                               "sufficiency", "random", "completeness gap"], table_rows)]
+    primary_key, primary = methods[0]
+    if isinstance(ctx.model, TorchTabularAdapter) and primary.method.startswith(
+            "Captum integrated"):
+        m = min(ROBUSTNESS_ROWS, len(primary))
+        rob = captum_robustness(ctx.model, background, _head(rows, m), seed=ctx.seed)
+        metrics["robustness"] = rob
+        tables.append(Table(f"Captum robustness of integrated gradients ({m} examples; lower is "
+                            "better)", ["metric", "value", "for shuffled attributions"],
+                            [["infidelity", round(rob["infidelity"], 6),
+                              round(rob["infidelity_shuffled"], 6)],
+                             ["sensitivity (max)", round(rob["sensitivity_max"], 4), ""]]))
+    agreements = []
+    for key, attr in methods[1:]:
+        m = min(len(primary), len(attr))
+        agree = rank_agreement(_slice(primary, m), _slice(attr, m))
+        metrics[f"agreement_{primary_key}_vs_{key}"] = agree
+        value = agree.get("global", agree["per_example"])
+        if value is not None:
+            agreements.append([primary.method, attr.method, round(value, 3),
+                               "global ranking" if "global" in agree else "per example"])
+            if value < t["min_rank_agreement"] and not primary.method.endswith("saliency"):
+                statuses.append("warn")
+                notes.append(f"{primary.method} and {attr.method} rank the inputs differently "
+                             f"(Spearman {value:.2f})")
+    if ctx.baseline is not None:
+        base_attr = explain(ctx.baseline, _head(rows, len(primary)),
+                            background=background, method=primary_key, seed=ctx.seed)
+        stability = rank_agreement(primary, base_attr)
+        metrics["stability_vs_baseline"] = stability
+        value = stability.get("global", stability["per_example"])
+        if value is not None:
+            agreements.append([f"{primary.method} (audited model)", "same, on the baseline",
+                               round(value, 3), "global ranking" if "global" in stability
+                               else "per example"])
+    if agreements:
+        tables.append(Table("Rank agreement (Spearman; 1 = same order)",
+                            ["explanation", "compared with", "agreement", "over"], agreements))
+    status = worst(statuses) if statuses else "pass"
+    q = metrics[primary_key]
+    summary = (f"An explanation is only useful if it is faithful to the model. Deleting the "
+               f"inputs {primary.method} ranks highest lowers the predicted class's probability "
+               f"by {q['comprehensiveness']:.3f} on average, against "
+               f"{q['random_comprehensiveness']:.3f} for as many random inputs.")
+    if "stability_vs_baseline" in metrics:
+        stab = metrics["stability_vs_baseline"]
+        summary += (f" Explanations of the audited model and its baseline agree with Spearman "
+                    f"{stab.get('global', stab['per_example']):.2f}.")
+    if notes:
+        summary += " " + "; ".join(notes) + "."
+    return Finding("explainability.quality", "explainability", status,
+                   "How far the explanations can be trusted", summary, metrics=metrics,
+                   tables=tables,
+                   thresholds={k: t[k] for k in ("min_comprehensiveness_gain",
+                                                 "max_completeness_gap", "min_rank_agreement")},
+                   regulations=REGS,
+                   recommendation="" if status == "pass" else "Treat the flagged explanations "
+                   "with care: prefer the explainer that scores best here, and raise its steps "
+                   "or evaluations.")
+
+
+def _slice(attr: Attribution, n: int) -> Attribution:
+    """The attribution of the first ``n`` examples."""
+    if attr.values is not None:
+        return replace(attr, values=attr.values[:n])
+    return replace(attr, tokens=attr.tokens[:n], token_values=attr.token_values[:n],
+                   fragments=attr.fragments[:n])
+
+
+def _identity_finding(attr: Attribution, threshold: float) -> Finding:
+    share = identity_share(attr)
+    with_terms = share["texts_with_terms"]
+    among = share["mean_share"] * share["texts"] / with_terms if with_terms else 0.0
+    share["share_among_mentions"] = among
+    if not with_terms:
+        status = "info"
+        summary = (f"None of the {share['texts']} explained texts mentions an identity term "
+                   "from the fairness lexicon, so no prediction here leans on who is mentioned; "
+                   "the identity probes test that directly.")
     else:
-        methods = [shap_text(ctx.model, explain)]
-        if isinstance(ctx.model, TorchTextAdapter):
-            methods.append(captum_text(ctx.model, explain))
-    top = 10 if data.kind == "tabular" else 15
-    metrics, tables, charts = {"examples_explained": n}, [], []
-    for attr in methods:
-        rows, table, chart = _importance_table(attr, top)
-        key = "shap" if attr.method.startswith("SHAP") else "captum"
-        metrics[f"{key}_top_attributions"] = rows
-        if attr.completeness_gap is not None:
-            metrics[f"{key}_completeness_gap"] = attr.completeness_gap
-        tables.append(table)
-        charts.append(chart)
-    status, agreement_text = "info", ""
-    if data.kind == "tabular" and len(methods) == 2:
-        shap_imp = abs(methods[0].values).mean(0)
-        captum_imp = abs(methods[1].values).mean(0)
-        rho = float(spearmanr(shap_imp, captum_imp).statistic) if len(shap_imp) > 2 else 1.0
-        metrics["rank_agreement_spearman"] = rho
-        limit = ctx.thresholds["min_rank_agreement"]
-        status = "pass" if rho >= limit else "warn"
-        agreement_text = (f" SHAP and Captum rank the features alike (Spearman {rho:.2f})."
-                          if status == "pass" else
-                          f" SHAP and Captum disagree on the ranking (Spearman {rho:.2f}): "
-                          "treat either explanation with care.")
-    if data.kind == "text" and len(methods) == 2:
-        metrics["token_examples"] = [
-            {"tokens": methods[1].tokens[i], "values": methods[1].token_values[i]}
-            for i in range(min(3, n))]
-    leaders = metrics["shap_top_attributions"][:3]
-    summary = (f"Attributions show which inputs drive the model's positive-class probability, "
-               f"computed on {n} held-out examples with "
-               f"{' and '.join(m.method for m in methods)}. The most influential "
-               f"{'features' if data.kind == 'tabular' else 'tokens'} are "
-               f"{', '.join(repr(r['feature']) for r in leaders)}.{agreement_text}")
-    return [Finding("explainability.attributions", "explainability", status,
-                    "What drives the model's decisions", summary, metrics=metrics,
-                    tables=tables, charts=charts,
-                    thresholds={"min_rank_agreement": ctx.thresholds["min_rank_agreement"]},
-                    regulations=REGS)]
+        status = "warn" if among > threshold else "pass"
+        summary = (f"{with_terms} of {share['texts']} explained texts mention an identity term "
+                   f"({', '.join(map(repr, share['terms'][:5]))}); in those, identity terms carry "
+                   f"{among:.0%} of the attribution, and they are among the top 3 tokens in "
+                   f"{share['top_rate']:.0%} of all texts.")
+        if status == "warn":
+            summary += " The model's predictions lean on who a text mentions."
+    return Finding("explainability.identity_terms", "explainability", status,
+                   "Attribution on identity terms", summary, metrics=share,
+                   thresholds={"identity_share_warn": threshold},
+                   regulations=REGS + ["EU AI Act Art. 10"])
