@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 from importlib.metadata import PackageNotFoundError, version
-from typing import Sequence
+from collections.abc import Callable, Sequence
+
+from sklearn.base import clone
 
 from tqdm.auto import tqdm
 
 from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext
+from trustml.checks.privacy import DEPTHS
 from trustml.data import AuditData
 from trustml.errors import ConfigError, DataError
 from trustml.models import wrap
+from trustml.models._adapters import SklearnAdapter
 from trustml.privacy import PrivacyRecord
 from trustml.report import AuditResult
 
@@ -30,10 +34,24 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _default_retrain(adapter) -> Callable | None:
+    """A scikit-learn model retrains as a clone (non-private); other models need ``retrain=``."""
+    if not isinstance(adapter, SklearnAdapter):
+        return None
+
+    def retrain(X, y, *, private: bool = False, seed: int = 0):
+        if private:
+            raise ConfigError("retrain: a scikit-learn model has no DP training here; pass "
+                              "retrain= that trains it privately")
+        return SklearnAdapter(clone(adapter.estimator).fit(X, y), task=adapter.task)
+    return retrain
+
+
 def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | None = None,
           training: dict | None = None, checks: Sequence[str] | None = None,
           thresholds: dict | None = None, explain_rows: int = 100, n_boot: int = 100,
-          seed: int = 0,
+          quasi_identifiers: Sequence[str] | None = None, privacy_depth: str = "standard",
+          retrain: Callable | None = None, seed: int = 0,
           title: str | None = None, progress: bool = True, config: dict | None = None,
           **wrap_kwargs) -> AuditResult:
     """Audit a model on a data set.
@@ -57,6 +75,18 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         Test examples to explain.
     n_boot : int
         Bootstrap resamples for confidence intervals (0: none).
+    quasi_identifiers : sequence of str, optional
+        Columns (inputs or sensitive features) that together could identify a person, for the
+        k-anonymity check; default the sensitive features.
+    privacy_depth : {"quick", "standard", "thorough"}
+        How hard the privacy checks attack the model: "quick" runs the confidence membership
+        attack only; "standard" adds offline LiRA with 4 reference models (about two extra
+        trainings on half the data); "thorough" uses 8 and adds the one-run canary audit (one
+        more training). Reference models need ``retrain``.
+    retrain : callable, optional
+        ``retrain(X, y, *, private, seed) -> model``: trains the audited model's architecture
+        the same way on other data, without DP or with the audited DP settings. Default for
+        scikit-learn models: a clone refitted (non-private only).
     seed : int
     title : str, optional
     progress : bool
@@ -74,6 +104,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     if unknown:
         raise ConfigError(f"thresholds: unknown name(s) {sorted(unknown)}; "
                           f"use names among {sorted(DEFAULT_THRESHOLDS)}")
+    if privacy_depth not in DEPTHS:
+        raise ConfigError(f"privacy_depth: {privacy_depth!r} is not one of {list(DEPTHS)}")
     names = list(REGISTRY) if checks is None else list(checks)
     for name in names:
         if name not in REGISTRY:
@@ -84,7 +116,9 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                        training=training or {},
                        thresholds={**DEFAULT_THRESHOLDS, **(thresholds or {})},
                        seed=seed, explain_rows=explain_rows, n_boot=n_boot,
-                       progress=progress)
+                       quasi_identifiers=list(quasi_identifiers) if quasi_identifiers else None,
+                       privacy_depth=privacy_depth,
+                       retrain=retrain or _default_retrain(adapter), progress=progress)
     findings = []
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):
         findings += REGISTRY[name].func(ctx)
@@ -96,6 +130,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     provenance = {"trustml_version": _versions()["trustml"],
                   "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                   "seed": seed, "checks": names, "thresholds": ctx.thresholds,
+                  "privacy_depth": privacy_depth,
                   "versions": _versions(), "config": config or {}}
     return AuditResult(title=title or f"trustml audit: {data.name}", findings=findings,
                        data=data.describe(), models=models, provenance=provenance)

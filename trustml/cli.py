@@ -28,14 +28,21 @@ def main() -> None:
 @click.option("--epsilon", type=float, default=None,
               help="Target epsilon of the DP model [default: 1 tabular, 8 sentiment].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--privacy-depth", default=None,
+              help="How hard the privacy checks attack the model: 'quick' (confidence attack), "
+                   "'standard' (+ offline LiRA, 4 reference models) or 'thorough' (+ 8 reference "
+                   "models and a one-run canary audit) [default: standard tabular, quick "
+                   "sentiment].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def report(demo: str, out: str | None, epsilon: float | None, seed: int, quiet: bool) -> None:
+def report(demo: str, out: str | None, epsilon: float | None, seed: int,
+           privacy_depth: str | None, quiet: bool) -> None:
     """Train a non-private and a DP model, audit them, and write HTML and JSON reports."""
     from trustml.demos import run_demo
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        result, paths = run_demo(demo, out, epsilon=epsilon, seed=seed, progress=not quiet)
+        result, paths = run_demo(demo, out, epsilon=epsilon, seed=seed,
+                                 privacy_depth=privacy_depth, progress=not quiet)
     except TrustMLError as exc:
         click.echo(f"trustml: error: {exc}", err=True)
         sys.exit(2)

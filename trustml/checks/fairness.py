@@ -314,29 +314,3 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
                                    "demographic parity diff.", "equalized odds diff."], rows)],
                     regulations=["EU AI Act Art. 9", "EU AI Act Art. 10",
                                  "NIST AI RMF MANAGE 1.3"])]
-
-
-@register("data_quality", "data quality")
-def representation(ctx: AuditContext) -> list[Finding]:
-    data = ctx.data
-    rows = []
-    if data.task != "regression":
-        counts = {name: int((data.labels == i).sum()) for i, name in enumerate(data.class_names)}
-        rows += [["label", k, v, round(v / data.n_rows, 4)] for k, v in counts.items()]
-    for feature in data.sensitive_names:
-        vc = data.sensitive[feature].value_counts()
-        rows += [[feature, str(g), int(n), round(n / data.n_rows, 4)] for g, n in vc.items()]
-    shares = [r[3] for r in rows]
-    smallest = min(shares) if shares else 1.0
-    status = "warn" if smallest < 0.05 else "info"
-    summary = (f"{data.n_rows} rows ({len(data.train_idx)} for training, {len(data.test_idx)} "
-               f"held out). The smallest class or group makes up {smallest:.1%} of the data.")
-    if status == "warn":
-        summary += " Groups this small are hard to learn and to judge."
-    return [Finding("data_quality.representation", "data quality", status,
-                    "Class balance and group representation", summary,
-                    metrics={"rows": data.n_rows, "smallest_share": smallest},
-                    tables=[Table("Shares of the data", ["column", "value", "rows", "share"],
-                                  rows)],
-                    thresholds={"warn_below_share": 0.05},
-                    regulations=["EU AI Act Art. 10", "NIST AI RMF MEASURE 2.11"])]

@@ -1,9 +1,16 @@
-"""Privacy: the differential-privacy guarantee of the audited model."""
+"""Privacy: the differential-privacy guarantee of the audited model, and personal data in the
+data set (personal information in text, k-anonymity of quasi-identifiers)."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from trustml.checks._finding import Finding, Table
 from trustml.checks._registry import AuditContext, register
+from trustml.data import k_anonymity, pii_summary
+from trustml.models import wrap
+from trustml.privacy import make_canaries, membership_inference, one_run_audit
 
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 
@@ -48,3 +55,214 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
                     thresholds={"max_epsilon": limit, "max_delta": bound}, regulations=REGS,
                     recommendation="" if not problems else "Lower the target epsilon or delta "
                     "and retrain.")]
+
+
+MAX_SCANNED = 20_000  # texts (or distinct string values) scanned for personal information
+DATA_REGS = ["GDPR Art. 5(1)(c)", "GDPR Art. 25", "EU AI Act Art. 10",
+             "NIST AI RMF MEASURE 2.10"]
+
+
+def _scanned_values(ctx: AuditContext) -> tuple[list[str], str]:
+    """The strings to scan: every text, or the distinct values of the string columns."""
+    data = ctx.data
+    if data.kind == "text":
+        return [str(t) for t in list(data.inputs)[:MAX_SCANNED]], "texts"
+    frame = data.inputs
+    columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    values = sorted({str(v) for c in columns for v in frame[c].dropna().unique()})
+    return values[:MAX_SCANNED], "distinct text values"
+
+
+@register("personal_data", "privacy")
+def personal_data(ctx: AuditContext) -> list[Finding]:
+    values, unit = _scanned_values(ctx)
+    findings = []
+    if values:
+        result = pii_summary(values)
+        n, hits = result["texts"], result["texts_with_pii"]
+        capped = (f" (the first {MAX_SCANNED:,})" if ctx.data.kind == "text"
+                  and ctx.data.n_rows > MAX_SCANNED else "")
+        if hits:
+            kinds = ", ".join(f"{k.replace('_', ' ').lower()} ({v})"
+                              for k, v in result["counts"].items())
+            summary = (f"{hits} of {n} {unit}{capped} hold personal information: {kinds}. "
+                       "Examples below are redacted; a model trained on such data can memorise "
+                       "and repeat it.")
+        else:
+            summary = (f"No personal information (e-mail addresses, phone numbers, payment "
+                       f"cards, IP addresses, IBANs, social security numbers and similar) was "
+                       f"found in {n} {unit}{capped}. Names and places are not looked for.")
+        findings.append(Finding(
+            "privacy.personal_data", "privacy", "warn" if hits else "pass",
+            "Personal information in the data", summary, metrics=result,
+            tables=[Table("Redacted examples", ["row", "kinds", "text (redacted)"],
+                          [[e["row"], ", ".join(e["entities"]), e["text"]]
+                           for e in result["examples"]])] if hits else [],
+            regulations=DATA_REGS,
+            recommendation="" if not hits else "Remove or pseudonymise personal information "
+            "before training; it is not needed to learn the task (data minimisation)."))
+    if ctx.data.kind == "tabular":
+        findings += _k_anonymity(ctx)
+    return findings
+
+
+def _k_anonymity(ctx: AuditContext) -> list[Finding]:
+    data = ctx.data
+    frame = pd.concat([data.inputs.reset_index(drop=True),
+                       data.sensitive.reset_index(drop=True)], axis=1)
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    columns = ctx.quasi_identifiers or data.sensitive_names
+    if not columns:
+        return []
+    limit = int(ctx.thresholds["min_k_anonymity"])
+    result = k_anonymity(frame, columns, k=limit)
+    status = "warn" if result["k"] < limit else "pass"
+    summary = (f"Over the quasi-identifiers {', '.join(map(repr, columns))}, the smallest group "
+               f"of people sharing all their values has {result['k']} member(s) (the data is "
+               f"{result['k']}-anonymous); {result['unique_rows']} rows "
+               f"({result['share_unique']:.1%}) are unique, and {result['share_below_k']:.1%} "
+               f"sit in groups smaller than {limit}. Anyone who knows these attributes of a "
+               "person can single out such rows.")
+    return [Finding("privacy.k_anonymity", "privacy", status, "Re-identification risk "
+                    "(k-anonymity)", summary, metrics=result,
+                    thresholds={"min_k_anonymity": limit}, regulations=DATA_REGS,
+                    recommendation="" if status == "pass" else "Coarsen or drop quasi-"
+                    "identifiers (bands instead of exact values) before sharing the data; "
+                    "name the columns that matter with quasi_identifiers=.")]
+
+
+# ---------------------------------------------------------------------- leakage audits
+DEPTHS = {"quick": {"references": 0, "canaries": False},
+          "standard": {"references": 4, "canaries": False},
+          "thorough": {"references": 8, "canaries": True}}
+MAX_CANDIDATES = 1000  # members and non-members each, for the membership attacks
+LEAK_REGS = ["EU AI Act Art. 15", "GDPR Art. 25", "NIST AI RMF MEASURE 2.7",
+             "NIST AI RMF MEASURE 2.10"]
+
+
+def _subset(x, idx):
+    return x.iloc[idx].reset_index(drop=True) if isinstance(x, pd.DataFrame) else \
+        [x[i] for i in idx]
+
+
+def _candidates(ctx: AuditContext):
+    """Members (training rows), non-members (test rows) and the rest: the reference pool."""
+    rng = np.random.default_rng(ctx.seed)
+    x_tr, y_tr, s_tr = ctx.data.take("train")
+    x_te, y_te, s_te = ctx.data.take("test")
+    k = min(MAX_CANDIDATES, len(y_tr), len(y_te))
+    mem, non = rng.permutation(len(y_tr)), rng.permutation(len(y_te))
+    members = (_subset(x_tr, mem[:k]), y_tr[mem[:k]], s_tr.iloc[mem[:k]].reset_index(drop=True))
+    nonmem = (_subset(x_te, non[:k]), y_te[non[:k]], s_te.iloc[non[:k]].reset_index(drop=True))
+    if isinstance(x_tr, pd.DataFrame):
+        pool_x = pd.concat([_subset(x_tr, mem[k:]), _subset(x_te, non[k:])], ignore_index=True)
+    else:
+        pool_x = _subset(x_tr, mem[k:]) + _subset(x_te, non[k:])
+    pool_y = np.concatenate([y_tr[mem[k:]], y_te[non[k:]]])
+    return members, nonmem, (pool_x, pool_y)
+
+
+def _references(ctx: AuditContext, pool, n: int) -> list:
+    """``n`` non-private models trained like the audited one, each on a random half of the
+    reference pool (disjoint from every candidate)."""
+    x, y = pool
+    rng = np.random.default_rng(ctx.seed + 1)
+    models = []
+    for i in range(n):
+        idx = np.sort(rng.choice(len(y), len(y) // 2, replace=False))
+        models.append(wrap(ctx.retrain(_subset(x, idx), y[idx], private=False,
+                                       seed=ctx.seed + 100 + i)))
+    return models
+
+
+def _fmt_ci(value: float, ci) -> str:
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+@register("membership_inference", "privacy")
+def membership(ctx: AuditContext) -> list[Finding]:
+    if ctx.data.task == "regression":
+        return []
+    depth = DEPTHS[ctx.privacy_depth]
+    members, nonmem, pool = _candidates(ctx)
+    n_ref = depth["references"] if ctx.retrain is not None else 0
+    references = _references(ctx, pool, n_ref) if n_ref else None
+    result = membership_inference(ctx.model, members[:2], nonmem[:2], references=references,
+                                  groups=(members[2], nonmem[2]) if ctx.data.sensitive_names
+                                  else None, n_boot=ctx.n_boot or 200, seed=ctx.seed)
+    t = ctx.thresholds
+    attack = "lira" if "lira" in result else "confidence"
+    best = max(result.values(), key=lambda r: r["auc"])
+    auc, (low, high) = best["auc"], best["auc_ci"]
+    status = "pass" if low <= 0.5 else ("fail" if auc > t["membership_auc_fail"] else
+                                         "warn" if auc > t["membership_auc_warn"] else "pass")
+    rows = []
+    for name, r in result.items():
+        rows.append([{"confidence": "confidence threshold",
+                      "lira": f"offline LiRA ({r.get('reference_models', 0)} reference models)"}[
+                         name], _fmt_ci(r["auc"], r.get("auc_ci")),
+                     _fmt_ci(r["tpr_at_0.01_fpr"], r.get("tpr_at_0.01_fpr_ci")),
+                     _fmt_ci(r["tpr_at_0.001_fpr"], r.get("tpr_at_0.001_fpr_ci"))])
+    tables = [Table(f"Membership attacks on {result['confidence']['members']} training and "
+                    f"{result['confidence']['non_members']} held-out examples (95% bootstrap "
+                    "intervals)", ["attack", "ROC AUC", "TPR at 1% FPR", "TPR at 0.1% FPR"],
+                    rows)]
+    for feature, groups in result[attack].get("by_group", {}).items():
+        tables.append(Table(f"Attack AUC by {feature}", ["group", "AUC", "members",
+                                                         "non-members"],
+                            [[g, round(r["auc"], 3), r["members"], r["non_members"]]
+                             for g, r in groups.items()]))
+    summary = (f"An attacker who sees the model's confidence guesses whether a person's record "
+               f"was used for training with ROC AUC {auc:.3f} (95% interval {low:.3f} to "
+               f"{high:.3f}; 0.5 is guessing); at a 1% false-alarm rate it finds "
+               f"{best['tpr_at_0.01_fpr']:.1%} of the training records.")
+    if status == "pass" and low <= 0.5:
+        summary += " The interval includes 0.5: no measurable leakage."
+    if not references and ctx.privacy_depth != "quick":
+        summary += (" The stronger LiRA attack needs reference models: pass retrain= to the "
+                    "audit (scikit-learn models retrain themselves).")
+    return [Finding("privacy.membership_inference", "privacy", status,
+                    "Membership inference (does the model leak who was in the training data?)",
+                    summary, metrics=result | {"depth": ctx.privacy_depth}, tables=tables,
+                    thresholds={k: t[k] for k in ("membership_auc_warn",
+                                                  "membership_auc_fail")},
+                    regulations=LEAK_REGS,
+                    recommendation="" if status == "pass" else "Train with differential privacy "
+                    "(or a smaller epsilon), regularise, or train for fewer epochs.")]
+
+
+@register("empirical_epsilon", "privacy")
+def empirical_epsilon(ctx: AuditContext) -> list[Finding]:
+    if not DEPTHS[ctx.privacy_depth]["canaries"] or ctx.retrain is None \
+            or ctx.data.task == "regression":
+        return []
+    x_tr, y_tr, _ = ctx.data.take("train")
+    x_te, y_te, _ = ctx.data.take("test")
+    m = min(1000, max(100, len(y_tr) // 10), len(y_te))
+    canaries = make_canaries(x_te, y_te, m, len(ctx.data.class_names), seed=ctx.seed)
+    private = ctx.privacy is not None
+    delta = ctx.privacy.delta if private else 1e-5
+    result = one_run_audit(lambda X, y: wrap(ctx.retrain(X, y, private=private, seed=ctx.seed)),
+                           x_tr, y_tr, canaries, delta=delta, seed=ctx.seed)
+    bound = result["epsilon_lower_bound"]
+    if private:
+        claimed = ctx.privacy.epsilon
+        status = "fail" if bound > claimed else "pass"
+        summary = (f"Training was repeated once with {m} mislabelled canaries, each included "
+                   f"at random; from how well the model's confidence tells included canaries "
+                   f"from excluded ones, epsilon is at least {bound:.2f} with "
+                   f"{result['confidence']:.0%} confidence, against the accountant's "
+                   f"{claimed:.2f}.")
+        summary += (" The measured lower bound exceeds the claim: the DP implementation or its "
+                    "accounting is broken." if status == "fail" else
+                    " The measurement is consistent with the claim (a lower bound can only "
+                    "refute a claim, not prove it).")
+    else:
+        status = "warn" if bound > 0 else "info"
+        summary = (f"Training was repeated once with {m} mislabelled canaries, each included "
+                   f"at random; the model's confidence reveals which were included, proving "
+                   f"an effective epsilon of at least {bound:.2f} ({result['confidence']:.0%} "
+                   "confidence): without DP there is no bound on the leakage.")
+    return [Finding("privacy.empirical_epsilon", "privacy", status,
+                    "Empirical privacy audit (one training run)", summary, metrics=result,
+                    regulations=LEAK_REGS)]

@@ -2,6 +2,14 @@
 
 from trustml.data._audit_data import AuditData
 from trustml.data._encoding import OrdinalCodec, TabularEncoder
+from trustml.data._protection import (
+    PIIMatch,
+    k_anonymity,
+    pii_summary,
+    redact,
+    scan_pii,
+    split_overlap,
+)
 from trustml.data._loaders import (
     cache_dir,
     find_data_file,
@@ -14,6 +22,7 @@ from trustml.data._loaders import (
     read_texts,
 )
 
-__all__ = ["AuditData", "OrdinalCodec", "TabularEncoder", "cache_dir", "find_data_file",
-           "load_adult", "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets",
-           "read_table", "read_texts"]
+__all__ = ["AuditData", "OrdinalCodec", "PIIMatch", "TabularEncoder", "cache_dir",
+           "find_data_file", "k_anonymity", "load_adult", "load_arrests", "load_german",
+           "load_rotten_tomatoes", "load_tweets", "pii_summary", "read_table", "read_texts",
+           "redact", "scan_pii", "split_overlap"]

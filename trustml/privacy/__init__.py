@@ -1,6 +1,13 @@
 """Privacy: differentially private training on Opacus, its ledger and accounting."""
 
 from trustml.privacy._bookkeeping import BookKeepingClipper
+from trustml.privacy._canary import epsilon_lower_bound, make_canaries, one_run_audit
+from trustml.privacy._membership import (
+    attack_metrics,
+    confidence_scores,
+    lira_scores,
+    membership_inference,
+)
 from trustml.privacy._ledger import PrivacyLedger, epsilon_of
 from trustml.privacy._train_private import (
     ACCOUNTANTS,
@@ -16,6 +23,8 @@ from trustml.privacy._train_private import (
 )
 
 __all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DPSanityError", "PrivacyBudgetError",
+           "attack_metrics", "confidence_scores", "epsilon_lower_bound", "lira_scores",
+           "make_canaries", "membership_inference", "one_run_audit",
            "PrivacyLedger", "PrivacyRecord", "allowed_steps", "balanced_sample_rates",
            "calibrate_noise",
            "check_privacy_params", "default_delta", "epsilon_of", "train_private"]

@@ -1,0 +1,56 @@
+"""Data quality: class balance, group representation, duplicates and train / test leakage."""
+
+from __future__ import annotations
+
+from trustml.checks._finding import Finding, Table
+from trustml.checks._registry import AuditContext, register
+from trustml.data import split_overlap
+
+REGS = ["EU AI Act Art. 10", "NIST AI RMF MEASURE 2.11"]
+
+
+@register("data_quality", "data quality")
+def representation(ctx: AuditContext) -> list[Finding]:
+    data = ctx.data
+    rows = []
+    if data.task != "regression":
+        counts = {name: int((data.labels == i).sum()) for i, name in enumerate(data.class_names)}
+        rows += [["label", k, v, round(v / data.n_rows, 4)] for k, v in counts.items()]
+    for feature in data.sensitive_names:
+        vc = data.sensitive[feature].value_counts()
+        rows += [[feature, str(g), int(n), round(n / data.n_rows, 4)] for g, n in vc.items()]
+    shares = [r[3] for r in rows]
+    smallest = min(shares) if shares else 1.0
+    status = "warn" if smallest < 0.05 else "info"
+    summary = (f"{data.n_rows} rows ({len(data.train_idx)} for training, {len(data.test_idx)} "
+               f"held out). The smallest class or group makes up {smallest:.1%} of the data.")
+    if status == "warn":
+        summary += " Groups this small are hard to learn and to judge."
+    return [Finding("data_quality.representation", "data quality", status,
+                    "Class balance and group representation", summary,
+                    metrics={"rows": data.n_rows, "smallest_share": smallest},
+                    tables=[Table("Shares of the data", ["column", "value", "rows", "share"],
+                                  rows)],
+                    thresholds={"warn_below_share": 0.05},
+                    regulations=REGS)]
+
+
+@register("duplicates", "data quality")
+def duplicates(ctx: AuditContext) -> list[Finding]:
+    x_train, y_train, _ = ctx.data.take("train")
+    x_test, y_test, _ = ctx.data.take("test")
+    out = split_overlap(x_train, y_train, x_test, y_test)
+    leak = out["share_test_in_train"]
+    limit = ctx.thresholds["max_test_in_train"]
+    status = "warn" if leak > limit else "pass"
+    unit = "texts" if ctx.data.kind == "text" else "rows"
+    summary = (f"{out['test_rows_in_train']} of {out['test_rows']} held-out {unit} ({leak:.1%}) "
+               f"also appear, with the same label, in the training split, and the training split "
+               f"holds {out['train_duplicates']} exact duplicates. Held-out {unit} seen in "
+               "training make test scores look better than they are"
+               + (" and let a membership attack mistake them for members." if leak else "."))
+    return [Finding("data_quality.duplicates", "data quality", status,
+                    "Duplicates and train / test leakage", summary, metrics=out,
+                    thresholds={"max_test_in_train": limit}, regulations=REGS,
+                    recommendation="" if status == "pass" else "Deduplicate before splitting, "
+                    "so that no held-out example is also a training example.")]

@@ -1,0 +1,175 @@
+"""Data protection: personal information in text, quasi-identifier uniqueness (k-anonymity),
+and rows shared between the training and test splits.
+
+Personal information is found by Microsoft Presidio's pattern recognizers (regular expressions
+with checksums: Luhn for card numbers, IBAN check digits, ``phonenumbers`` for phone numbers),
+run with Presidio's no-op NLP engine, so no language model is downloaded. Names and places need
+a named-entity model and are not detected. Matches are only ever reported redacted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from trustml.errors import ConfigError
+
+# Presidio's e-mail recognizer asks tldextract for the public-suffix list, which it would try
+# to download; an empty URL list makes it use the copy bundled with the package.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
+            "URL", "MAC_ADDRESS", "CRYPTO", "US_ITIN", "UK_NHS", "MEDICAL_LICENSE")
+PHONE_REGIONS = ("US", "GB")  # Presidio's eight default regions match dates and scores too
+
+
+@dataclass(frozen=True)
+class PIIMatch:
+    """One match: which text, the kind of information, where, and Presidio's confidence."""
+
+    row: int
+    entity: str
+    start: int
+    end: int
+    score: float
+
+
+@lru_cache(maxsize=4)
+def _analyzer(phone_regions: tuple[str, ...]):
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NoOpNlpEngine
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    engine = AnalyzerEngine(nlp_engine=NoOpNlpEngine(
+        models=[{"lang_code": "en", "model_name": "no_op"}]), supported_languages=["en"])
+    engine.registry.remove_recognizer("PhoneRecognizer")
+    engine.registry.add_recognizer(PhoneRecognizer(supported_regions=phone_regions))
+    return engine
+
+
+def scan_pii(texts, *, entities=ENTITIES, threshold: float = 0.3,
+             phone_regions=PHONE_REGIONS) -> list[PIIMatch]:
+    """Personal information in each text.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    entities : sequence of str
+        Presidio entity types to look for.
+    threshold : float
+        Lowest Presidio score kept (a phone number without context words scores 0.4).
+    phone_regions : sequence of str
+        Countries whose phone-number formats count.
+
+    Returns
+    -------
+    list of PIIMatch
+        A match lying inside a higher-scoring match of another kind (the domain of an e-mail
+        address read as a URL) is dropped.
+    """
+    unknown = set(entities) - set(ENTITIES)
+    if unknown:
+        raise ConfigError(f"entities: {sorted(unknown)} are not among {list(ENTITIES)}")
+    engine = _analyzer(tuple(phone_regions))
+    out = []
+    for row, text in enumerate(texts):
+        found = engine.analyze(str(text), language="en", entities=list(entities),
+                               score_threshold=threshold)
+        for r in found:
+            if any(o is not r and o.start <= r.start and r.end <= o.end and o.score > r.score
+                   for o in found):
+                continue
+            out.append(PIIMatch(row, r.entity_type, r.start, r.end, round(float(r.score), 2)))
+    return sorted(out, key=lambda m: (m.row, m.start))
+
+
+def redact(text: str, matches: list[PIIMatch]) -> str:
+    """``text`` with each match replaced by ``<ENTITY>`` (overlapping matches merged)."""
+    spans = sorted((m.start, m.end, m.entity) for m in matches)
+    merged: list[list] = []
+    for start, end, entity in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, entity])
+    for start, end, entity in reversed(merged):
+        text = text[:start] + f"<{entity}>" + text[end:]
+    return text
+
+
+def pii_summary(texts, *, examples: int = 5, width: int = 120, **kwargs) -> dict:
+    """Counts of personal information per kind and a few redacted examples (never raw values).
+
+    Returns
+    -------
+    dict
+        ``texts`` scanned, ``texts_with_pii``, ``counts`` per entity type, and ``examples``:
+        redacted texts (shortened to ``width`` characters around the first match).
+    """
+    texts = [str(t) for t in texts]
+    matches = scan_pii(texts, **kwargs)
+    by_row: dict[int, list] = {}
+    for m in matches:
+        by_row.setdefault(m.row, []).append(m)
+    shown = []
+    for row, ms in list(by_row.items())[:examples]:
+        clean = redact(texts[row], ms)
+        first = clean.find("<")
+        start = max(0, first - width // 3)
+        snippet = clean[start:start + width]
+        shown.append({"row": row, "text": ("..." if start else "") + snippet
+                      + ("..." if start + width < len(clean) else ""),
+                      "entities": sorted({m.entity for m in ms})})
+    return {"texts": len(texts), "texts_with_pii": len(by_row),
+            "counts": dict(Counter(m.entity for m in matches).most_common()),
+            "examples": shown}
+
+
+def k_anonymity(frame: pd.DataFrame, quasi_identifiers, *, k: int = 5) -> dict:
+    """How identifiable rows are from a set of quasi-identifier columns.
+
+    Returns
+    -------
+    dict
+        ``k`` (the size of the smallest group of rows sharing all quasi-identifier values: the
+        data set is k-anonymous for it), ``unique_rows`` (rows whose combination is unique) and
+        ``share_below_k`` (rows in groups smaller than the ``k`` asked for).
+    """
+    columns = list(quasi_identifiers)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"quasi_identifiers: {missing} are not columns of the data; use some "
+                          f"of {list(frame.columns)}")
+    if not columns:
+        raise ConfigError("quasi_identifiers: name at least one column")
+    sizes = frame.groupby(columns, dropna=False, observed=True).size()
+    per_row = frame.merge(sizes.rename("_n").reset_index(), on=columns, how="left")["_n"]
+    return {"quasi_identifiers": columns, "k": int(sizes.min()),
+            "unique_rows": int((per_row == 1).sum()),
+            "share_unique": float((per_row == 1).mean()),
+            "share_below_k": float((per_row < k).mean()), "k_asked": k,
+            "groups": int(len(sizes)), "rows": int(len(frame))}
+
+
+def _row_keys(x, y) -> np.ndarray:
+    """One hashable key per row: the inputs (text normalised for case and spacing) and label."""
+    if isinstance(x, pd.DataFrame):
+        hashed = pd.util.hash_pandas_object(x.reset_index(drop=True), index=False).to_numpy()
+    else:
+        hashed = np.array([hash(" ".join(str(t).lower().split())) for t in x])
+    return np.array([f"{h}:{label}" for h, label in zip(hashed, np.asarray(y))])
+
+
+def split_overlap(x_train, y_train, x_test, y_test) -> dict:
+    """Exact duplicates inside the training split and between training and test rows."""
+    train, test = _row_keys(x_train, y_train), _row_keys(x_test, y_test)
+    seen = set(train.tolist())
+    leaked = int(sum(k in seen for k in test.tolist()))
+    return {"train_duplicates": int(len(train) - len(set(train.tolist()))),
+            "test_rows_in_train": leaked, "share_test_in_train": leaked / max(len(test), 1),
+            "train_rows": int(len(train)), "test_rows": int(len(test))}

@@ -1,0 +1,134 @@
+"""Membership inference: does the model reveal who was in its training data?
+
+Two attacks score every candidate example; a higher score means "member":
+
+- the confidence attack (Yeom et al. 2018): the logit-scaled confidence on the true label,
+  ``phi = log p_y - log(1 - p_y)``; members are fitted, so their confidence is higher;
+- offline LiRA (Carlini et al. 2022): reference models trained on data disjoint from every
+  candidate give, per example, how confident a model that never saw it is; the score is how far
+  the audited model's ``phi`` sits above that (a z-score with the reference spread pooled over
+  examples, as the paper advises for few reference models). It removes the example's own
+  difficulty, so it finds memorised examples the plain attack misses.
+
+Results are ROC AUC and the true-positive rate at 1% and 0.1% false-positive rate (what matters
+for privacy: confident hits on few people), with bootstrap intervals, overall and per group.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
+
+CI = (0.025, 0.975)
+FPRS = (0.01, 0.001)
+
+
+def confidence_scores(adapter, X, y) -> np.ndarray:
+    """Logit-scaled confidence on the true label, ``log p_y - log(1 - p_y)``, per example."""
+    proba = np.clip(adapter.predict_proba(X), 1e-12, 1 - 1e-12)
+    p = proba[np.arange(len(proba)), np.asarray(y, dtype=int)]
+    return np.log(p) - np.log1p(-p)
+
+
+def lira_scores(adapter, references, X, y) -> np.ndarray:
+    """Offline LiRA: ``(phi - mean_ref) / sd_ref`` per example, the reference models' mean of
+    ``phi`` on each example and their spread pooled over examples."""
+    target = confidence_scores(adapter, X, y)
+    ref = np.stack([confidence_scores(r, X, y) for r in references])  # (models, examples)
+    mean = ref.mean(0)
+    spread = float(np.sqrt(((ref - mean) ** 2).mean())) if len(references) > 1 else 1.0
+    return (target - mean) / max(spread, 1e-6)
+
+
+def tpr_at_fpr(is_member: np.ndarray, scores: np.ndarray, fpr: float) -> float:
+    """The highest true-positive rate among thresholds with false-positive rate <= ``fpr``."""
+    fprs, tprs, _ = roc_curve(is_member, scores)
+    ok = fprs <= fpr
+    return float(tprs[ok].max()) if ok.any() else 0.0
+
+
+def attack_metrics(scores: np.ndarray, is_member: np.ndarray, *, groups: pd.DataFrame | None = None,
+                   n_boot: int = 200, seed: int = 0, min_group_size: int = 30) -> dict:
+    """ROC AUC and TPR at low FPR of an attack, with bootstrap intervals, overall and per group.
+
+    Parameters
+    ----------
+    scores : array
+        Higher means "member".
+    is_member : array of bool
+    groups : DataFrame, optional
+        Sensitive features of the same examples: AUC per group (groups holding fewer than
+        ``min_group_size`` members or non-members are skipped).
+    n_boot : int
+        Resamples (members and non-members resampled separately).
+    """
+    scores, is_member = np.asarray(scores, dtype=float), np.asarray(is_member, dtype=bool)
+    out = {"auc": float(roc_auc_score(is_member, scores)), "members": int(is_member.sum()),
+           "non_members": int((~is_member).sum())}
+    for f in FPRS:
+        out[f"tpr_at_{f:g}_fpr"] = tpr_at_fpr(is_member, scores, f)
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        pos, neg = np.flatnonzero(is_member), np.flatnonzero(~is_member)
+        draws = {k: [] for k in ("auc", *(f"tpr_at_{f:g}_fpr" for f in FPRS))}
+        for _ in range(n_boot):
+            idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+            s, m = scores[idx], is_member[idx]
+            draws["auc"].append(roc_auc_score(m, s))
+            for f in FPRS:
+                draws[f"tpr_at_{f:g}_fpr"].append(tpr_at_fpr(m, s, f))
+        for k, values in draws.items():
+            out[f"{k}_ci"] = [float(q) for q in np.quantile(values, CI)]
+    if groups is not None:
+        out["by_group"] = {}
+        for feature in groups.columns:
+            labels = groups[feature].astype(str).to_numpy()
+            rows = {}
+            for g in sorted(set(labels)):
+                mask = labels == g
+                m = is_member[mask]
+                if min(m.sum(), (~m).sum()) < min_group_size:
+                    continue
+                rows[g] = {"auc": float(roc_auc_score(m, scores[mask])),
+                           "members": int(m.sum()), "non_members": int((~m).sum())}
+            out["by_group"][feature] = rows
+    return out
+
+
+def membership_inference(adapter, members, non_members, *, references=None,
+                         groups: tuple | None = None, n_boot: int = 200, seed: int = 0) -> dict:
+    """Run the confidence attack, and offline LiRA when reference models are given.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    members, non_members : tuple (X, y)
+        Training examples and examples the model never saw (the same number is best).
+    references : list of ModelAdapter, optional
+        Models trained like the audited one on data disjoint from both sets.
+    groups : tuple of DataFrame, optional
+        Sensitive features of the members and of the non-members.
+
+    Returns
+    -------
+    dict
+        ``confidence`` (and ``lira``): :func:`attack_metrics` results.
+    """
+    def joined(x_a, x_b):
+        if isinstance(x_a, pd.DataFrame):
+            return pd.concat([x_a, x_b], ignore_index=True)
+        return list(x_a) + list(x_b)
+
+    X = joined(members[0], non_members[0])
+    y = np.concatenate([np.asarray(members[1]), np.asarray(non_members[1])])
+    is_member = np.r_[np.ones(len(members[1]), bool), np.zeros(len(non_members[1]), bool)]
+    sens = (pd.concat([groups[0], groups[1]], ignore_index=True) if groups is not None
+            else None)
+    out = {"confidence": attack_metrics(confidence_scores(adapter, X, y), is_member, groups=sens,
+                                        n_boot=n_boot, seed=seed)}
+    if references:
+        out["lira"] = attack_metrics(lira_scores(adapter, references, X, y), is_member,
+                                     groups=sens, n_boot=n_boot, seed=seed)
+        out["lira"]["reference_models"] = len(references)
+    return out
