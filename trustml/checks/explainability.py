@@ -150,10 +150,20 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                            "" if attr.completeness_gap is None
                            else round(attr.completeness_gap, 5)])
         if quality["comprehensiveness_gain"] < t["min_comprehensiveness_gain"]:
-            statuses.append("warn")
-            notes.append(f"{attr.method} is not more faithful than random attributions "
-                         f"(comprehensiveness {quality['comprehensiveness']:.3f} against "
-                         f"{quality['random_comprehensiveness']:.3f} for random inputs)")
+            if max(abs(quality["comprehensiveness"]),
+                   abs(quality["random_comprehensiveness"])) < t["min_comprehensiveness_gain"]:
+                # deleting inputs hardly moves the output: no explainer can be judged
+                if not any("barely" in n for n in notes):
+                    notes.append("deleting inputs, ranked or random, moves the model's output "
+                                 f"by under {t['min_comprehensiveness_gain']:g} on average: the "
+                                 "model barely depends on them, so faithfulness cannot be "
+                                 "judged")
+                statuses.append("info")
+            else:
+                statuses.append("warn")
+                notes.append(f"{attr.method} is not more faithful than random attributions "
+                             f"(comprehensiveness {quality['comprehensiveness']:.3f} against "
+                             f"{quality['random_comprehensiveness']:.3f} for random inputs)")
         if attr.completeness_gap is not None and attr.completeness_gap > t["max_completeness_gap"]:
             statuses.append("warn")
             notes.append(f"{attr.method} does not add up to the output change (completeness "
@@ -210,7 +220,8 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
         summary += (f" Explanations of the audited model and its baseline agree with Spearman "
                     f"{stab.get('global', stab['per_example']):.2f}.")
     if notes:
-        summary += " " + "; ".join(notes) + "."
+        text = "; ".join(notes)
+        summary += f" {text[0].upper()}{text[1:]}."
     return Finding("explainability.quality", "explainability", status,
                    "How far the explanations can be trusted", summary, metrics=metrics,
                    tables=tables,

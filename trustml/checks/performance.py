@@ -82,7 +82,8 @@ def performance(ctx: AuditContext) -> list[Finding]:
             "Accuracy cost of the privacy protection",
             f"The non-private baseline, trained the same way, is right "
             f"{scores['baseline']['accuracy']:.1%} of the time; the audited model {acc:.1%} "
-            f"({drop * 100:+.1f} points lost).",
+            + (f"({drop * 100:.1f} points lost)." if drop >= 0 else
+               f"({-drop * 100:.1f} points gained)."),
             metrics={"accuracy_drop": drop}, thresholds={"max_accuracy_drop": limit},
             regulations=REGS,
             recommendation="" if drop <= limit else "Train longer, tune the learning rate and "

@@ -9,6 +9,7 @@ a named-entity model and are not detected. Matches are only ever reported redact
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -23,8 +24,11 @@ from trustml.errors import ConfigError
 # to download; an empty URL list makes it use the copy bundled with the package.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
+# Links are not personal information in themselves (and fill social-media text); pass
+# entities=(..., "URL") to count them.
 ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
-            "URL", "MAC_ADDRESS", "CRYPTO", "US_ITIN", "UK_NHS", "MEDICAL_LICENSE")
+            "MAC_ADDRESS", "CRYPTO", "US_ITIN", "UK_NHS", "MEDICAL_LICENSE")
+KNOWN = ENTITIES + ("URL",)
 PHONE_REGIONS = ("US", "GB")  # Presidio's eight default regions match dates and scores too
 
 
@@ -41,6 +45,8 @@ class PIIMatch:
 
 @lru_cache(maxsize=4)
 def _analyzer(phone_regions: tuple[str, ...]):
+    # Presidio logs a warning for every recognizer of a language it was not asked for.
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
@@ -72,9 +78,9 @@ def scan_pii(texts, *, entities=ENTITIES, threshold: float = 0.3,
         A match lying inside a higher-scoring match of another kind (the domain of an e-mail
         address read as a URL) is dropped.
     """
-    unknown = set(entities) - set(ENTITIES)
+    unknown = set(entities) - set(KNOWN)
     if unknown:
-        raise ConfigError(f"entities: {sorted(unknown)} are not among {list(ENTITIES)}")
+        raise ConfigError(f"entities: {sorted(unknown)} are not among {list(KNOWN)}")
     engine = _analyzer(tuple(phone_regions))
     out = []
     for row, text in enumerate(texts):
@@ -170,6 +176,7 @@ def split_overlap(x_train, y_train, x_test, y_test) -> dict:
     train, test = _row_keys(x_train, y_train), _row_keys(x_test, y_test)
     seen = set(train.tolist())
     leaked = int(sum(k in seen for k in test.tolist()))
-    return {"train_duplicates": int(len(train) - len(set(train.tolist()))),
+    return {"train_duplicates": int(len(train) - len(seen)),
+            "share_distinct_train": len(seen) / max(len(train), 1),
             "test_rows_in_train": leaked, "share_test_in_train": leaked / max(len(test), 1),
             "train_rows": int(len(train)), "test_rows": int(len(test))}
