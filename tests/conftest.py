@@ -18,3 +18,21 @@ def data_dir() -> Path:
     if not (root / "adult" / "adult.data").is_file():
         pytest.skip(f"reference data not found under {root}; set TRUSTML_DATA")
     return root
+
+
+@pytest.fixture(autouse=True)
+def every_report_follows_the_schema(monkeypatch):
+    """Validate every AuditResult a test builds against the shipped JSON Schema."""
+    from trustml.report import AuditResult, validate_report
+
+    made = []
+    original = AuditResult.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(AuditResult, "__init__", init)
+    yield
+    for result in made:
+        validate_report(result.to_dict())

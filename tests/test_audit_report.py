@@ -25,6 +25,16 @@ def demo_report(tmp_path_factory):
     return out, json.loads((out / "report.json").read_text()), (out / "report.html").read_text()
 
 
+def test_demo_writes_a_model_card(demo_report):
+    out, report, _ = demo_report
+    card = (out / "model_card.md").read_text()
+    assert card.startswith("# Model card: trustml demo audit")
+    for challenge, status in report["verdicts"].items():
+        assert f"| {challenge} | {status} |" in card
+    dp = next(f for f in report["findings"] if f["id"] == "privacy.dp_guarantee")["metrics"]
+    assert f"epsilon {dp['epsilon']:.2f} at delta {dp['delta']}" in card
+
+
 def test_demo_json_holds_what_an_auditor_needs(demo_report):
     _, report, _ = demo_report
     assert report["schema_version"] == "1.0"
@@ -116,6 +126,9 @@ def test_sklearn_audit_matches_fairlearn_and_escapes_hostile_strings(tmp_path):
     js = json.loads(result.to_json(tmp_path / "r.json"))
     assert js["data"]["name"] == "<script>alert(1)</script>"  # JSON keeps data verbatim
     assert "<div" in result._repr_html_()
+    card = result.to_model_card(tmp_path / "card.md")
+    assert not re.search(r"(?<!\\)[<>]", card)  # every angle bracket escaped: no HTML
+    assert r"\<script\>alert(1)\</script\>" in card  # shown literally by Markdown viewers
 
 
 def test_audit_without_privacy_record_warns_and_rejects_unknown_checks():
@@ -143,3 +156,17 @@ def test_text_audit_with_transformer():
     assert result.finding("explainability.identity_terms").metrics["texts"] == 3
     html = result.to_html()
     assert html.count('<figure class="heat">') == 3
+
+
+def test_schema_rejects_a_malformed_report(demo_report):
+    from trustml.report import ReportSchemaError, report_schema, validate_report
+    _, report, _ = demo_report
+    validate_report(report)
+    assert report_schema()["properties"]["schema_version"]["const"] == report["schema_version"]
+    broken = json.loads(json.dumps(report))
+    broken["findings"][0]["status"] = "great"
+    with pytest.raises(ReportSchemaError, match=r"^report: findings/0/status: 'great' is not one"):
+        validate_report(broken)
+    del broken["provenance"]
+    with pytest.raises(ReportSchemaError, match="provenance"):
+        validate_report(broken)

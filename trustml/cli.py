@@ -24,7 +24,8 @@ def main() -> None:
               help="Built-in demo to run: 'tabular' (MLP on Toronto arrests) or 'sentiment' "
                    "(MiniLM on tweets).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output directory for report.html and report.json [default: reports/DEMO].")
+              help="Output directory for report.html, report.json and model_card.md "
+                   "[default: reports/DEMO].")
 @click.option("--epsilon", type=float, default=None,
               help="Target epsilon of the DP model [default: 1 tabular, 8 sentiment].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -48,8 +49,8 @@ def report(demo: str, out: str | None, epsilon: float | None, seed: int,
         sys.exit(2)
     for challenge, status in result.verdicts.items():
         click.echo(f"{challenge:>15}: {status}")
-    click.echo(f"wrote {paths['html']}")
-    click.echo(f"wrote {paths['json']}")
+    for path in paths.values():
+        click.echo(f"wrote {path}")
 
 
 @main.command()

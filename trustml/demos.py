@@ -104,7 +104,8 @@ def _sentiment(epsilon: float, seed: int, progress: bool, depth: str | None) -> 
 def run_demo(name: str = "tabular", out: str | Path | None = None, *,
              epsilon: float | None = None, seed: int = 0, privacy_depth: str | None = None,
              progress: bool = True) -> tuple[AuditResult, dict[str, Path]]:
-    """Run a demo audit and write ``report.html`` and ``report.json`` under ``out``.
+    """Run a demo audit and write ``report.html``, ``report.json`` and ``model_card.md`` under
+    ``out``.
 
     Parameters
     ----------
@@ -121,7 +122,7 @@ def run_demo(name: str = "tabular", out: str | Path | None = None, *,
 
     Returns
     -------
-    (AuditResult, {"html": path, "json": path})
+    (AuditResult, {"html": path, "json": path, "model_card": path})
     """
     if name not in SETTINGS:
         raise ConfigError(f"demo: unknown demo {name!r}; use one of {list(DEMOS)}")
@@ -132,8 +133,11 @@ def run_demo(name: str = "tabular", out: str | Path | None = None, *,
     result = {"tabular": _tabular, "sentiment": _sentiment}[name](epsilon, seed, progress,
                                                                   privacy_depth)
     out = Path(out) if out is not None else Path("reports") / name
-    paths = {"html": out / "report.html", "json": out / "report.json"}
-    html, js = result.to_html(), result.to_json()  # render both before writing either
-    write_atomic(paths["json"], js)
-    write_atomic(paths["html"], html)
+    paths = {"html": out / "report.html", "json": out / "report.json",
+             "model_card": out / "model_card.md"}
+    # render everything before writing anything
+    texts = {"json": result.to_json(), "html": result.to_html(),
+             "model_card": result.to_model_card()}
+    for key in ("json", "model_card", "html"):
+        write_atomic(paths[key], texts[key])
     return result, paths

@@ -59,5 +59,5 @@ def duplicates(ctx: AuditContext) -> list[Finding]:
     return [Finding("data_quality.duplicates", "data quality", status,
                     "Duplicates and train / test leakage", summary, metrics=out,
                     thresholds={"max_test_in_train": limit}, regulations=REGS,
-                    recommendation="" if status == "pass" else "Deduplicate before splitting, "
+                    recommendation="" if status != "warn" else "Deduplicate before splitting, "
                     "so that no held-out example is also a training example.")]

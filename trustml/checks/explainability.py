@@ -228,7 +228,7 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                    thresholds={k: t[k] for k in ("min_comprehensiveness_gain",
                                                  "max_completeness_gap", "min_rank_agreement")},
                    regulations=REGS,
-                   recommendation="" if status == "pass" else "Treat the flagged explanations "
+                   recommendation="" if status != "warn" else "Treat the flagged explanations "
                    "with care: prefer the explainer that scores best here, and raise its steps "
                    "or evaluations.")
 

@@ -37,6 +37,18 @@ def _fmt(value) -> str:
 
 _ENV.filters["fmt"] = _fmt
 
+# Markdown has no autoescaping: escape what a Markdown viewer would read as markup or HTML.
+_MD = Environment(loader=PackageLoader("trustml.report", "templates"), autoescape=False,
+                  trim_blocks=True, lstrip_blocks=True)
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|<>#"})
+
+
+def _md(value) -> str:
+    return "" if value is None else str(value).replace("\n", " ").translate(_MD_SPECIAL)
+
+
+_MD.filters["md"] = _md
+
 
 def render_html(result) -> str:
     """The full report."""
@@ -44,6 +56,13 @@ def render_html(result) -> str:
     return _ENV.get_template("report.html.j2").render(
         r=result, verdicts=result.verdicts, sections=[s for s in sections if s[1]],
         glossary=GLOSSARY)
+
+
+def render_model_card(result) -> str:
+    """A Markdown model card drawn from the findings."""
+    dp = next((f.metrics for f in result.findings if f.id == "privacy.dp_guarantee"
+               and "epsilon" in f.metrics), None)
+    return _MD.get_template("model_card.md.j2").render(r=result, dp=dp)
 
 
 def render_summary(result) -> str:

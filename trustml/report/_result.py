@@ -106,6 +106,15 @@ class AuditResult:
             write_atomic(path, text)
         return text
 
+    def to_model_card(self, path: str | os.PathLike | None = None) -> str:
+        """A Markdown model card; also written atomically to ``path`` when given."""
+        from trustml.report._html import render_model_card
+
+        text = render_model_card(self)
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
     def _repr_html_(self) -> str:
         from trustml.report._html import render_summary
 
