@@ -170,3 +170,28 @@ def test_schema_rejects_a_malformed_report(demo_report):
     del broken["provenance"]
     with pytest.raises(ReportSchemaError, match="provenance"):
         validate_report(broken)
+
+
+def _without_times(value):
+    """The report without wall-clock times and timestamps."""
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items()
+                if k not in ("seconds", "created")}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
+def test_same_seed_gives_the_same_report_and_every_clause_is_explained():
+    from trustml.report._html import CLAUSES
+    data = hostile_data()
+    model = LogisticRegression().fit(*data.take("train")[:2])
+    runs = [trustml.audit(model, data, progress=False, explain_rows=10, n_boot=20, seed=3)
+            for _ in range(2)]
+    first, second = (_without_times(r.to_dict()) for r in runs)
+    assert first == second
+    html = runs[0].to_html()
+    clauses = {c for f in runs[0].findings for c in f.regulations}
+    assert clauses and clauses <= set(CLAUSES)  # every clause a finding cites has its text
+    assert 'id="regulation"' in html and "EU AI Act Art. 10" in html
+    assert 'href="#fairness.group_metrics.grp"' in html

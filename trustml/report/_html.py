@@ -6,6 +6,8 @@ comes from data or models.
 
 from __future__ import annotations
 
+import re
+
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trustml.checks._finding import CHALLENGES
@@ -26,7 +28,47 @@ GLOSSARY = {
     "pushed one prediction up or down.",
     "ROC AUC": "How well the model ranks positive examples above negative ones; 0.5 is chance, "
     "1 is perfect.",
+    "Membership inference": "An attack that guesses whether a person's record was used to train "
+    "the model. An attack no better than guessing (AUC 0.5) means the model does not visibly "
+    "leak who was in its training data.",
+    "Faithfulness (comprehensiveness, sufficiency)": "Whether an explanation points at the "
+    "inputs the model really uses: removing them should change the prediction a lot "
+    "(comprehensiveness), keeping only them should change it little (sufficiency).",
+    "k-anonymity": "Every combination of identifying attributes (age, sex, postcode...) is "
+    "shared by at least k people, so no one can be singled out by them.",
+    "Confidence interval": "The range the true value lies in with 95% probability, given how "
+    "much data there was; a wide interval means the number is uncertain.",
 }
+
+
+# What each clause a finding can evidence asks for, in a line (EU AI Act Regulation (EU)
+# 2024/1689, NIST AI RMF 1.0, GDPR).
+CLAUSES = {
+    "EU AI Act Art. 9": "Risk management: identify, evaluate and mitigate foreseeable risks.",
+    "EU AI Act Art. 10": "Data governance: quality, representativeness, examination of biases.",
+    "EU AI Act Art. 13": "Transparency: deployers can interpret the output and use it properly.",
+    "EU AI Act Art. 14": "Human oversight: people can understand, monitor and override.",
+    "EU AI Act Art. 15": "Accuracy, robustness and cybersecurity, declared and resilient.",
+    "GDPR Art. 5(1)(c)": "Data minimisation: only the personal data the purpose needs.",
+    "GDPR Art. 25": "Data protection by design and by default.",
+    "NIST AI RMF MEASURE 2.5": "Validity and reliability are demonstrated.",
+    "NIST AI RMF MEASURE 2.7": "Security and resilience are evaluated.",
+    "NIST AI RMF MEASURE 2.9": "The model is explained and its output interpreted in context.",
+    "NIST AI RMF MEASURE 2.10": "Privacy risk is examined and documented.",
+    "NIST AI RMF MEASURE 2.11": "Fairness and bias are evaluated and results documented.",
+    "NIST AI RMF MANAGE 1.3": "Responses to high-priority risks are planned and documented.",
+}
+
+
+def _by_clause(findings) -> dict:
+    """Clause -> the findings that evidence it, clauses in a stable order."""
+    out: dict[str, list] = {}
+    for f in findings:
+        for clause in f.regulations:
+            out.setdefault(clause, []).append(f)
+    def natural(clause: str) -> list:  # "Art. 9" before "Art. 10"
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", clause)]
+    return dict(sorted(out.items(), key=lambda item: natural(item[0])))
 
 
 def _fmt(value) -> str:
@@ -55,7 +97,7 @@ def render_html(result) -> str:
     sections = [(c, [f for f in result.findings if f.challenge == c]) for c in CHALLENGES]
     return _ENV.get_template("report.html.j2").render(
         r=result, verdicts=result.verdicts, sections=[s for s in sections if s[1]],
-        glossary=GLOSSARY)
+        glossary=GLOSSARY, regulations=_by_clause(result.findings), clause_texts=CLAUSES)
 
 
 def render_model_card(result) -> str:
