@@ -153,7 +153,6 @@ def test_regression_group_errors_by_hand_and_against_fairlearn():
 
 def test_audit_of_a_regression_model_reports_errors_by_group():
     from sklearn.linear_model import LinearRegression
-    from trustml.models import wrap
     rng = np.random.default_rng(0)
     n = 600
     frame = pd.DataFrame({"x": rng.normal(size=n), "group": rng.choice(["u", "v"], n)})
