@@ -1,0 +1,119 @@
+import re
+from pathlib import Path
+
+import pytest
+import skops.io as sio
+import torch
+from click.testing import CliRunner
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from trustml.cli import main
+from trustml.data import load_arrests
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """The documented example: arrests.csv, model.skops and audit.yaml from docs/config.md."""
+    root = tmp_path_factory.mktemp("cfg")
+    data = load_arrests()
+    frame = data.features.assign(**{c: data.sensitive[c] for c in data.sensitive_names},
+                                 released=[data.class_names[i] for i in data.labels])
+    frame.to_csv(root / "arrests.csv", index=False)
+    x, y, _ = data.take("train")
+    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),
+                                                  remainder="passthrough"),
+                          LogisticRegression(max_iter=1000)).fit(x, y)
+    sio.dump(model, root / "model.skops")
+    example = re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.S).group(1)
+    (root / "audit.yaml").write_text(example)
+    return root
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["report", *map(str, args), "--quiet"])
+
+
+def test_the_documented_config_audits_and_passes_its_gates(workdir):
+    res = run("--config", workdir / "audit.yaml", "--out", workdir / "out")
+    assert res.exit_code == 0, res.output
+    for name in ("report.html", "report.json", "model_card.md"):
+        assert (workdir / "out" / name).is_file()
+    assert "fairness:" in res.output
+
+
+def test_a_failed_gate_exits_1_and_still_writes_the_reports(workdir):
+    text = (workdir / "audit.yaml").read_text().replace("parity_difference_fail: 0.20",
+                                                         "parity_difference_fail: 0.0")
+    strict = workdir / "strict.yaml"
+    strict.write_text(text.replace("parity_difference_fail: 0.0",
+                                   "parity_difference_fail: 0.0\n  parity_difference_warn: 0.0"))
+    res = run("--config", strict, "--out", workdir / "strict")
+    assert res.exit_code == 1
+    assert "gate failed: fairness" in res.output
+    assert (workdir / "strict" / "report.json").is_file()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("label: released", "label: outcome"), "label: column 'outcome'"),
+    (("kind: sklearn", "kind: keras"), "model.kind: 'keras'"),
+    (("gates: [fairness, privacy]", "gates: [speed]"), "gates: 'speed'"),
+    (("path: model.skops", "path: model.pkl"), "model.path: no file"),
+])
+def test_bad_configs_exit_2_with_one_line_and_write_nothing(workdir, edit, message):
+    bad = workdir / "bad.yaml"
+    bad.write_text((workdir / "audit.yaml").read_text().replace(*edit))
+    out = workdir / "bad_out"
+    res = run("--config", bad, "--out", out)
+    assert res.exit_code == 2
+    assert res.output.startswith(f"trustml: error: ") and message in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_pickle_needs_trust(workdir):
+    import joblib
+    joblib.dump(sio.load(workdir / "model.skops"), workdir / "model.joblib")
+    cfg = workdir / "pickle.yaml"
+    cfg.write_text((workdir / "audit.yaml").read_text().replace("model.skops", "model.joblib"))
+    res = run("--config", cfg, "--out", workdir / "p")
+    assert res.exit_code == 2 and "model.trust:" in res.output
+    cfg.write_text(cfg.read_text().replace("kind: sklearn", "kind: sklearn\n  trust: true"))
+    assert run("--config", cfg, "--out", workdir / "p").exit_code == 0
+
+
+def test_torch_and_transformer_models_from_config(workdir, tmp_path):
+    from trustml.data import TabularEncoder
+    from trustml.models import MLPClassifier, fit, save_weights, transformer_sentiment, wrap
+    data = load_arrests()
+    x, y, _ = data.take("train")
+    torch.manual_seed(0)
+    adapter = wrap(MLPClassifier(TabularEncoder().fit(x).n_outputs, hidden=(16,)),
+                   encoder=TabularEncoder().fit(x))
+    fit(adapter, x, y, epochs=2, progress=False)
+    save_weights(adapter.module, workdir / "mlp.safetensors")
+    cfg = workdir / "torch.yaml"
+    cfg.write_text((workdir / "audit.yaml").read_text().replace(
+        "  kind: sklearn\n  path: model.skops",
+        "  kind: torch\n  architecture: mlp\n  hidden: [16]\n  weights: mlp.safetensors"))
+    res = run("--config", cfg, "--out", workdir / "torch_out")
+    assert res.exit_code in (0, 1), res.output
+    assert (workdir / "torch_out" / "report.json").is_file()
+
+    model, tok = transformer_sentiment(trainable="head")
+    model.save_pretrained(tmp_path / "hf")
+    tok.save_pretrained(tmp_path / "hf")
+    (tmp_path / "reviews.csv").write_text(
+        "text,label\n" + "\n".join(f"{'a fine film' if i % 2 else 'dull and long'} {i},"
+                                     f"{'pos' if i % 2 else 'neg'}" for i in range(80)))
+    (tmp_path / "hf.yaml").write_text(
+        "model: {kind: huggingface, path: hf, max_length: 16}\n"
+        "data: {path: reviews.csv, text: text, label: label, positive_label: pos}\n"
+        "checks: [performance, explainability]\nexplain_rows: 4\nformats: [json]\n")
+    res = run("--config", tmp_path / "hf.yaml", "--out", tmp_path / "hf_out")
+    assert res.exit_code in (0, 1), res.output
+    assert (tmp_path / "hf_out" / "report.json").is_file()
