@@ -70,7 +70,7 @@ def test_bad_configs_exit_2_with_one_line_and_write_nothing(workdir, edit, messa
     out = workdir / "bad_out"
     res = run("--config", bad, "--out", out)
     assert res.exit_code == 2
-    assert res.output.startswith(f"trustml: error: ") and message in res.output
+    assert res.output.startswith("trustml: error: ") and message in res.output
     assert len(res.output.strip().splitlines()) == 1
     assert not out.exists()
 
