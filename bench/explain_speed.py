@@ -31,7 +31,6 @@ import json
 import platform
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -74,23 +73,14 @@ def _sentiment_model(train_rows: int, seed: int):
 
 
 def _row(name: str, attr, adapter, texts, n_judged: int, background=None) -> dict:
-    judged = texts[:n_judged]
-    sub = _head(attr, n_judged)
-    quality = faithfulness(adapter, sub, judged, background=background)
+    quality = faithfulness(adapter, attr.head(n_judged), texts[:n_judged],
+                           background=background)
     return {"method": name, "examples": len(attr), "seconds": attr.seconds,
             "seconds_per_example": attr.seconds / len(attr), **{
                 k: quality[k] for k in ("comprehensiveness", "sufficiency",
                                         "random_comprehensiveness", "random_sufficiency",
                                         "per_example")},
             "judged_on": n_judged, "completeness_gap": attr.completeness_gap}
-
-
-def _head(attr, n: int):
-    """The attribution of the first ``n`` examples."""
-    if attr.values is not None:
-        return replace(attr, values=attr.values[:n], target=attr.target[:n])
-    return replace(attr, tokens=attr.tokens[:n], token_values=attr.token_values[:n],
-                   fragments=attr.fragments[:n], target=attr.target[:n])
 
 
 def sentiment(n: int, shap_n: int, train_rows: int, seed: int) -> dict:

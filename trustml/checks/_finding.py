@@ -97,6 +97,16 @@ class Finding:
         return asdict(self)
 
 
+def fmt_ci(value, ci) -> str:
+    """``value [low, high]`` to three decimals; the value alone without an interval, and
+    "n/a" without a value."""
+    if value is None:
+        return "n/a"
+    if not ci or None in ci:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def worst(statuses) -> str:
     """The most concerning status of several ("pass" when there are none)."""
     return max(statuses, key=STATUSES.index, default="pass")

@@ -3,10 +3,9 @@ far they can be trusted (faithfulness, completeness, robustness, agreement, stab
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from trustml.checks._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
 from trustml.checks._registry import AuditContext, register
+from trustml.data import select_rows
 from trustml.explain import (
     Attribution,
     captum_robustness,
@@ -82,7 +81,14 @@ def _visuals(ctx: AuditContext, attr: Attribution, rows) -> list:
 
 def _head(rows, n: int):
     """The first ``n`` explained rows (SHAP text explains only the first few)."""
-    return rows[:n] if isinstance(rows, list) else rows.iloc[:n]
+    return select_rows(rows, range(n))
+
+
+def _agreement(result: dict) -> tuple[float | None, str]:
+    """The headline of a :func:`rank_agreement` result: global ranking where there is one."""
+    if "global" in result:
+        return result["global"], "global ranking"
+    return result["per_example"], "per example"
 
 
 @register("explainability", "explainability")
@@ -183,15 +189,14 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                             [["infidelity", round(rob["infidelity"], 6),
                               round(rob["infidelity_shuffled"], 6)],
                              ["sensitivity (max)", round(rob["sensitivity_max"], 4), ""]]))
-    agreements = []
+    agreements, stable = [], None
     for key, attr in methods[1:]:
         m = min(len(primary), len(attr))
-        agree = rank_agreement(_slice(primary, m), _slice(attr, m))
+        agree = rank_agreement(primary.head(m), attr.head(m))
         metrics[f"agreement_{primary_key}_vs_{key}"] = agree
-        value = agree.get("global", agree["per_example"])
+        value, over = _agreement(agree)
         if value is not None:
-            agreements.append([primary.method, attr.method, round(value, 3),
-                               "global ranking" if "global" in agree else "per example"])
+            agreements.append([primary.method, attr.method, round(value, 3), over])
             if value < t["min_rank_agreement"] and not primary.method.endswith("saliency"):
                 statuses.append("warn")
                 notes.append(f"{primary.method} and {attr.method} rank the inputs differently "
@@ -201,11 +206,11 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                             background=background, method=primary_key, seed=ctx.seed)
         stability = rank_agreement(primary, base_attr)
         metrics["stability_vs_baseline"] = stability
-        value = stability.get("global", stability["per_example"])
+        value, over = _agreement(stability)
         if value is not None:
             agreements.append([f"{primary.method} (audited model)", "same, on the baseline",
-                               round(value, 3), "global ranking" if "global" in stability
-                               else "per example"])
+                               round(value, 3), over])
+            stable = value
     if agreements:
         tables.append(Table("Rank agreement (Spearman; 1 = same order)",
                             ["explanation", "compared with", "agreement", "over"], agreements))
@@ -215,10 +220,9 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                f"inputs {primary.method} ranks highest lowers the predicted class's probability "
                f"by {q['comprehensiveness']:.3f} on average, against "
                f"{q['random_comprehensiveness']:.3f} for as many random inputs.")
-    if "stability_vs_baseline" in metrics:
-        stab = metrics["stability_vs_baseline"]
+    if stable is not None:
         summary += (f" Explanations of the audited model and its baseline agree with Spearman "
-                    f"{stab.get('global', stab['per_example']):.2f}.")
+                    f"{stable:.2f}.")
     if notes:
         text = "; ".join(notes)
         summary += f" {text[0].upper()}{text[1:]}."
@@ -231,14 +235,6 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                    recommendation="" if status != "warn" else "Treat the flagged explanations "
                    "with care: prefer the explainer that scores best here, and raise its steps "
                    "or evaluations.")
-
-
-def _slice(attr: Attribution, n: int) -> Attribution:
-    """The attribution of the first ``n`` examples."""
-    if attr.values is not None:
-        return replace(attr, values=attr.values[:n])
-    return replace(attr, tokens=attr.tokens[:n], token_values=attr.token_values[:n],
-                   fragments=attr.fragments[:n])
 
 
 def _identity_finding(attr: Attribution, threshold: float) -> Finding:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trustml.checks._finding import Chart, Finding, Table, worst
+from trustml.checks._finding import Chart, Finding, Table, fmt_ci, worst
 from trustml.checks._registry import AuditContext, register
 from trustml.fairness import (
     before_after,
@@ -62,14 +62,6 @@ def _summary(gm: dict, t: dict) -> str:
     return text
 
 
-def _fmt_ci(value, ci) -> str:
-    if value is None:
-        return "n/a"
-    if not ci or None in ci:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-
-
 def _views(ctx: AuditContext) -> list:
     """Each sensitive feature of the test split, then the intersection of all of them."""
     names = ctx.data.sensitive_names
@@ -88,7 +80,7 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
     columns = ["group", "count", "mean_absolute_error", "root_mean_squared_error",
                "mean_error", "mean_prediction", "mean_target"]
     rows = [[r["group"] + ("" if r["judged"] else " (too small)"), r["count"],
-             *(_fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])] for r in gm["by_group"]]
+             *(fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])] for r in gm["by_group"]]
     if gm["comparable"]:
         ratio = gm["error_ratio"]
         status = _status(ratio, t["error_ratio_warn"], t["error_ratio_fail"])
@@ -150,7 +142,7 @@ def fairness(ctx: AuditContext) -> list[Finding]:
         columns = ["group", "count", "accuracy", "selection_rate", "true_positive_rate",
                    "false_positive_rate", "roc_auc"]
         rows = [[r["group"] + ("" if r["judged"] else " (too small)"), r["count"],
-                 *(_fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])]
+                 *(fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])]
                 for r in gm["by_group"]]
         tables = [Table(f"Metrics by {feature} (test split, 95% bootstrap intervals)", columns,
                         rows)]
@@ -161,7 +153,7 @@ def fairness(ctx: AuditContext) -> list[Finding]:
             tables.append(Table(f"Cost of privacy by {feature}: accuracy of the audited model "
                                 "minus the non-private baseline",
                                 ["group", "count", "accuracy change"],
-                                [[c["group"], c["count"], _fmt_ci(c["change"],
+                                [[c["group"], c["count"], fmt_ci(c["change"],
                                                                    c.get("change_ci"))]
                                  for c in change]))
         clip = (ctx.privacy.clipped_fraction_by_group.get(feature)
@@ -194,7 +186,7 @@ def identity_probes(ctx: AuditContext) -> list[Finding]:
     t = ctx.thresholds
     results = identity_probe(ctx.model, n_boot=ctx.n_boot, seed=ctx.seed)
     statuses = [_status(r["gap"], t["probe_gap_warn"], t["probe_gap_fail"]) for r in results]
-    rows = [[r["category"], _fmt_ci(r["gap"], r.get("gap_ci")), r["highest"], r["lowest"],
+    rows = [[r["category"], fmt_ci(r["gap"], r.get("gap_ci")), r["highest"], r["lowest"],
              ", ".join(list(r["terms"])[:2])] for r in results]
     worst_row = max(results, key=lambda r: r["gap"])
     summary = (f"Sentences that differ only in who they mention ({len(results)} categories: "

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trustml.checks._finding import Finding, Table
+from trustml.checks._finding import Finding, Table, fmt_ci
 from trustml.checks._registry import AuditContext, register
-from trustml.data import k_anonymity, pii_summary
+from trustml.data import concat_rows, k_anonymity, pii_summary, select_rows
 from trustml.models import wrap
 from trustml.privacy import make_canaries, membership_inference, one_run_audit
 
@@ -140,11 +140,6 @@ LEAK_REGS = ["EU AI Act Art. 15", "GDPR Art. 25", "NIST AI RMF MEASURE 2.7",
              "NIST AI RMF MEASURE 2.10"]
 
 
-def _subset(x, idx):
-    return x.iloc[idx].reset_index(drop=True) if isinstance(x, pd.DataFrame) else \
-        [x[i] for i in idx]
-
-
 def _candidates(ctx: AuditContext):
     """Members (training rows), non-members (test rows) and the rest: the reference pool."""
     rng = np.random.default_rng(ctx.seed)
@@ -152,12 +147,9 @@ def _candidates(ctx: AuditContext):
     x_te, y_te, s_te = ctx.data.take("test")
     k = min(MAX_CANDIDATES, len(y_tr), len(y_te))
     mem, non = rng.permutation(len(y_tr)), rng.permutation(len(y_te))
-    members = (_subset(x_tr, mem[:k]), y_tr[mem[:k]], s_tr.iloc[mem[:k]].reset_index(drop=True))
-    nonmem = (_subset(x_te, non[:k]), y_te[non[:k]], s_te.iloc[non[:k]].reset_index(drop=True))
-    if isinstance(x_tr, pd.DataFrame):
-        pool_x = pd.concat([_subset(x_tr, mem[k:]), _subset(x_te, non[k:])], ignore_index=True)
-    else:
-        pool_x = _subset(x_tr, mem[k:]) + _subset(x_te, non[k:])
+    members = (select_rows(x_tr, mem[:k]), y_tr[mem[:k]], select_rows(s_tr, mem[:k]))
+    nonmem = (select_rows(x_te, non[:k]), y_te[non[:k]], select_rows(s_te, non[:k]))
+    pool_x = concat_rows(select_rows(x_tr, mem[k:]), select_rows(x_te, non[k:]))
     pool_y = np.concatenate([y_tr[mem[k:]], y_te[non[k:]]])
     return members, nonmem, (pool_x, pool_y)
 
@@ -170,13 +162,9 @@ def _references(ctx: AuditContext, pool, n: int) -> list:
     models = []
     for i in range(n):
         idx = np.sort(rng.choice(len(y), len(y) // 2, replace=False))
-        models.append(wrap(ctx.retrain(_subset(x, idx), y[idx], private=False,
+        models.append(wrap(ctx.retrain(select_rows(x, idx), y[idx], private=False,
                                        seed=ctx.seed + 100 + i)))
     return models
-
-
-def _fmt_ci(value: float, ci) -> str:
-    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
 @register("membership_inference", "privacy")
@@ -200,9 +188,9 @@ def membership(ctx: AuditContext) -> list[Finding]:
     for name, r in result.items():
         rows.append([{"confidence": "confidence threshold",
                       "lira": f"offline LiRA ({r.get('reference_models', 0)} reference models)"}[
-                         name], _fmt_ci(r["auc"], r.get("auc_ci")),
-                     _fmt_ci(r["tpr_at_0.01_fpr"], r.get("tpr_at_0.01_fpr_ci")),
-                     _fmt_ci(r["tpr_at_0.001_fpr"], r.get("tpr_at_0.001_fpr_ci"))])
+                         name], fmt_ci(r["auc"], r.get("auc_ci")),
+                     fmt_ci(r["tpr_at_0.01_fpr"], r.get("tpr_at_0.01_fpr_ci")),
+                     fmt_ci(r["tpr_at_0.001_fpr"], r.get("tpr_at_0.001_fpr_ci"))])
     tables = [Table(f"Membership attacks on {result['confidence']['members']} training and "
                     f"{result['confidence']['non_members']} held-out examples (95% bootstrap "
                     "intervals)", ["attack", "ROC AUC", "TPR at 1% FPR", "TPR at 0.1% FPR"],

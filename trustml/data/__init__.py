@@ -10,6 +10,7 @@ from trustml.data._protection import (
     scan_pii,
     split_overlap,
 )
+from trustml.data._rows import concat_rows, select_rows
 from trustml.data._loaders import (
     cache_dir,
     find_data_file,
@@ -25,4 +26,4 @@ from trustml.data._loaders import (
 __all__ = ["AuditData", "OrdinalCodec", "PIIMatch", "TabularEncoder", "cache_dir",
            "find_data_file", "k_anonymity", "load_adult", "load_arrests", "load_german",
            "load_rotten_tomatoes", "load_tweets", "pii_summary", "read_table", "read_texts",
-           "redact", "scan_pii", "split_overlap"]
+           "redact", "scan_pii", "select_rows", "split_overlap", "concat_rows"]

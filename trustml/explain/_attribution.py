@@ -7,7 +7,7 @@ explain that class's probability, so SHAP's and Captum's numbers share a scale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,14 @@ class Attribution:
 
     def __len__(self) -> int:
         return len(self.values) if self.values is not None else len(self.token_values)
+
+    def head(self, n: int) -> Attribution:
+        """The attribution of the first ``n`` examples."""
+        target = None if self.target is None else self.target[:n]
+        if self.values is not None:
+            return replace(self, values=self.values[:n], target=target)
+        return replace(self, tokens=self.tokens[:n], token_values=self.token_values[:n],
+                       fragments=self.fragments[:n], target=target)
 
     def global_importance(self, top: int = 10, min_count: int = 2) -> list[dict]:
         """Features (or tokens) ranked by mean absolute attribution, with its spread (std).

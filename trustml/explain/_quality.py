@@ -25,6 +25,7 @@ from captum.attr import IntegratedGradients
 from captum.metrics import infidelity, sensitivity_max
 from scipy.stats import spearmanr
 
+from trustml.data import concat_rows
 from trustml.explain._attribution import Attribution, explained_classes
 from trustml.explain._image import is_image_model
 from trustml.explain._tabular import encoded_baseline, probability_forward
@@ -68,13 +69,12 @@ def faithfulness(adapter: ModelAdapter, attr: Attribution, X, *, background=None
     # positive when the prediction is the target, the most negative otherwise.
     sign = np.where(pred == np.asarray(attr.target), 1.0, -1.0)
     if attr.fragments:
-        rankings, variants = _text_variants(attr, sign, fractions, rng)
-        drops = _predict_drops(adapter, variants, pred, p_full, len(pred), rankings)
+        index, removed, kept = _text_variants(attr, sign, fractions, rng)
     else:
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=attr.features)
         reference = _reference_row(background if background is not None else frame)
-        drops = _tabular_drops(adapter, attr, frame, reference, sign, pred, p_full, fractions,
-                               rng)
+        index, removed, kept = _tabular_variants(attr, frame, reference, sign, fractions, rng)
+    drops = _drops(adapter, index, removed, kept, pred, p_full)
     out = {k: float(np.mean(v)) for k, v in drops.items()}
     per = len(fractions)  # drops are listed example by example, one per fraction
     out["per_example"] = {k: np.asarray(drops[k]).reshape(-1, per).mean(1).tolist()
@@ -85,40 +85,29 @@ def faithfulness(adapter: ModelAdapter, attr: Attribution, X, *, background=None
     return out
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    return np.argsort(-scores, kind="stable")[:k]
+def _choices(scores: np.ndarray, candidates: np.ndarray, fractions, rng):
+    """Per fraction: ("attr", the top-k candidates by score) and ("random", k at random)."""
+    for f in fractions:
+        k = max(1, math.ceil(f * len(candidates)))
+        top = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
+        yield "attr", set(top.tolist())
+        yield "random", set(rng.choice(candidates, size=k, replace=False).tolist())
 
 
 def _text_variants(attr, sign, fractions, rng):
-    """Per example and fraction: texts without the top-k / with only the top-k fragments,
-    for the attribution's ranking and a random one."""
-    variants, rankings = [], []
+    """Per example, fraction and ranking: the text without the chosen fragments, and with
+    only them."""
+    index, removed, kept = [], [], []
     for i, frags in enumerate(attr.fragments):
-        vals = np.asarray(attr.token_values[i], dtype=float) * sign[i]
         real = np.array([j for j, f in enumerate(frags) if f.strip()])
-        for f in fractions:
-            if len(real) == 0:
-                continue
-            k = max(1, math.ceil(f * len(real)))
-            for name, chosen in (("attr", real[_top(vals[real], k)]),
-                                 ("random", rng.choice(real, size=k, replace=False))):
-                chosen = set(chosen.tolist())
-                variants.append("".join(x for j, x in enumerate(frags) if j not in chosen))
-                variants.append("".join(x for j, x in enumerate(frags) if j in chosen))
-                rankings.append((i, name))
-    return rankings, variants
-
-
-def _predict_drops(adapter, variants, pred, p_full, n, rankings) -> dict:
-    proba = adapter.predict_proba(variants) if variants else np.zeros((0, 2))
-    out = {k: [] for k in ("comprehensiveness", "sufficiency", "random_comprehensiveness",
-                           "random_sufficiency")}
-    for r, (i, name) in enumerate(rankings):
-        removed, kept = proba[2 * r, pred[i]], proba[2 * r + 1, pred[i]]
-        prefix = "" if name == "attr" else "random_"
-        out[f"{prefix}comprehensiveness"].append(p_full[i] - removed)
-        out[f"{prefix}sufficiency"].append(p_full[i] - kept)
-    return out
+        if len(real) == 0:
+            continue
+        vals = np.asarray(attr.token_values[i], dtype=float) * sign[i]
+        for name, chosen in _choices(vals, real, fractions, rng):
+            removed.append("".join(x for j, x in enumerate(frags) if j not in chosen))
+            kept.append("".join(x for j, x in enumerate(frags) if j in chosen))
+            index.append((i, name))
+    return index, removed, kept
 
 
 def _reference_row(frame: pd.DataFrame) -> dict:
@@ -127,31 +116,37 @@ def _reference_row(frame: pd.DataFrame) -> dict:
                 else frame[c].mode().iloc[0]) for c in frame.columns}
 
 
-def _tabular_drops(adapter, attr, frame, reference, sign, pred, p_full, fractions, rng):
-    columns = list(frame.columns)
-    order = [columns.index(f) for f in attr.features]  # attribution column -> frame column
-    removed_rows, kept_rows, index = [], [], []
+def _tabular_variants(attr, frame, reference, sign, fractions, rng):
+    """Per row, fraction and ranking: the row with the chosen columns set to the reference,
+    and with all the others set to it."""
+    columns = list(attr.features)  # raw column names, in the attribution's order
+    dtypes = frame.dtypes.to_dict()
+    index, removed, kept = [], [], []
     for i in range(len(frame)):
         vals = np.asarray(attr.values[i], dtype=float) * sign[i]
-        for f in fractions:
-            k = max(1, math.ceil(f * len(order)))
-            for name, chosen in (("attr", _top(vals, k)),
-                                 ("random", rng.choice(len(order), size=k, replace=False))):
-                cols = [columns[order[j]] for j in chosen]
-                others = [c for c in columns if c not in cols]
-                removed, kept = frame.iloc[i].copy(), frame.iloc[i].copy()
-                for c in cols:
-                    removed[c] = reference[c]
-                for c in others:
-                    kept[c] = reference[c]
-                removed_rows.append(removed)
-                kept_rows.append(kept)
-                index.append((i, name))
-    rows = pd.DataFrame(removed_rows + kept_rows).astype(frame.dtypes.to_dict())
-    proba = adapter.predict_proba(rows.reset_index(drop=True))
-    half = len(removed_rows)
+        for name, chosen in _choices(vals, np.arange(len(columns)), fractions, rng):
+            cols = [columns[j] for j in chosen]
+            row_removed, row_kept = frame.iloc[i].copy(), frame.iloc[i].copy()
+            for c in columns:
+                if c in cols:
+                    row_removed[c] = reference[c]
+                else:
+                    row_kept[c] = reference[c]
+            removed.append(row_removed)
+            kept.append(row_kept)
+            index.append((i, name))
+    return (index, pd.DataFrame(removed).astype(dtypes).reset_index(drop=True),
+            pd.DataFrame(kept).astype(dtypes).reset_index(drop=True))
+
+
+def _drops(adapter, index, removed, kept, pred, p_full) -> dict:
+    """Drop of the predicted class's probability for each variant, by ranking."""
     out = {k: [] for k in ("comprehensiveness", "sufficiency", "random_comprehensiveness",
                            "random_sufficiency")}
+    if not index:
+        return out
+    proba = adapter.predict_proba(concat_rows(removed, kept))
+    half = len(index)
     for r, (i, name) in enumerate(index):
         prefix = "" if name == "attr" else "random_"
         out[f"{prefix}comprehensiveness"].append(p_full[i] - proba[r, pred[i]])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
+import weakref
 
 import numpy as np
 import shap
@@ -147,11 +148,20 @@ def _bias_forward(adapter: HFTextAdapter, module):
     return forward
 
 
+_ATTENTION_BIAS_OK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def supports_attention_bias(adapter) -> bool:
     """Whether the model takes a 4-D float attention mask and, with zero bias, gives the same
-    output as with its ordinary mask (checked on a short input)."""
+    output as with its ordinary mask (checked once per adapter, on a short input)."""
     if not isinstance(adapter, HFTextAdapter):
         return False
+    if adapter not in _ATTENTION_BIAS_OK:
+        _ATTENTION_BIAS_OK[adapter] = _attention_bias_matches(adapter)
+    return _ATTENTION_BIAS_OK[adapter]
+
+
+def _attention_bias_matches(adapter: HFTextAdapter) -> bool:
     ids, mask, _, _ = _encode(adapter, ["a short check", "of the attention mask"])
     ids, mask = ids.to(adapter.device), mask.to(adapter.device)
     pad = torch.where(mask.bool(), 0.0, HIDDEN)

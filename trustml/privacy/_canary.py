@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from trustml.data import concat_rows, select_rows
 from trustml.errors import ConfigError
 from trustml.privacy._membership import confidence_scores
 
@@ -30,10 +30,9 @@ def p_value(m: int, r: int, v: int, eps: float, delta: float) -> float:
     (eps, delta)-DP (the paper's Theorem 5.2, as in its reference code)."""
     q = 1.0 / (1.0 + math.exp(-eps))  # accuracy of eps-DP randomized response
     beta = stats.binom.sf(v - 1, r, q)
-    alpha, tail = 0.0, 0.0
-    for i in range(1, v + 1):
-        tail += stats.binom.pmf(v - i, r, q)
-        alpha = max(alpha, tail / i)
+    # alpha = max over i of P[v > Binomial(r, q) >= v - i] / i
+    i = np.arange(1, v + 1)
+    alpha = float((np.cumsum(stats.binom.pmf(v - i, r, q)) / i).max()) if v else 0.0
     return min(1.0, beta + alpha * delta * 2 * m)
 
 
@@ -63,9 +62,7 @@ def make_canaries(X, y, m: int, n_classes: int, seed: int = 0):
                           "fewer")
     idx = rng.choice(len(y), m, replace=False)
     wrong = (np.asarray(y)[idx] + rng.integers(1, n_classes, m)) % n_classes
-    x = X.iloc[idx].reset_index(drop=True) if isinstance(X, pd.DataFrame) else \
-        [X[i] for i in idx]
-    return x, wrong
+    return select_rows(X, idx), wrong
 
 
 def one_run_audit(train, X_train, y_train, canaries, *, delta: float, beta: float = 0.05,
@@ -96,10 +93,7 @@ def one_run_audit(train, X_train, y_train, canaries, *, delta: float, beta: floa
     x_can, y_can = canaries
     m = len(y_can)
     included = np.random.default_rng(seed).random(m) < 0.5
-    if isinstance(X_train, pd.DataFrame):
-        X = pd.concat([X_train.reset_index(drop=True), x_can[included]], ignore_index=True)
-    else:
-        X = list(X_train) + [t for t, keep in zip(x_can, included) if keep]
+    X = concat_rows(X_train, select_rows(x_can, np.flatnonzero(included)))
     y = np.concatenate([np.asarray(y_train), np.asarray(y_can)[included]])
     model = train(X, y)
     scores = confidence_scores(model, x_can, y_can)

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from trustml.data import concat_rows
+
 CI = (0.025, 0.975)
 FPRS = (0.01, 0.001)
 
@@ -43,9 +45,17 @@ def lira_scores(adapter, references, X, y) -> np.ndarray:
 
 def tpr_at_fpr(is_member: np.ndarray, scores: np.ndarray, fpr: float) -> float:
     """The highest true-positive rate among thresholds with false-positive rate <= ``fpr``."""
-    fprs, tprs, _ = roc_curve(is_member, scores)
-    ok = fprs <= fpr
-    return float(tprs[ok].max()) if ok.any() else 0.0
+    return _roc_summary(is_member, scores, (fpr,))[f"tpr_at_{fpr:g}_fpr"]
+
+
+def _roc_summary(is_member, scores, fprs=FPRS) -> dict:
+    """ROC AUC and the TPR at each false-positive rate in ``fprs``, from one ROC curve."""
+    fpr_curve, tpr_curve, _ = roc_curve(is_member, scores)
+    out = {"auc": float(np.trapezoid(tpr_curve, fpr_curve))}
+    for f in fprs:
+        ok = fpr_curve <= f
+        out[f"tpr_at_{f:g}_fpr"] = float(tpr_curve[ok].max()) if ok.any() else 0.0
+    return out
 
 
 def attack_metrics(scores: np.ndarray, is_member: np.ndarray, *, groups: pd.DataFrame | None = None,
@@ -64,22 +74,17 @@ def attack_metrics(scores: np.ndarray, is_member: np.ndarray, *, groups: pd.Data
         Resamples (members and non-members resampled separately).
     """
     scores, is_member = np.asarray(scores, dtype=float), np.asarray(is_member, dtype=bool)
-    out = {"auc": float(roc_auc_score(is_member, scores)), "members": int(is_member.sum()),
-           "non_members": int((~is_member).sum())}
-    for f in FPRS:
-        out[f"tpr_at_{f:g}_fpr"] = tpr_at_fpr(is_member, scores, f)
+    out = _roc_summary(is_member, scores) | {"members": int(is_member.sum()),
+                                              "non_members": int((~is_member).sum())}
     if n_boot:
         rng = np.random.default_rng(seed)
         pos, neg = np.flatnonzero(is_member), np.flatnonzero(~is_member)
-        draws = {k: [] for k in ("auc", *(f"tpr_at_{f:g}_fpr" for f in FPRS))}
+        draws = []
         for _ in range(n_boot):
             idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
-            s, m = scores[idx], is_member[idx]
-            draws["auc"].append(roc_auc_score(m, s))
-            for f in FPRS:
-                draws[f"tpr_at_{f:g}_fpr"].append(tpr_at_fpr(m, s, f))
-        for k, values in draws.items():
-            out[f"{k}_ci"] = [float(q) for q in np.quantile(values, CI)]
+            draws.append(_roc_summary(is_member[idx], scores[idx]))
+        for k in draws[0]:
+            out[f"{k}_ci"] = [float(q) for q in np.quantile([d[k] for d in draws], CI)]
     if groups is not None:
         out["by_group"] = {}
         for feature in groups.columns:
@@ -115,12 +120,7 @@ def membership_inference(adapter, members, non_members, *, references=None,
     dict
         ``confidence`` (and ``lira``): :func:`attack_metrics` results.
     """
-    def joined(x_a, x_b):
-        if isinstance(x_a, pd.DataFrame):
-            return pd.concat([x_a, x_b], ignore_index=True)
-        return list(x_a) + list(x_b)
-
-    X = joined(members[0], non_members[0])
+    X = concat_rows(members[0], non_members[0])
     y = np.concatenate([np.asarray(members[1]), np.asarray(non_members[1])])
     is_member = np.r_[np.ones(len(members[1]), bool), np.zeros(len(non_members[1]), bool)]
     sens = (pd.concat([groups[0], groups[1]], ignore_index=True) if groups is not None
