@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import time
 from importlib.metadata import PackageNotFoundError, version
 from collections.abc import Callable, Sequence
 
@@ -12,6 +13,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext
+from trustml.checks.compute import hardware
 from trustml.checks.privacy import DEPTHS
 from trustml.data import AuditData
 from trustml.errors import ConfigError, DataError
@@ -51,7 +53,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
           training: dict | None = None, checks: Sequence[str] | None = None,
           thresholds: dict | None = None, explain_rows: int = 100, n_boot: int = 100,
           quasi_identifiers: Sequence[str] | None = None, privacy_depth: str = "standard",
-          retrain: Callable | None = None, seed: int = 0,
+          retrain: Callable | None = None, cv_folds: int | None = None, seed: int = 0,
           title: str | None = None, progress: bool = True, config: dict | None = None,
           **wrap_kwargs) -> AuditResult:
     """Audit a model on a data set.
@@ -87,6 +89,9 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         ``retrain(X, y, *, private, seed) -> model``: trains the audited model's architecture
         the same way on other data, without DP or with the audited DP settings. Default for
         scikit-learn models: a clone refitted (non-private only).
+    cv_folds : int, optional
+        Folds of the k-fold cross-validation (0: none). Default 5 where retraining is cheap (a
+        scikit-learn model), else none; setting it for another model needs ``retrain``.
     seed : int
     title : str, optional
     progress : bool
@@ -104,6 +109,9 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     if unknown:
         raise ConfigError(f"thresholds: unknown name(s) {sorted(unknown)}; "
                           f"use names among {sorted(DEFAULT_THRESHOLDS)}")
+    if cv_folds is not None and (isinstance(cv_folds, bool) or not isinstance(cv_folds, int)
+                                 or cv_folds == 1 or cv_folds < 0):
+        raise ConfigError(f"cv_folds: {cv_folds!r} is not 0 or an integer of 2 or more")
     if privacy_depth not in DEPTHS:
         raise ConfigError(f"privacy_depth: {privacy_depth!r} is not one of {list(DEPTHS)}")
     names = list(REGISTRY) if checks is None else list(checks)
@@ -118,10 +126,13 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                        seed=seed, explain_rows=explain_rows, n_boot=n_boot,
                        quasi_identifiers=list(quasi_identifiers) if quasi_identifiers else None,
                        privacy_depth=privacy_depth,
-                       retrain=retrain or _default_retrain(adapter), progress=progress)
-    findings = []
+                       retrain=retrain or _default_retrain(adapter), cv_folds=cv_folds,
+                       progress=progress)
+    findings, seconds = [], {}
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):
+        start = time.perf_counter()
         findings += REGISTRY[name].func(ctx)
+        seconds[name] = round(time.perf_counter() - start, 3)
     models = {"model": {**adapter.describe(), "private": privacy is not None,
                         "training": (training or {}).get("model")}}
     if base is not None:
@@ -130,7 +141,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     provenance = {"trustml_version": _versions()["trustml"],
                   "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                   "seed": seed, "checks": names, "thresholds": ctx.thresholds,
-                  "privacy_depth": privacy_depth,
-                  "versions": _versions(), "config": config or {}}
+                  "privacy_depth": privacy_depth, "cv_folds": cv_folds,
+                  "versions": _versions(), "hardware": hardware(), "seconds": seconds,
+                  "config": config or {}}
     return AuditResult(title=title or f"trustml audit: {data.name}", findings=findings,
                        data=data.describe(), models=models, provenance=provenance)

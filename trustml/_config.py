@@ -22,7 +22,7 @@ from trustml.report import AuditResult, write_atomic
 MODEL_KINDS = ("sklearn", "torch", "huggingface")
 FORMATS = {"html": "report.html", "json": "report.json", "model_card": "model_card.md"}
 SECTIONS = {"title", "seed", "model", "data", "checks", "thresholds", "gates", "fail_on",
-            "formats", "privacy_depth", "explain_rows", "quasi_identifiers"}
+            "formats", "privacy_depth", "explain_rows", "quasi_identifiers", "cv_folds"}
 
 
 def load_config(path: str | Path) -> dict:
@@ -84,8 +84,11 @@ def load_data(spec: dict, seed: int) -> AuditData:
     if "text" in spec:
         return read_texts(spec["path"], text=spec["text"], label=spec["label"],
                           sensitive=sensitive, seed=seed, **common)
+    if spec.get("missing", "error") not in ("error", "drop"):
+        raise ConfigError(f"data.missing: {spec['missing']!r}; use 'error' or 'drop'")
     return read_table(spec["path"], label=spec["label"], sensitive=sensitive,
-                      features=spec.get("features"), seed=seed, **common)
+                      features=spec.get("features"), missing=spec.get("missing", "error"),
+                      seed=seed, **common)
 
 
 def load_model(spec: dict, data: AuditData, seed: int):
@@ -165,7 +168,8 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
     result = audit(model, data, checks=config.get("checks"), thresholds=config.get("thresholds"),
                    explain_rows=int(config.get("explain_rows", 100)),
                    privacy_depth=config.get("privacy_depth", "standard"),
-                   quasi_identifiers=config.get("quasi_identifiers"), seed=seed,
+                   quasi_identifiers=config.get("quasi_identifiers"),
+                   cv_folds=config.get("cv_folds"), seed=seed,
                    title=config.get("title"), progress=progress,
                    config={k: v for k, v in config.items() if k not in ("model", "data")}
                    | {"model": {k: Path(v).name if k in ("path", "weights") else v

@@ -4,16 +4,19 @@ Importing the check modules registers them in :data:`REGISTRY`, in report order.
 """
 
 from trustml.checks import (  # noqa: F401
+    compute,
     data_quality,
     explainability,
     fairness,
     performance,
     privacy,
+    robustness,
 )
 from trustml.checks._finding import (
     CHALLENGES,
     STATUSES,
     Chart,
+    Curve,
     Finding,
     ImageOverlay,
     Table,
@@ -23,4 +26,4 @@ from trustml.checks._finding import (
 from trustml.checks._registry import DEFAULT_THRESHOLDS, REGISTRY, AuditContext, register
 
 __all__ = ["CHALLENGES", "DEFAULT_THRESHOLDS", "REGISTRY", "STATUSES", "AuditContext", "Chart",
-           "Finding", "ImageOverlay", "Table", "TokenHeatmap", "register", "worst"]
+           "Curve", "Finding", "ImageOverlay", "Table", "TokenHeatmap", "register", "worst"]

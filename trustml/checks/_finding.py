@@ -50,6 +50,19 @@ class ImageOverlay:
 
 
 @dataclass
+class Curve:
+    """Points joined by a line on axes from 0 to 1, drawn beside the diagonal y = x (a
+    reliability diagram: predicted probability against observed frequency)."""
+
+    title: str
+    x_label: str
+    y_label: str
+    x: list[float]
+    y: list[float]
+    kind: str = "curve"
+
+
+@dataclass
 class Finding:
     """One result of a check.
 
@@ -65,8 +78,8 @@ class Finding:
     metrics : dict
         Named numbers (JSON-serialisable).
     tables, charts, visuals : list
-        Evidence for the report; ``visuals`` holds :class:`TokenHeatmap` and
-        :class:`ImageOverlay` items.
+        Evidence for the report; ``visuals`` holds :class:`TokenHeatmap`,
+        :class:`ImageOverlay` and :class:`Curve` items.
     thresholds : dict
         The thresholds the status was judged against.
     regulations : list of str

@@ -33,7 +33,11 @@ DEFAULT_THRESHOLDS = {
     "max_completeness_gap": 0.05,    # explainability: integrated gradients' sum vs output change
     "identity_share_warn": 0.20,     # explainability: attribution on identity terms (text)
     "max_accuracy_drop": 0.05,       # performance: DP model versus its non-private baseline
+    "max_calibration_error": 0.05,   # performance: expected calibration error (10 bins)
+    "max_cv_std": 0.05,              # performance: spread of accuracy (R²) across k folds
+    "max_flip_rate": 0.05,           # robustness: predictions changed by a small perturbation
     "max_test_in_train": 0.01,       # data quality: held-out rows also in the training split
+    "max_dropped_share": 0.05,       # data quality: rows left out for missing values
     "min_k_anonymity": 5,            # privacy: smallest group sharing all quasi-identifiers
     "membership_auc_warn": 0.55,     # privacy: membership attack ROC AUC (interval above 0.5)
     "membership_auc_fail": 0.65,
@@ -56,6 +60,7 @@ class AuditContext:
     quasi_identifiers: list[str] | None = None
     privacy_depth: str = "standard"
     retrain: Callable | None = None
+    cv_folds: int | None = None
     progress: bool = True
     _predictions: dict = field(default_factory=dict, repr=False)
 

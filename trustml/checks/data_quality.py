@@ -1,4 +1,5 @@
-"""Data quality: class balance, group representation, duplicates and train / test leakage."""
+"""Data quality: class balance, group representation, missing values, duplicates and train /
+test leakage."""
 
 from __future__ import annotations
 
@@ -61,3 +62,36 @@ def duplicates(ctx: AuditContext) -> list[Finding]:
                     thresholds={"max_test_in_train": limit}, regulations=REGS,
                     recommendation="" if status != "warn" else "Deduplicate before splitting, "
                     "so that no held-out example is also a training example.")]
+
+
+@register("missing_values", "data quality")
+def missing_values(ctx: AuditContext) -> list[Finding]:
+    data = ctx.data
+    counts, dropped = data.missing["columns"], data.missing["dropped_rows"]
+    source_rows = data.n_rows + dropped
+    share = dropped / source_rows
+    limit = ctx.thresholds["max_dropped_share"]
+    sensitive = set(data.sensitive_names)
+    rows = [[col, n, round(n / source_rows, 4),
+             "kept as the group 'missing'" if col in sensitive else "row left out"]
+            for col, n in counts.items()]
+    if not counts:
+        status, summary = "pass", (f"No value is missing (or infinite) in the {source_rows} "
+                                   "rows: inputs, label and sensitive features.")
+    else:
+        status = "warn" if share > limit else "info"
+        summary = (f"{sum(counts.values())} values are missing in {len(counts)} column(s) of the "
+                   f"{source_rows} source rows; {dropped} rows ({share:.1%}) were left out "
+                   "because an input or the label was missing.")
+        if status == "warn":
+            summary += (" Leaving out this many rows can shift who the data represents: the "
+                        "audited data may no longer match the population the model serves.")
+    return [Finding("data_quality.missing", "data quality", status, "Missing values", summary,
+                    metrics={"missing_values": sum(counts.values()), "dropped_rows": dropped,
+                             "dropped_share": share},
+                    tables=[Table("Missing values by column",
+                                  ["column", "missing", "share", "handling"], rows)] if rows
+                    else [],
+                    thresholds={"max_dropped_share": limit}, regulations=REGS,
+                    recommendation="" if status != "warn" else "Impute the missing values, or "
+                    "check that the rows left out are spread evenly over the groups.")]

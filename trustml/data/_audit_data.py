@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
@@ -46,6 +46,10 @@ class AuditData:
     task : {"binary", "multiclass", "regression"}
     name : str
     seed : int
+    label_name : str
+    missing : dict
+        Missing (or infinite) values found in the source, per column, and ``dropped_rows``: the
+        rows left out because an input or the label was missing (``missing="drop"``).
     """
 
     kind: Literal["tabular", "text"]
@@ -60,6 +64,7 @@ class AuditData:
     name: str
     seed: int
     label_name: str = "label"
+    missing: dict = field(default_factory=lambda: {"columns": {}, "dropped_rows": 0})
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -75,6 +80,7 @@ class AuditData:
         test_size: float = 0.25,
         seed: int = 0,
         name: str = "data",
+        missing: Literal["error", "drop"] = "error",
     ) -> "AuditData":
         """Tabular data from a DataFrame.
 
@@ -96,6 +102,11 @@ class AuditData:
         seed : int
             Seed of the split.
         name : str
+        missing : {"error", "drop"}
+            What to do with rows whose inputs or label are missing or infinite: refuse the data
+            (default) or leave those rows out. Either way the counts per column are kept in
+            :attr:`missing` for the report; a missing sensitive value becomes the group
+            ``"missing"``.
 
         Examples
         --------
@@ -135,6 +146,16 @@ class AuditData:
         if not features:
             raise DataError("features: no input columns are left after removing the label and "
                             "sensitive columns; pass features= explicitly")
+        if missing not in ("error", "drop"):
+            raise DataError(f"missing: {missing!r} is not 'error' or 'drop'")
+        counts = {c: int(_not_finite(frame[c]).sum()) for c in [*features, label, *sensitive]}
+        bad_rows = _not_finite(frame[label]) | np.any(
+            [_not_finite(frame[c]) for c in features], axis=0)
+        if missing == "drop" and bad_rows.any():
+            frame = frame[~bad_rows].reset_index(drop=True)
+            if len(frame) == 0:
+                raise DataError("missing: every row has a missing input or label; "
+                                "impute them instead of dropping")
         x = frame[features]
         _check_finite(x)
         labels, class_names = _encode_labels(frame[label], task, positive_label, label)
@@ -142,7 +163,9 @@ class AuditData:
         train_idx, test_idx = _split(labels, task, test_size, seed)
         return cls(kind="tabular", features=x, texts=None, labels=labels,
                    class_names=class_names, sensitive=sens, train_idx=train_idx,
-                   test_idx=test_idx, task=task, name=name, seed=seed, label_name=label)
+                   test_idx=test_idx, task=task, name=name, seed=seed, label_name=label,
+                   missing={"columns": {c: n for c, n in counts.items() if n},
+                            "dropped_rows": int(bad_rows.sum()) if missing == "drop" else 0})
 
     @classmethod
     def from_arrays(
@@ -224,11 +247,15 @@ class AuditData:
         if len(sens.columns) and len(sens) != len(texts):
             raise DataError(f"sensitive: {len(sens)} rows for {len(texts)} texts; "
                             "pass one value per text")
-        sens = _sensitive_frame(sens.reset_index(drop=True))
+        sens = sens.reset_index(drop=True)
+        counts = {str(c): int(sens[c].isna().sum()) for c in sens.columns}
+        sens = _sensitive_frame(sens)
         train_idx, test_idx = _split(labels_arr, task, test_size, seed)
         return cls(kind="text", features=None, texts=np.asarray(texts, dtype=object),
                    labels=labels_arr, class_names=class_names, sensitive=sens,
-                   train_idx=train_idx, test_idx=test_idx, task=task, name=name, seed=seed)
+                   train_idx=train_idx, test_idx=test_idx, task=task, name=name, seed=seed,
+                   missing={"columns": {c: n for c, n in counts.items() if n},
+                            "dropped_rows": 0})
 
     # ------------------------------------------------------------------ views
     @property
@@ -268,7 +295,9 @@ class AuditData:
         out = {"name": self.name, "kind": self.kind, "task": self.task, "rows": self.n_rows,
                "train_rows": len(self.train_idx), "test_rows": len(self.test_idx),
                "label": self.label_name, "classes": self.class_names,
-               "sensitive_features": self.sensitive_names, "sha256": self.fingerprint()}
+               "sensitive_features": self.sensitive_names, "sha256": self.fingerprint(),
+               "missing_values": sum(self.missing["columns"].values()),
+               "dropped_rows": self.missing["dropped_rows"]}
         if self.kind == "tabular":
             out["features"] = list(self.features.columns)
         return out
@@ -280,22 +309,25 @@ def _check_task(task: str) -> None:
         raise DataError(f"task: unknown task {task!r}; use one of {list(_TASKS)}")
 
 
+def _not_finite(values: pd.Series) -> np.ndarray:
+    """Row mask of missing values, and of infinite ones in a numeric column."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return ~np.isfinite(values.to_numpy(dtype=float))
+    return values.isna().to_numpy()
+
+
 def _check_finite(x: pd.DataFrame) -> None:
     for col in x.columns:
-        values = x[col]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            bad = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
-        else:
-            bad = int(values.isna().sum())
+        bad = int(_not_finite(x[col]).sum())
         if bad:
             raise DataError(f"features: column {col!r} has {bad} missing or infinite values; "
-                            "drop or impute them before the audit")
+                            "impute them, or pass missing='drop' to leave those rows out")
 
 
 def _encode_labels(y: pd.Series, task: str, positive_label, field_name: str):
     if y.isna().any():
         raise DataError(f"{field_name}: {int(y.isna().sum())} labels are missing; "
-                        "drop those rows or fill them")
+                        "fill them, or leave those rows out (from_frame: missing='drop')")
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(y):
             raise DataError(f"{field_name}: regression needs numeric labels, got {y.dtype}; "

@@ -36,6 +36,17 @@ GLOSSARY = {
     "(comprehensiveness), keeping only them should change it little (sufficiency).",
     "k-anonymity": "Every combination of identifying attributes (age, sex, postcode...) is "
     "shared by at least k people, so no one can be singled out by them.",
+    "Calibration (expected calibration error, Brier score)": "Whether a predicted probability "
+    "means what it says: of the cases given 70%, about 70% should turn out positive. The "
+    "expected calibration error is the average gap, 0 is perfect; the Brier score is the mean "
+    "squared error of the probabilities.",
+    "Confusion matrix": "A count of the model's answers for each true class: the diagonal holds "
+    "the right answers, the other cells the kinds of mistakes.",
+    "k-fold cross-validation": "Train and test the model k times, each time holding out a "
+    "different k-th of the data; the spread of the scores shows how much one number depends "
+    "on which data happened to be held out.",
+    "Robustness to small changes": "Whether the answer stays the same after a change that should "
+    "not matter: a typo, lower case, or a little noise in a measurement.",
     "Confidence interval": "The range the true value lies in with 95% probability, given how "
     "much data there was; a wide interval means the number is uncertain.",
 }
@@ -46,6 +57,8 @@ GLOSSARY = {
 CLAUSES = {
     "EU AI Act Art. 9": "Risk management: identify, evaluate and mitigate foreseeable risks.",
     "EU AI Act Art. 10": "Data governance: quality, representativeness, examination of biases.",
+    "EU AI Act Art. 11": "Technical documentation (Annex IV), including the computational "
+    "resources used to develop, train, test and validate the system.",
     "EU AI Act Art. 13": "Transparency: deployers can interpret the output and use it properly.",
     "EU AI Act Art. 14": "Human oversight: people can understand, monitor and override.",
     "EU AI Act Art. 15": "Accuracy, robustness and cybersecurity, declared and resilient.",
@@ -56,6 +69,8 @@ CLAUSES = {
     "NIST AI RMF MEASURE 2.9": "The model is explained and its output interpreted in context.",
     "NIST AI RMF MEASURE 2.10": "Privacy risk is examined and documented.",
     "NIST AI RMF MEASURE 2.11": "Fairness and bias are evaluated and results documented.",
+    "NIST AI RMF MEASURE 2.12": "Environmental impact and sustainability of training and "
+    "use are assessed and documented.",
     "NIST AI RMF MANAGE 1.3": "Responses to high-priority risks are planned and documented.",
 }
 

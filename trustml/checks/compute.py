@@ -1,0 +1,78 @@
+"""Compute cost: training time and throughput, inference throughput, and the hardware used."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import torch
+
+from trustml.checks._finding import Finding, Table
+from trustml.checks._registry import AuditContext, register
+
+REGS = ["EU AI Act Art. 11", "NIST AI RMF MEASURE 2.12"]
+
+
+def hardware() -> dict:
+    """The machine: OS, CPU architecture and cores, memory, torch threads and GPU (if any)."""
+    try:
+        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        memory_gb = None
+    return {"platform": platform.platform(), "machine": platform.machine(),
+            "cpu_cores": os.cpu_count(), "memory_gb": memory_gb,
+            "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
+
+
+def _inference_rate(adapter, x, regression: bool) -> tuple[float, float]:
+    """Seconds to predict ``x`` once and the rows per second."""
+    start = time.perf_counter()
+    adapter.predict(x) if regression else adapter.predict_proba(x)
+    seconds = time.perf_counter() - start
+    return seconds, len(x) / seconds if seconds > 0 else float("inf")
+
+
+@register("compute", "compute")
+def compute(ctx: AuditContext) -> list[Finding]:
+    x, _, _ = ctx.data.take("test")
+    regression = ctx.data.task == "regression"
+    models = {"model": ctx.model} | ({"baseline": ctx.baseline} if ctx.baseline else {})
+    rows, metrics = [], {}
+    for which, adapter in models.items():
+        record = ctx.training.get(which) or {}
+        seconds, examples = record.get("seconds"), record.get("examples")
+        epochs = record.get("epochs") or 1
+        train_rate = (examples * epochs / seconds) if seconds and examples else None
+        infer_seconds, infer_rate = _inference_rate(adapter, x, regression)
+        device = getattr(adapter, "device", "cpu")
+        rows.append([which, str(device), seconds, train_rate, infer_rate])
+        metrics |= {f"{which}_training_seconds": seconds,
+                    f"{which}_training_examples_per_second": train_rate,
+                    f"{which}_inference_rows_per_second": infer_rate}
+    machine = hardware()
+    trained = [r for r in rows if r[2]]
+    summary = (f"On {machine['cpu_cores']} CPU cores"
+               + (f" and a {machine['gpu']} GPU" if machine["gpu"] != "none" else " (no GPU)")
+               + f", the audited model answers {rows[0][4]:,.0f} held-out "
+               f"{'texts' if ctx.data.kind == 'text' else 'rows'} per second.")
+    if trained:
+        summary += " Training took " + ", ".join(f"{r[2]:.1f} s ({r[0]})" for r in trained) + "."
+    if rows[0][2] and len(rows) > 1 and rows[1][2]:
+        metrics["training_time_ratio"] = rows[0][2] / rows[1][2]
+        summary += (f" The audited model took {metrics['training_time_ratio']:.2f} times as long "
+                    "to train as its baseline.")
+    if not trained:
+        summary += (" No training record was given, so training time is not reported; pass "
+                    "training= to the audit.")
+    return [Finding(
+        "compute.cost", "compute", "info", "Compute cost and hardware", summary,
+        metrics=metrics,
+        tables=[Table("Time and throughput (timings vary between runs and machines)",
+                      ["model", "device", "training seconds", "training examples / s",
+                       "inference rows / s"],
+                      [[r[0], r[1], *(None if v is None else round(v, 2) for v in r[2:])]
+                       for r in rows]),
+                Table("Hardware", ["property", "value"], [[k, v] for k, v in machine.items()])],
+        regulations=REGS)]

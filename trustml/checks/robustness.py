@@ -1,0 +1,130 @@
+"""Robustness: do predictions hold under small changes to the input that should not matter?
+
+Text gets a typo (two adjacent letters swapped in one word), lower case, or its punctuation
+removed; tabular data gets Gaussian noise of 5% and 10% of each numeric column's spread.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+import numpy as np
+import pandas as pd
+
+from trustml.checks._finding import Finding, Table
+from trustml.checks._registry import AuditContext, register
+
+REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
+NOISE_SCALES = (0.05, 0.10)  # of each numeric column's standard deviation
+MAX_ROWS = {"tabular": 1000, "text": 200}
+_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+_WORD = re.compile(r"[A-Za-z]{4,}")
+
+
+def typo(text: str, rng: np.random.Generator) -> str:
+    """``text`` with two adjacent inner letters of one word (4+ letters) swapped."""
+    words = list(_WORD.finditer(text))
+    if not words:
+        return text
+    word = words[rng.integers(len(words))]
+    i = word.start() + 1 + int(rng.integers(len(word.group()) - 2))
+    if text[i] == text[i + 1]:
+        return text
+    return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+
+
+def text_variants(texts, rng: np.random.Generator) -> dict[str, list[str]]:
+    """Small edits a reader would not notice: a typo, lower case, punctuation dropped."""
+    return {"one typo": [typo(t, rng) for t in texts],
+            "lower case": [t.lower() for t in texts],
+            "no punctuation": [_PUNCTUATION.sub("", t).strip() or t for t in texts]}
+
+
+def noisy_columns(x: pd.DataFrame) -> list[str]:
+    """Numeric, non-boolean columns with more than two values: the ones noise can move."""
+    return [c for c in x.columns if pd.api.types.is_numeric_dtype(x[c])
+            and not pd.api.types.is_bool_dtype(x[c]) and x[c].nunique() > 2]
+
+
+def tabular_variants(x: pd.DataFrame, rng: np.random.Generator,
+                     spread: pd.Series) -> dict[str, pd.DataFrame]:
+    """``x`` with Gaussian noise of each scale in :data:`NOISE_SCALES` times ``spread`` added to
+    its numeric columns (integer columns stay integers)."""
+    out = {}
+    for scale in NOISE_SCALES:
+        noisy = x.copy()
+        for col in spread.index:
+            values = x[col].to_numpy(dtype=float) + rng.normal(0, scale * spread[col], len(x))
+            noisy[col] = (np.round(values).astype(x[col].dtype)
+                          if pd.api.types.is_integer_dtype(x[col]) else values)
+        out[f"noise {scale:.0%} of spread"] = noisy
+    return out
+
+
+def _changes(adapter, x, variant, regression: bool) -> tuple[float, float]:
+    """Share of answers changed (NaN for regression) and mean absolute change (of the
+    originally predicted class's probability, or of the predicted value)."""
+    if regression:
+        before, after = adapter.predict(x), adapter.predict(variant)
+        return float("nan"), float(np.mean(np.abs(after - before)))
+    before, after = adapter.predict_proba(x), adapter.predict_proba(variant)
+    pred = before.argmax(axis=1)
+    rows = np.arange(len(pred))
+    return (float(np.mean(after.argmax(axis=1) != pred)),
+            float(np.mean(np.abs(after[rows, pred] - before[rows, pred]))))
+
+
+@register("robustness", "robustness")
+def robustness(ctx: AuditContext) -> list[Finding]:
+    data, rng = ctx.data, np.random.default_rng(ctx.seed)
+    x, y, _ = data.take("test")
+    keep = np.sort(rng.permutation(len(y))[:MAX_ROWS[data.kind]])
+    if data.kind == "text":
+        x = [x[i] for i in keep]
+        variants = text_variants(x, rng)
+    else:
+        x = x.iloc[keep].reset_index(drop=True)
+        train = data.take("train")[0]
+        columns = noisy_columns(train)
+        if not columns:
+            return [Finding("robustness.perturbations", "robustness", "info",
+                            "Consistency under small input changes", "Not run: no numeric input "
+                            "column to add noise to.", regulations=REGS)]
+        variants = tabular_variants(x, rng, train[columns].std())
+    regression = data.task == "regression"
+    models = {"model": ctx.model} | ({"baseline": ctx.baseline} if ctx.baseline else {})
+    changes = {w: {name: _changes(m, x, v, regression) for name, v in variants.items()}
+               for w, m in models.items()}
+    flips = changes["model"]
+    limit = ctx.thresholds["max_flip_rate"]
+    measure, key = (1, "mean_change") if regression else (0, "flip_rate")
+    worst_name = max(flips, key=lambda name: flips[name][measure])
+    worst_rate = flips[worst_name][0]
+    unit = "value" if regression else "probability"
+    if regression:
+        status = "info"
+        summary = (f"On {len(x)} held-out rows, the prediction moves by "
+                   f"{flips[worst_name][1]:.3g} on average under '{worst_name}'.")
+    else:
+        status = "pass" if worst_rate <= limit else "warn"
+        summary = (f"On {len(x)} held-out {'texts' if data.kind == 'text' else 'rows'}, small "
+                   f"changes that should not matter change {worst_rate:.1%} of the model's "
+                   f"answers at worst ('{worst_name}').")
+        if "baseline" in changes:
+            summary += (f" The non-private baseline changes {changes['baseline'][worst_name][0]:.1%}"
+                        " under the same change.")
+    shown = [1] if regression else [0, 1]
+    columns = ["change", *(f"{w}: {['answers changed', f'mean {unit} change'][i]}"
+                           for i in shown for w in changes)]
+    rows = [[name, *(round(changes[w][name][i], 4) for i in shown for w in changes)]
+            for name in variants]
+    return [Finding(
+        "robustness.perturbations", "robustness", status,
+        "Consistency under small input changes", summary,
+        metrics={f"{w}_{key}_worst": max(v[measure] for v in c.values())
+                 for w, c in changes.items()} | {"rows": len(x)},
+        tables=[Table("Predictions changed by each perturbation", columns, rows)],
+        thresholds={} if regression else {"max_flip_rate": limit}, regulations=REGS,
+        recommendation="" if status != "warn" else "Augment the training data with such "
+        "changes (typos, casing, measurement noise), or normalise the input before the model.")]
