@@ -117,3 +117,48 @@ def test_torch_and_transformer_models_from_config(workdir, tmp_path):
     res = run("--config", tmp_path / "hf.yaml", "--out", tmp_path / "hf_out")
     assert res.exit_code in (0, 1), res.output
     assert (tmp_path / "hf_out" / "report.json").is_file()
+
+
+def test_a_recipe_trained_model_is_audited_with_its_dp_record_ledger_and_retraining(tmp_path):
+    """`trustml train` then `trustml report --config` with `training_record`: the report shows
+    the recipe's DP guarantee and ledger, and retrains like the recipe for LiRA and k-fold."""
+    import json
+
+    from trustml._recipes import load_recipe_data
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "mlp-digits"
+    res = CliRunner().invoke(main, ["train", str(recipe), "--out", str(tmp_path / "run"),
+                                    "--quiet", "--set", "training.epochs=2"])
+    assert res.exit_code == 0, res.output
+    data = load_recipe_data({"source": "digits_binary"}, 0)
+    data.features.assign(odd=data.labels).to_csv(tmp_path / "digits.csv", index=False)
+    (tmp_path / "audit.yaml").write_text(
+        "model: {kind: torch, architecture: mlp, hidden: [64, 32], weights: run/model.safetensors,"
+        " training_record: run/result.json}\n"
+        "data: {path: digits.csv, label: odd}\n"
+        "checks: [privacy, membership_inference, cross_validation, compute]\n"
+        "privacy_depth: standard\nformats: [json]\n")
+    res = run("--config", tmp_path / "audit.yaml", "--out", tmp_path / "out")
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    trained = json.loads((tmp_path / "run" / "result.json").read_text())
+    found = {f["id"]: f for f in report["findings"]}
+    dp = found["privacy.dp_guarantee"]
+    assert dp["status"] == "pass"
+    assert dp["metrics"]["epsilon"] == pytest.approx(trained["privacy"]["epsilon"])
+    assert [row[0] for row in dp["tables"][1]["rows"]] == [trained["privacy"]["run_id"]]
+    assert found["privacy.membership_inference"]["metrics"]["lira"]["reference_models"] == 4
+    assert found["performance.cross_validation"]["metrics"]["folds"] == 5
+    assert found["compute.cost"]["metrics"]["model_training_seconds"] == pytest.approx(
+        trained["private"]["seconds"])
+
+    (tmp_path / "bad.yaml").write_text((tmp_path / "audit.yaml").read_text().replace(
+        "architecture: mlp", "architecture: cnn"))
+    res = run("--config", tmp_path / "bad.yaml", "--out", tmp_path / "bad")
+    assert res.exit_code == 2 and "model.architecture: 'cnn' differs from the recipe" in res.output
+
+
+def test_help_names_every_config_section_and_exit_code():
+    from trustml._config import SECTIONS
+    text = CliRunner().invoke(main, ["report", "--help"]).output
+    assert all(section in text for section in SECTIONS - {"model", "data"} | {"model:", "data:"})
+    assert "Exit codes: 0" in text and "1 a gate failed" in text and "2 usage" in text

@@ -7,6 +7,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
+import trustml
+from trustml.data import AuditData
 from trustml.models import MLPClassifier, load_weights, wrap
 from trustml.privacy import (
     DPSanityError,
@@ -54,8 +56,8 @@ def test_repeated_training_on_the_same_data_composes(toy, tmp_path):
     X, y = toy
     _, first = train_private(fresh(), X, y, target_epsilon=1.0, checkpoint_dir=tmp_path,
                              **SETTINGS)
-    _, second = train_private(fresh(), X, y, target_epsilon=2.0, checkpoint_dir=tmp_path,
-                              **SETTINGS)
+    model, second = train_private(fresh(), X, y, target_epsilon=2.0, checkpoint_dir=tmp_path,
+                                  **SETTINGS)
     assert first.run_id != second.run_id
     both = [(first.noise_multiplier, first.sample_rate, first.steps),
             (second.noise_multiplier, second.sample_rate, second.steps)]
@@ -66,6 +68,13 @@ def test_repeated_training_on_the_same_data_composes(toy, tmp_path):
         train_private(fresh(), X, y, target_epsilon=1.5, checkpoint_dir=tmp_path, **SETTINGS)
     lines = (tmp_path / "ledger.jsonl").read_text().splitlines()
     assert {json.loads(line)["run_id"] for line in lines} == {first.run_id, second.run_id}
+    # the report shows the ledger behind the composed epsilon
+    found = trustml.audit(model, AuditData.from_arrays(X, y), privacy=second, checks=["privacy"],
+                          progress=False).finding("privacy.dp_guarantee")
+    ledger = found.tables[1].rows
+    assert [row[0] for row in ledger] == [first.run_id, second.run_id]
+    assert [row[4] for row in ledger] == [first.steps, second.steps]
+    assert f"This run alone spent {second.run_epsilon:.2f}" in found.summary
 
 
 def test_budget_stop_keeps_last_good_model(toy, tmp_path):

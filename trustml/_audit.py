@@ -90,8 +90,9 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         the same way on other data, without DP or with the audited DP settings. Default for
         scikit-learn models: a clone refitted (non-private only).
     cv_folds : int, optional
-        Folds of the k-fold cross-validation (0: none). Default 5 where retraining is cheap (a
-        scikit-learn model), else none; setting it for another model needs ``retrain``.
+        Folds of the k-fold cross-validation (0: none); it needs ``retrain``. Default 5 where
+        retraining is cheap: a scikit-learn model, or a ``training`` record of the model saying
+        5 trainings take under a minute; else none.
     seed : int
     title : str, optional
     progress : bool

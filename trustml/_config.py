@@ -8,6 +8,7 @@ the output formats. See docs/config.md and its example, which the tests run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -45,7 +46,7 @@ def load_config(path: str | Path) -> dict:
     if config["model"].get("kind") not in MODEL_KINDS:
         raise ConfigError(f"model.kind: {config['model'].get('kind')!r} is not one of "
                           f"{list(MODEL_KINDS)}")
-    for key in ("path", "weights"):
+    for key in ("path", "weights", "training_record"):
         if key in config["model"]:
             config["model"][key] = str(path.parent / config["model"][key])
     if "path" not in config["data"]:
@@ -89,6 +90,44 @@ def load_data(spec: dict, seed: int) -> AuditData:
     return read_table(spec["path"], label=spec["label"], sensitive=sensitive,
                       features=spec.get("features"), missing=spec.get("missing", "error"),
                       seed=seed, **common)
+
+
+def load_training_record(spec: dict, data: AuditData) -> dict:
+    """What ``model.training_record`` (a ``result.json`` of ``trustml train``) tells the audit:
+    ``privacy`` (the DP record, its ledger beside it), ``training`` (time and size) and
+    ``retrain`` (the recipe's training, for reference models and cross-validation)."""
+    from trustml._recipes import build_adapter, train_like_recipe
+    from trustml.privacy import PrivacyRecord
+
+    path = Path(spec["training_record"])
+    if spec["kind"] != "torch":
+        raise ConfigError("model.training_record: only torch models come from trustml train; "
+                          "remove it")
+    try:
+        result = json.loads(path.read_text())
+        recipe, record = result["recipe"], dict(result["privacy"])
+        seconds, rows = result["private"]["seconds"], result["train_rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"model.training_record: {str(path)!r} is not a result.json written by "
+                          "trustml train") from None
+    if recipe["model"]["kind"] != spec.get("architecture"):
+        raise ConfigError(f"model.architecture: {spec.get('architecture')!r} differs from the "
+                          f"recipe's model {recipe['model']['kind']!r}; make them match")
+    ledger = path.parent / "checkpoints"  # where trustml train keeps the ledger
+    record["checkpoint_dir"] = str(ledger) if ledger.is_dir() else None
+    center = recipe["data"].get("target_center", 0.0)
+    scale = recipe["data"].get("target_scale", 1.0)
+
+    def retrain(X, y, *, private: bool = False, seed: int = 0):
+        adapter = build_adapter(recipe["model"], data, seed)
+        if data.task == "regression":
+            y = (y - center) / scale
+        return train_like_recipe(recipe, adapter, X, y, private=private, seed=seed)[0]
+
+    return {"privacy": PrivacyRecord(**record), "retrain": retrain,
+            "training": {"model": {"private": True, "seconds": seconds, "examples": rows,
+                                   "epochs": record["epochs"],
+                                   "batch_size": record["batch_size"], "lr": record["lr"]}}}
 
 
 def load_model(spec: dict, data: AuditData, seed: int):
@@ -164,15 +203,18 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
     """
     seed = int(config.get("seed", 0))
     data = load_data(config["data"], seed)
+    trained = (load_training_record(config["model"], data)
+               if "training_record" in config["model"] else {})
     model = load_model(config["model"], data, seed)
-    result = audit(model, data, checks=config.get("checks"), thresholds=config.get("thresholds"),
+    result = audit(model, data, **trained, checks=config.get("checks"), thresholds=config.get("thresholds"),
                    explain_rows=int(config.get("explain_rows", 100)),
                    privacy_depth=config.get("privacy_depth", "standard"),
                    quasi_identifiers=config.get("quasi_identifiers"),
                    cv_folds=config.get("cv_folds"), seed=seed,
                    title=config.get("title"), progress=progress,
                    config={k: v for k, v in config.items() if k not in ("model", "data")}
-                   | {"model": {k: Path(v).name if k in ("path", "weights") else v
+                   | {"model": {k: Path(v).name if k in ("path", "weights", "training_record")
+                                else v
                                 for k, v in config["model"].items()},
                       "data": {k: Path(v).name if k == "path" else v
                                for k, v in config["data"].items()}})

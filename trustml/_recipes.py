@@ -204,6 +204,28 @@ def _scores(adapter, x, y, task: str, center: float = 0.0, scale: float = 1.0) -
 
 
 # ---------------------------------------------------------------------- running
+def train_like_recipe(recipe: dict, adapter, x, y, *, private: bool, seed: int,
+                      progress: bool = False, checkpoint_dir: str | Path | None = None):
+    """Train ``adapter`` as the recipe trains its baseline (``private=False``) or its DP model.
+
+    Returns
+    -------
+    (adapter, record)
+        ``record``: the :class:`PrivacyRecord` of a DP run, else :func:`fit`'s dict.
+    """
+    t, p = recipe["training"], recipe["privacy"]
+    common = {"epochs": t.get("epochs", 5), "batch_size": t.get("batch_size", 256),
+              "seed": seed, "progress": progress}
+    if not private:
+        return adapter, fit(adapter, x, y, lr=t.get("baseline_lr", t.get("lr", 1e-3)), **common)
+    return train_private(
+        adapter, x, y, target_epsilon=p["epsilon"], delta=p.get("delta"),
+        accountant=p.get("accountant", "prv"), max_grad_norm=p.get("max_grad_norm", 1.0),
+        clipping=p.get("clipping", "auto"), lr=t.get("lr", 1e-3),
+        max_physical_batch_size=t.get("max_physical_batch_size"),
+        checkpoint_dir=checkpoint_dir, **common)
+
+
 def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
     """Train the recipe's baseline and DP model, write ``result.json`` and the DP weights.
 
@@ -211,7 +233,6 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
     """
     seed = recipe.get("seed", 0)
     data = load_recipe_data(recipe["data"], seed)
-    t, p = recipe["training"], recipe["privacy"]
     x, y, _ = data.take("train")
     if data.kind == "tabular" and recipe["data"].get("rows"):
         x, y = _subsample(x, y, recipe["data"]["rows"], seed)
@@ -223,20 +244,13 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
     if data.task == "regression":
         y = (y - center) / scale
     out = Path(out)
-    common = {"epochs": t.get("epochs", 5), "batch_size": t.get("batch_size", 256),
-              "seed": seed, "progress": progress}
-
     base = build_adapter(recipe["model"], data, seed)
     dp = copy.deepcopy(base)
     start = time.perf_counter()
-    fit(base, x, y, lr=t.get("baseline_lr", t.get("lr", 1e-3)), **common)
+    base, _ = train_like_recipe(recipe, base, x, y, private=False, seed=seed, progress=progress)
     base_seconds = time.perf_counter() - start
-    dp, record = train_private(
-        dp, x, y, target_epsilon=p["epsilon"], delta=p.get("delta"),
-        accountant=p.get("accountant", "prv"), max_grad_norm=p.get("max_grad_norm", 1.0),
-        clipping=p.get("clipping", "auto"), lr=t.get("lr", 1e-3),
-        max_physical_batch_size=t.get("max_physical_batch_size"),
-        checkpoint_dir=out / "checkpoints", **common)
+    dp, record = train_like_recipe(recipe, dp, x, y, private=True, seed=seed, progress=progress,
+                                   checkpoint_dir=out / "checkpoints")
     result = {
         "recipe": recipe, "data": data.describe(), "train_rows": len(y),
         "baseline": {**_scores(base, x_test, y_test, data.task, center, scale),

@@ -45,6 +45,22 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
 
     With --config, your model and data as the YAML file names them; otherwise a built-in demo
     that trains a non-private and a DP model first.
+
+    \b
+    The config file (docs/config.md has a tested example):
+      model:    kind sklearn (path: .skops; joblib/pickle needs trust: true),
+                torch (weights, architecture, optional training_record from
+                trustml train) or huggingface (path: a save_pretrained directory)
+      data:     path (CSV, TSV, Parquet), label, sensitive, features, text,
+                positive_label, task, test_size, missing (error | drop)
+      checks, thresholds, gates, fail_on (fail | warn), formats (html, json,
+      model_card), privacy_depth, cv_folds, explain_rows, quasi_identifiers,
+      seed, title
+
+    \b
+    Exit codes: 0 every gated concern passed; 1 a gate failed (reports are
+    still written); 2 usage or input error (one line on stderr, nothing
+    written).
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     failed: list[str] = []

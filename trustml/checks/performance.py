@@ -185,22 +185,35 @@ def calibration_check(ctx: AuditContext) -> list[Finding]:
         "regression, e.g. scikit-learn CalibratedClassifierCV) before thresholding.")]
 
 
-def _folds(ctx: AuditContext) -> int:
-    """Folds to run: ``ctx.cv_folds`` when set; else 5 where retraining is cheap (a
-    scikit-learn model that refits itself), otherwise none."""
+CV_BUDGET_SECONDS = 60.0  # default k-fold runs only when k trainings are expected to fit
+
+
+def _folds(ctx: AuditContext) -> tuple[int, str]:
+    """Folds to run, and why none when none: ``ctx.cv_folds`` when set; else 5 where retraining
+    is cheap (a scikit-learn model, or a training record saying 5 trainings fit in
+    :data:`CV_BUDGET_SECONDS`)."""
+    if ctx.retrain is None:
+        return 0, "no retrain function was given (pass retrain= and cv_folds= to the audit)"
     if ctx.cv_folds is not None:
-        return ctx.cv_folds
-    return 5 if isinstance(ctx.model, SklearnAdapter) and ctx.retrain is not None else 0
+        return ctx.cv_folds, "cv_folds=0 was asked for"
+    if isinstance(ctx.model, SklearnAdapter):
+        return 5, ""
+    seconds = (ctx.training.get("model") or {}).get("seconds")
+    if seconds is None:
+        return 0, ("retraining cost is unknown: no training record was given (pass training= "
+                   "or cv_folds=)")
+    if 5 * seconds > CV_BUDGET_SECONDS:
+        return 0, (f"5 trainings would take about {5 * seconds:.0f} s, over the "
+                   f"{CV_BUDGET_SECONDS:.0f} s budget (pass cv_folds= to run it anyway)")
+    return 5, ""
 
 
 @register("cross_validation", "performance")
 def cross_validation(ctx: AuditContext) -> list[Finding]:
-    k = _folds(ctx)
-    if k < 2 or ctx.retrain is None:
+    k, why_not = _folds(ctx)
+    if k < 2:
         return [Finding("performance.cross_validation", "performance", "info",
-                        "k-fold cross-validation", "Not run: retraining this model k times is "
-                        "not cheap, or no retrain function was given. Pass cv_folds= and "
-                        "retrain= to the audit to run it.", regulations=REGS)]
+                        "k-fold cross-validation", f"Not run: {why_not}.", regulations=REGS)]
     data, regression = ctx.data, ctx.data.task == "regression"
     splitter = (KFold if regression else StratifiedKFold)(k, shuffle=True,
                                                           random_state=ctx.seed)

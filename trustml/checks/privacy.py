@@ -10,7 +10,7 @@ from trustml.checks._finding import Finding, Table, fmt_ci
 from trustml.checks._registry import AuditContext, register
 from trustml.data import concat_rows, k_anonymity, pii_summary, select_rows
 from trustml.models import wrap
-from trustml.privacy import make_canaries, membership_inference, one_run_audit
+from trustml.privacy import PrivacyLedger, make_canaries, membership_inference, one_run_audit
 
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 
@@ -40,9 +40,13 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
                f"e^epsilon = {2.718281828 ** rec.epsilon:.1f} (except with probability delta).")
     if problems:
         summary += " However, " + "; ".join(problems) + "."
+    if rec.epsilon > rec.run_epsilon + 1e-9:
+        summary += (f" This run alone spent {rec.run_epsilon:.2f}; the rest was spent on the same "
+                    "data by earlier runs in the privacy ledger, and privacy losses add up.")
     fractions = rec.clipped_fraction
     table = Table("DP-SGD parameters", ["parameter", "value"], [
-        ["epsilon (spent)", round(rec.epsilon, 4)], ["target epsilon", rec.target_epsilon],
+        ["epsilon (spent on this data, all runs)", round(rec.epsilon, 4)],
+        ["epsilon (this run)", round(rec.run_epsilon, 4)], ["target epsilon", rec.target_epsilon],
         ["delta", rec.delta], ["accountant", rec.accountant],
         ["noise multiplier", round(rec.noise_multiplier, 4)],
         ["sampling rate", round(rec.sample_rate, 6)], ["steps", rec.steps],
@@ -50,8 +54,20 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
         ["training examples", rec.n_train], ["per-sample clipping", rec.clipping],
         ["clipped per-sample gradients (last epoch)",
          f"{fractions[-1]:.1%}" if fractions else "n/a"]])
+    tables = [table]
+    if rec.checkpoint_dir is not None:
+        ledger = PrivacyLedger(rec.checkpoint_dir)
+        entries = {(e["run_id"], e["segment"]): e for e in ledger.entries()
+                   if e["dataset"] == rec.dataset}  # later lines supersede earlier ones
+        tables.append(Table(f"Privacy ledger of this data set ({ledger.path.name}): every "
+                            "checkpointed training segment, composed into the epsilon above",
+                            ["run", "segment", "noise multiplier", "sampling rate", "steps",
+                             "recorded"],
+                            [[e["run_id"], e["segment"], round(e["noise_multiplier"], 4),
+                              round(e["sample_rate"], 6), e["steps"], e["time"]]
+                             for e in entries.values()]))
     return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
-                    summary, metrics=rec.to_dict(), tables=[table],
+                    summary, metrics=rec.to_dict(), tables=tables,
                     thresholds={"max_epsilon": limit, "max_delta": bound}, regulations=REGS,
                     recommendation="" if not problems else "Lower the target epsilon or delta "
                     "and retrain.")]

@@ -1,13 +1,13 @@
 """Robustness: do predictions hold under small changes to the input that should not matter?
 
-Text gets a typo (two adjacent letters swapped in one word), lower case, or its punctuation
-removed; tabular data gets Gaussian noise of 5% and 10% of each numeric column's spread.
+Text gets a typo (two adjacent letters swapped in one word), lower case, or its commas and full
+stops removed (other punctuation can carry meaning, as in emoticons); tabular data gets
+Gaussian noise of 5% and 10% of each numeric column's spread.
 """
 
 from __future__ import annotations
 
 import re
-import string
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from trustml.checks._registry import AuditContext, register
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
 NOISE_SCALES = (0.05, 0.10)  # of each numeric column's standard deviation
 MAX_ROWS = {"tabular": 1000, "text": 200}
-_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+_COMMAS_STOPS = re.compile(r"[.,]")
 _WORD = re.compile(r"[A-Za-z]{4,}")
 
 
@@ -35,10 +35,10 @@ def typo(text: str, rng: np.random.Generator) -> str:
 
 
 def text_variants(texts, rng: np.random.Generator) -> dict[str, list[str]]:
-    """Small edits a reader would not notice: a typo, lower case, punctuation dropped."""
+    """Small edits that keep the meaning: a typo, lower case, commas and full stops dropped."""
     return {"one typo": [typo(t, rng) for t in texts],
             "lower case": [t.lower() for t in texts],
-            "no punctuation": [_PUNCTUATION.sub("", t).strip() or t for t in texts]}
+            "no commas or full stops": [_COMMAS_STOPS.sub("", t).strip() or t for t in texts]}
 
 
 def noisy_columns(x: pd.DataFrame) -> list[str]:
@@ -62,13 +62,15 @@ def tabular_variants(x: pd.DataFrame, rng: np.random.Generator,
     return out
 
 
-def _changes(adapter, x, variant, regression: bool) -> tuple[float, float]:
+def _predict(adapter, x, regression: bool) -> np.ndarray:
+    return adapter.predict(x) if regression else adapter.predict_proba(x)
+
+
+def _changes(before: np.ndarray, after: np.ndarray, regression: bool) -> tuple[float, float]:
     """Share of answers changed (NaN for regression) and mean absolute change (of the
     originally predicted class's probability, or of the predicted value)."""
     if regression:
-        before, after = adapter.predict(x), adapter.predict(variant)
         return float("nan"), float(np.mean(np.abs(after - before)))
-    before, after = adapter.predict_proba(x), adapter.predict_proba(variant)
     pred = before.argmax(axis=1)
     rows = np.arange(len(pred))
     return (float(np.mean(after.argmax(axis=1) != pred)),
@@ -94,8 +96,11 @@ def robustness(ctx: AuditContext) -> list[Finding]:
         variants = tabular_variants(x, rng, train[columns].std())
     regression = data.task == "regression"
     models = {"model": ctx.model} | ({"baseline": ctx.baseline} if ctx.baseline else {})
-    changes = {w: {name: _changes(m, x, v, regression) for name, v in variants.items()}
-               for w, m in models.items()}
+    changes = {}
+    for which, adapter in models.items():
+        before = _predict(adapter, x, regression)
+        changes[which] = {name: _changes(before, _predict(adapter, v, regression), regression)
+                          for name, v in variants.items()}
     flips = changes["model"]
     limit = ctx.thresholds["max_flip_rate"]
     measure, key = (1, "mean_change") if regression else (0, "flip_rate")

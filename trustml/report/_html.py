@@ -46,7 +46,7 @@ GLOSSARY = {
     "different k-th of the data; the spread of the scores shows how much one number depends "
     "on which data happened to be held out.",
     "Robustness to small changes": "Whether the answer stays the same after a change that should "
-    "not matter: a typo, lower case, or a little noise in a measurement.",
+    "not matter: a typo, lower case, dropped commas, or a little noise in a measurement.",
     "Confidence interval": "The range the true value lies in with 95% probability, given how "
     "much data there was; a wide interval means the number is uncertain.",
 }
