@@ -132,4 +132,5 @@ def robustness(ctx: AuditContext) -> list[Finding]:
         tables=[Table("Predictions changed by each perturbation", columns, rows)],
         thresholds={} if regression else {"max_flip_rate": limit}, regulations=REGS,
         recommendation="" if status != "warn" else "Augment the training data with such "
-        "changes (typos, casing, measurement noise), or normalise the input before the model.")]
+        "changes (" + ("typos, casing, punctuation" if data.kind == "text" else
+                      "measurement noise") + "), or normalise the input before the model.")]

@@ -119,7 +119,8 @@ def render_model_card(result) -> str:
     """A Markdown model card drawn from the findings."""
     dp = next((f.metrics for f in result.findings if f.id == "privacy.dp_guarantee"
                and "epsilon" in f.metrics), None)
-    return _MD.get_template("model_card.md.j2").render(r=result, dp=dp)
+    by_concern = sorted(result.findings, key=lambda f: CHALLENGES.index(f.challenge))
+    return _MD.get_template("model_card.md.j2").render(r=result, dp=dp, findings=by_concern)
 
 
 def render_summary(result) -> str:
