@@ -191,6 +191,24 @@ def test_schema_rejects_a_malformed_report(demo_report):
         validate_report(broken)
 
 
+def test_each_report_is_validated_against_the_schema_of_its_own_version():
+    from trustml.report import ReportSchemaError, validate_report
+    data = hostile_data()
+    model = LogisticRegression().fit(*data.take("train")[:2])
+    report = trustml.audit(model, data, checks=["performance"], progress=False).to_dict()
+    old = json.loads(json.dumps(report))  # what a 1.0 report held
+    for key in ("missing_values", "dropped_rows"):
+        del old["data"][key]
+    for key in ("hardware", "seconds", "cv_folds"):
+        del old["provenance"][key]
+    old["schema_version"] = "1.0"
+    validate_report(old)
+    with pytest.raises(ReportSchemaError, match="is a required property"):
+        validate_report(old | {"schema_version": "1.1"})
+    with pytest.raises(ReportSchemaError, match="schema_version"):
+        validate_report(report | {"schema_version": "9.9"})
+
+
 def _without_times(value):
     """The report without wall-clock times, timestamps and the compute-cost finding (timings)."""
     if isinstance(value, dict):
