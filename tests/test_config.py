@@ -157,6 +157,35 @@ def test_a_recipe_trained_model_is_audited_with_its_dp_record_ledger_and_retrain
     assert res.exit_code == 2 and "model.architecture: 'cnn' differs from the recipe" in res.output
 
 
+def test_a_recipe_trained_regression_model_answers_in_the_targets_units(tmp_path):
+    """The linear-regression recipe trains on a scaled target; audited from its training
+    record, the model's error is in the target's own units, as `trustml train` reported it."""
+    import json
+
+    from trustml._recipes import load_recipe_data
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "linear-regression"
+    res = CliRunner().invoke(main, ["train", str(recipe), "--out", str(tmp_path / "run"),
+                                    "--quiet", "--set", "training.epochs=5"])
+    assert res.exit_code == 0, res.output
+    data = load_recipe_data({"source": "diabetes"}, 0)
+    data.features.assign(progression=data.labels).to_csv(tmp_path / "diabetes.csv", index=False)
+    (tmp_path / "audit.yaml").write_text(
+        "model: {kind: torch, architecture: linear_regression, weights: run/model.safetensors,"
+        " training_record: run/result.json}\n"
+        "data: {path: diabetes.csv, label: progression, task: regression}\n"
+        "checks: [performance, cross_validation]\ncv_folds: 2\nformats: [json]\n")
+    res = run("--config", tmp_path / "audit.yaml", "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    found = {f["id"]: f for f in
+             json.loads((tmp_path / "out" / "report.json").read_text())["findings"]}
+    trained = json.loads((tmp_path / "run" / "result.json").read_text())["private"]
+    metrics = found["performance.metrics"]["metrics"]
+    assert metrics["model_mae"] == pytest.approx(trained["mae"], rel=1e-4)
+    assert metrics["model_r2"] == pytest.approx(trained["r2"], abs=1e-4)
+    cv = found["performance.cross_validation"]["metrics"]
+    assert cv["folds"] == 2 and cv["cv_mae_mean"] < 2 * trained["mae"]  # unscaled: ~50, not ~185
+
+
 def test_help_names_every_config_section_and_exit_code():
     from trustml._config import SECTIONS
     text = CliRunner().invoke(main, ["report", "--help"]).output

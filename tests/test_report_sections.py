@@ -147,6 +147,23 @@ def test_cross_validation_is_skipped_without_a_cheap_retrain_and_checks_its_fold
         trustml.audit(model, data, cv_folds=1, progress=False)
 
 
+def test_a_dp_trained_scikit_learn_model_is_not_refitted_without_dp():
+    """Its default retraining is non-private: k-fold and the canary audit would measure another
+    model, so they say why they did not run (and the audit does not crash)."""
+    from trustml.privacy import PrivacyRecord
+    data = logistic_data(400)
+    model = LogisticRegression().fit(*data.take("train")[:2])
+    record = PrivacyRecord(epsilon=1.0, delta=1e-5, target_epsilon=1.0, accountant="prv",
+                           noise_multiplier=1.0, sample_rate=0.1, steps=10, epochs=1,
+                           max_grad_norm=1.0, n_train=300, batch_size=30, lr=0.1)
+    result = trustml.audit(model, data, privacy=record, privacy_depth="thorough",
+                           checks=["cross_validation", "empirical_epsilon"], progress=False)
+    found = result.finding("performance.cross_validation")
+    assert found.status == "info" and "default retraining of a scikit-learn model is not " \
+        "private" in found.summary
+    assert [f.id for f in result.findings] == ["performance.cross_validation"]
+
+
 def test_default_folds_follow_the_cost_of_retraining():
     from trustml.checks import AuditContext
     from trustml.checks.performance import _folds

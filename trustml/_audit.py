@@ -46,6 +46,7 @@ def _default_retrain(adapter) -> Callable | None:
             raise ConfigError("retrain: a scikit-learn model has no DP training here; pass "
                               "retrain= that trains it privately")
         return SklearnAdapter(clone(adapter.estimator).fit(X, y), task=adapter.task)
+    retrain.trains_privately = False  # read by AuditContext.retrains_as_audited
     return retrain
 
 

@@ -94,8 +94,9 @@ def load_data(spec: dict, seed: int) -> AuditData:
 
 def load_training_record(spec: dict, data: AuditData) -> dict:
     """What ``model.training_record`` (a ``result.json`` of ``trustml train``) tells the audit:
-    ``privacy`` (the DP record, its ledger beside it), ``training`` (time and size) and
-    ``retrain`` (the recipe's training, for reference models and cross-validation)."""
+    ``privacy`` (the DP record, its ledger beside it), ``training`` (time and size),
+    ``retrain`` (the recipe's training, for reference models and cross-validation) and
+    ``target``, the (center, scale) a regression model was trained in."""
     from trustml._recipes import build_adapter, train_like_recipe
     from trustml.privacy import PrivacyRecord
 
@@ -119,19 +120,19 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
     scale = recipe["data"].get("target_scale", 1.0)
 
     def retrain(X, y, *, private: bool = False, seed: int = 0):
-        adapter = build_adapter(recipe["model"], data, seed)
+        adapter = build_adapter(recipe["model"], data, seed, target=(center, scale))
         if data.task == "regression":
             y = (y - center) / scale
         return train_like_recipe(recipe, adapter, X, y, private=private, seed=seed)[0]
 
-    return {"privacy": PrivacyRecord(**record), "retrain": retrain,
+    return {"privacy": PrivacyRecord(**record), "retrain": retrain, "target": (center, scale),
             "training": {"model": {"private": True, "seconds": seconds, "examples": rows,
                                    "epochs": record["epochs"],
                                    "batch_size": record["batch_size"], "lr": record["lr"]}}}
 
 
-def load_model(spec: dict, data: AuditData, seed: int):
-    """The configured model, as an adapter."""
+def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0)):
+    """The configured model, as an adapter; ``target`` as in :func:`load_training_record`."""
     kind = spec["kind"]
     source = spec.get("weights") if kind == "torch" else spec.get("path")
     if source is None or not Path(source).exists():
@@ -146,7 +147,7 @@ def load_model(spec: dict, data: AuditData, seed: int):
         architecture = spec.get("architecture")
         if architecture not in MODELS:
             raise ConfigError(f"model.architecture: {architecture!r} is not one of {list(MODELS)}")
-        adapter = build_adapter({**spec, "kind": architecture}, data, seed)
+        adapter = build_adapter({**spec, "kind": architecture}, data, seed, target)
         load_weights(adapter.module, source)
         adapter.module.eval()
         return adapter
@@ -205,8 +206,9 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
     data = load_data(config["data"], seed)
     trained = (load_training_record(config["model"], data)
                if "training_record" in config["model"] else {})
-    model = load_model(config["model"], data, seed)
-    result = audit(model, data, **trained, checks=config.get("checks"), thresholds=config.get("thresholds"),
+    model = load_model(config["model"], data, seed, trained.pop("target", (0.0, 1.0)))
+    result = audit(model, data, **trained, checks=config.get("checks"),
+                   thresholds=config.get("thresholds"),
                    explain_rows=int(config.get("explain_rows", 100)),
                    privacy_depth=config.get("privacy_depth", "standard"),
                    quasi_identifiers=config.get("quasi_identifiers"),

@@ -156,8 +156,9 @@ def load_recipe_data(data: dict, seed: int) -> AuditData:
 
 
 # ---------------------------------------------------------------------- models
-def build_adapter(model: dict, data: AuditData, seed: int):
-    """A fresh adapter of the recipe's model for ``data`` (same init for the same seed)."""
+def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0)):
+    """A fresh adapter of the recipe's model for ``data`` (same init for the same seed);
+    ``target``: the (center, scale) a regression model's targets are trained in."""
     torch.manual_seed(seed)
     kind = model["kind"]
     n_classes = len(data.class_names) or 1
@@ -170,7 +171,8 @@ def build_adapter(model: dict, data: AuditData, seed: int):
                                    n_classes=n_classes)
             return wrap(module, encoder=encoder, task=data.task)
         if kind == "linear_regression":
-            return wrap(LinearRegression(encoder.n_outputs), encoder=encoder, task="regression")
+            return wrap(LinearRegression(encoder.n_outputs), encoder=encoder, task="regression",
+                        target_center=target[0], target_scale=target[1])
         side = int(round(np.sqrt(encoder.n_outputs)))
         if side * side != encoder.n_outputs:
             raise ConfigError(f"model.kind: 'cnn' needs square images; {encoder.n_outputs} "
@@ -197,9 +199,9 @@ def _subsample(x, y, rows: int | None, seed: int):
     return (x.iloc[idx].reset_index(drop=True) if hasattr(x, "iloc") else x[idx]), y[idx]
 
 
-def _scores(adapter, x, y, task: str, center: float = 0.0, scale: float = 1.0) -> dict:
+def _scores(adapter, x, y, task: str) -> dict:
     if task == "regression":
-        return regression_metrics(y, adapter.predict(x) * scale + center)
+        return regression_metrics(y, adapter.predict(x))
     return classification_metrics(y, adapter.predict_proba(x))
 
 
@@ -244,7 +246,7 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
     if data.task == "regression":
         y = (y - center) / scale
     out = Path(out)
-    base = build_adapter(recipe["model"], data, seed)
+    base = build_adapter(recipe["model"], data, seed, target=(center, scale))
     dp = copy.deepcopy(base)
     start = time.perf_counter()
     base, _ = train_like_recipe(recipe, base, x, y, private=False, seed=seed, progress=progress)
@@ -253,9 +255,9 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
                                    checkpoint_dir=out / "checkpoints")
     result = {
         "recipe": recipe, "data": data.describe(), "train_rows": len(y),
-        "baseline": {**_scores(base, x_test, y_test, data.task, center, scale),
+        "baseline": {**_scores(base, x_test, y_test, data.task),
                      "seconds": base_seconds},
-        "private": {**_scores(dp, x_test, y_test, data.task, center, scale),
+        "private": {**_scores(dp, x_test, y_test, data.task),
                     "seconds": record.seconds},
         "privacy": record.to_dict(),
     }

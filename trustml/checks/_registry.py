@@ -64,6 +64,14 @@ class AuditContext:
     progress: bool = True
     _predictions: dict = field(default_factory=dict, repr=False)
 
+    @property
+    def retrains_as_audited(self) -> bool:
+        """Whether ``retrain`` can train the audited model's way: at all, and with DP when the
+        model was trained with DP (a retrain function may say it cannot, with
+        ``trains_privately = False``)."""
+        return self.retrain is not None and (
+            self.privacy is None or getattr(self.retrain, "trains_privately", True))
+
     def test_predictions(self, which: str = "model") -> tuple[np.ndarray, np.ndarray]:
         """Positive-class probability (or value) and predicted code on the test split, cached."""
         if which not in self._predictions:

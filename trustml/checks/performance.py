@@ -194,6 +194,9 @@ def _folds(ctx: AuditContext) -> tuple[int, str]:
     :data:`CV_BUDGET_SECONDS`)."""
     if ctx.retrain is None:
         return 0, "no retrain function was given (pass retrain= and cv_folds= to the audit)"
+    if not ctx.retrains_as_audited:
+        return 0, ("the model was trained with DP and the default retraining of a scikit-learn "
+                   "model is not private (pass retrain= that trains it privately)")
     if ctx.cv_folds is not None:
         return ctx.cv_folds, "cv_folds=0 was asked for"
     if isinstance(ctx.model, SklearnAdapter):

@@ -237,7 +237,7 @@ def membership(ctx: AuditContext) -> list[Finding]:
 
 @register("empirical_epsilon", "privacy")
 def empirical_epsilon(ctx: AuditContext) -> list[Finding]:
-    if not DEPTHS[ctx.privacy_depth]["canaries"] or ctx.retrain is None \
+    if not DEPTHS[ctx.privacy_depth]["canaries"] or not ctx.retrains_as_audited \
             or ctx.data.task == "regression":
         return []
     x_tr, y_tr, _ = ctx.data.take("train")

@@ -80,9 +80,12 @@ class TorchAdapter(ModelAdapter):
     kind = "torch"
 
     def __init__(self, module: nn.Module, *, task: str = "binary", batch_size: int = 256,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None, target_center: float = 0.0,
+                 target_scale: float = 1.0):
         self.module = module
         self.task = task
+        # A regression module trained on (y - center) / scale answers in those units.
+        self.target_center, self.target_scale = target_center, target_scale
         self.batch_size = batch_size
         self.device = torch.device(device) if device is not None else default_device()
         self.module.to(self.device)
@@ -122,7 +125,7 @@ class TorchAdapter(ModelAdapter):
 
     def predict(self, X) -> np.ndarray:
         if self.task == "regression":
-            return self.logits(X)[:, 0].astype(float)
+            return self.logits(X)[:, 0].astype(float) * self.target_scale + self.target_center
         return self.predict_proba(X).argmax(axis=1)
 
     def describe(self) -> dict:
@@ -210,7 +213,8 @@ def wrap(obj, *, tokenizer=None, encoder: TabularEncoder | None = None,
         For torch tabular models that take encoded features.
     task : {"binary", "multiclass", "regression"}, optional
     **kwargs
-        ``batch_size``, ``device``, ``max_length`` for torch adapters.
+        ``batch_size``, ``device``, ``max_length`` for torch adapters; ``target_center`` and
+        ``target_scale`` for a torch regression module trained on ``(y - center) / scale``.
 
     Examples
     --------
