@@ -1,5 +1,6 @@
 """Ledger, resume, budget stop, sanity check and logical batching of train_private."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -75,6 +76,17 @@ def test_repeated_training_on_the_same_data_composes(toy, tmp_path):
     assert [row[0] for row in ledger] == [first.run_id, second.run_id]
     assert [row[4] for row in ledger] == [first.steps, second.steps]
     assert f"This run alone spent {second.run_epsilon:.2f}" in found.summary
+    # the first run's report composes only what came before it, as its epsilon did
+    earlier = trustml.audit(model, AuditData.from_arrays(X, y), privacy=first,
+                            checks=["privacy"], progress=False).finding("privacy.dp_guarantee")
+    assert [row[0] for row in earlier.tables[1].rows] == [first.run_id]
+    assert "This run alone" not in earlier.summary
+    # a record that does not say what its run spent claims nothing about it
+    unsaid = dataclasses.replace(second, run_epsilon=0.0, checkpoint_dir=None)
+    found = trustml.audit(model, AuditData.from_arrays(X, y), privacy=unsaid, checks=["privacy"],
+                          progress=False).finding("privacy.dp_guarantee")
+    assert "This run alone" not in found.summary
+    assert "epsilon (this run)" not in [row[0] for row in found.tables[0].rows]
 
 
 def test_budget_stop_keeps_last_good_model(toy, tmp_path):

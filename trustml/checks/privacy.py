@@ -40,13 +40,14 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
                f"e^epsilon = {2.718281828 ** rec.epsilon:.1f} (except with probability delta).")
     if problems:
         summary += " However, " + "; ".join(problems) + "."
-    if rec.epsilon > rec.run_epsilon + 1e-9:
+    if 0 < rec.run_epsilon < rec.epsilon - 1e-9:  # 0: a record that did not say
         summary += (f" This run alone spent {rec.run_epsilon:.2f}; the rest was spent on the same "
                     "data by earlier runs in the privacy ledger, and privacy losses add up.")
     fractions = rec.clipped_fraction
     table = Table("DP-SGD parameters", ["parameter", "value"], [
         ["epsilon (spent on this data, all runs)", round(rec.epsilon, 4)],
-        ["epsilon (this run)", round(rec.run_epsilon, 4)], ["target epsilon", rec.target_epsilon],
+        *([["epsilon (this run)", round(rec.run_epsilon, 4)]] if rec.run_epsilon > 0 else []),
+        ["target epsilon", rec.target_epsilon],
         ["delta", rec.delta], ["accountant", rec.accountant],
         ["noise multiplier", round(rec.noise_multiplier, 4)],
         ["sampling rate", round(rec.sample_rate, 6)], ["steps", rec.steps],
@@ -57,15 +58,15 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
     tables = [table]
     if rec.checkpoint_dir is not None:
         ledger = PrivacyLedger(rec.checkpoint_dir)
-        entries = {(e["run_id"], e["segment"]): e for e in ledger.entries()
-                   if e["dataset"] == rec.dataset}  # later lines supersede earlier ones
+        entries = ledger.segments(rec.dataset, until_run=rec.run_id or None)
         tables.append(Table(f"Privacy ledger of this data set ({ledger.path.name}): every "
-                            "checkpointed training segment, composed into the epsilon above",
+                            "checkpointed training segment up to this run, composed into the "
+                            "epsilon above",
                             ["run", "segment", "noise multiplier", "sampling rate", "steps",
                              "recorded"],
                             [[e["run_id"], e["segment"], round(e["noise_multiplier"], 4),
                               round(e["sample_rate"], 6), e["steps"], e["time"]]
-                             for e in entries.values()]))
+                             for e in entries]))
     return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
                     summary, metrics=rec.to_dict(), tables=tables,
                     thresholds={"max_epsilon": limit, "max_delta": bound}, regulations=REGS,

@@ -91,15 +91,26 @@ class PrivacyLedger:
             os.fsync(f.fileno())
         return entry
 
+    def segments(self, dataset: str, *, exclude_run: str | None = None,
+                 until_run: str | None = None) -> list[dict]:
+        """The latest line of every segment on ``dataset``, in order, leaving out run
+        ``exclude_run`` and, with ``until_run``, every line written after that run's last."""
+        entries = self.entries()
+        if until_run is not None:
+            last = [i for i, e in enumerate(entries) if e["run_id"] == until_run]
+            entries = entries[:last[-1] + 1] if last else []
+        latest: dict[tuple[str, int], dict] = {}
+        for e in entries:
+            if e["dataset"] == dataset and e["run_id"] != exclude_run:
+                latest[(e["run_id"], e["segment"])] = e  # later lines supersede earlier ones
+        return list(latest.values())
+
     def history(self, dataset: str, *, exclude_run: str | None = None
                 ) -> list[tuple[float, float, int]]:
         """(noise, sample rate, steps) of every segment on ``dataset``, in order, leaving out
         the segments of run ``exclude_run``."""
-        latest: dict[tuple[str, int], dict] = {}
-        for e in self.entries():
-            if e["dataset"] == dataset and e["run_id"] != exclude_run:
-                latest[(e["run_id"], e["segment"])] = e  # later lines supersede earlier ones
-        return [(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in latest.values()]
+        return [(e["noise_multiplier"], e["sample_rate"], e["steps"])
+                for e in self.segments(dataset, exclude_run=exclude_run)]
 
     def epsilon(self, dataset: str, delta: float, accountant: str = "prv") -> float:
         """Epsilon spent on ``dataset`` by everything in the ledger."""
