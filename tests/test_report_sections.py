@@ -16,7 +16,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 import trustml
 from trustml.checks.performance import calibration
-from trustml.checks.robustness import NOISE_SCALES, text_variants, typo
+from trustml.checks.robustness import NOISE_SCALES, tabular_variants, text_variants, typo
 from trustml.data import AuditData
 from trustml.errors import ConfigError, DataError
 
@@ -193,6 +193,8 @@ def test_typo_swaps_two_adjacent_letters_of_one_word():
         diff = [i for i, (a, b) in enumerate(zip(text, out)) if a != b]
         assert sorted(out) == sorted(text) and len(diff) == 2 and diff[1] == diff[0] + 1
     assert typo("ok, no", rng) == "ok, no"  # no word of four letters
+    assert typo("Pool", rng) == "Pool"  # its only inner pair is "oo"
+    assert {typo("salt", np.random.default_rng(i)) for i in range(20)} == {"slat"}  # ends kept
     variants = text_variants(["Great film, really. :)"], rng)
     assert variants["lower case"] == ["great film, really. :)"]
     assert variants["no commas or full stops"] == ["Great film really :)"]
@@ -209,11 +211,23 @@ def test_noise_flip_rate_matches_the_gaussian_expectation():
     spread = data.take("train")[0]["x0"].std()
     for row, scale in zip(found.tables[0].rows, NOISE_SCALES):
         expected = 2 * scale * spread * norm.pdf(0) / 2  # interval length 2, density 1/2
-        assert row[1] == pytest.approx(expected, abs=0.012)
+        assert row[1] == 1000  # every sampled row altered
+        assert row[2] == pytest.approx(expected, abs=3 * np.sqrt(expected / 1000))  # 3 s.e.
     assert found.status == "pass"
     strict = trustml.audit(SignOfFirst().fit(x, None), data, checks=["robustness"],
                            thresholds={"max_flip_rate": 0.005}, progress=False)
     assert strict.finding("robustness.perturbations").status == "warn"
+
+
+def test_noise_keeps_integer_columns_integers_within_their_range():
+    reference = pd.DataFrame({"count": np.array([0, 100, 200] * 50, dtype=np.uint8),
+                              "x": np.linspace(-1, 1, 150)})
+    x = pd.DataFrame({"count": np.zeros(500, dtype=np.uint8), "x": np.zeros(500)})
+    for noisy in tabular_variants(x, np.random.default_rng(0), reference).values():
+        # noise of sd 4 to 8 around 0: negatives clip to 0 instead of wrapping to 255
+        assert noisy["count"].dtype == np.uint8 and noisy["count"].max() <= 200
+        assert (noisy["count"] > 0).mean() > 0.3
+        assert noisy["x"].std() > 0
 
 
 def test_text_perturbations_flip_only_what_the_model_reads():
@@ -223,14 +237,17 @@ def test_text_perturbations_flip_only_what_the_model_reads():
     tr, ytr, _ = data.take("train")
     folded = make_pipeline(CountVectorizer(), LogisticRegression()).fit(tr, ytr)
     cased = make_pipeline(CountVectorizer(lowercase=False), LogisticRegression()).fit(
-        ["Good", "Bad", "good", "bad"], [1, 0, 0, 1])  # case decides the answer
+        ["Good", "Bad", "GOOD", "good", "bad"], [1, 0, 1, 0, 1])  # case decides the answer
     rates = {}
     for name, model in {"folded": folded, "cased": cased}.items():
         found = trustml.audit(model, data, checks=["robustness"], progress=False) \
             .finding("robustness.perturbations")
-        rates[name] = {row[0]: row[1] for row in found.tables[0].rows}
-    assert rates["folded"]["lower case"] == 0 and rates["folded"]["no commas or full stops"] == 0
-    assert rates["cased"]["lower case"] > 0.3  # every capitalised text flips
+        rates[name] = {row[0]: row[1:3] for row in found.tables[0].rows}
+    capitalised = sum(t != t.lower() for t in data.take("test")[0])
+    assert rates["cased"]["lower case"] == [capitalised, 1.0]  # every altered text flips
+    # a model that folds case and ignores punctuation cannot be moved by either
+    assert rates["folded"]["lower case"] == [capitalised, 0.0]
+    assert rates["folded"]["no commas or full stops"][1] == 0.0
 
 
 # ------------------------------------------------------------------------------- compute

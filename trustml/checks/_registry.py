@@ -72,17 +72,21 @@ class AuditContext:
         return self.retrain is not None and (
             self.privacy is None or getattr(self.retrain, "trains_privately", True))
 
+    @property
+    def models(self) -> dict[str, ModelAdapter]:
+        """``{"model": audited, "baseline": baseline}``, the baseline only when given."""
+        return {"model": self.model} | ({"baseline": self.baseline} if self.baseline else {})
+
+    def outputs(self, adapter: ModelAdapter, x) -> np.ndarray:
+        """What ``adapter`` answers on ``x``: predicted values (regression) or probabilities."""
+        return adapter.predict(x) if self.data.task == "regression" else adapter.predict_proba(x)
+
     def test_predictions(self, which: str = "model") -> tuple[np.ndarray, np.ndarray]:
-        """Positive-class probability (or value) and predicted code on the test split, cached."""
+        """Probabilities (or values) and predicted code (or value) on the test split, cached."""
         if which not in self._predictions:
-            adapter = self.model if which == "model" else self.baseline
-            x, _, _ = self.data.take("test")
-            if self.data.task == "regression":
-                pred = adapter.predict(x)
-                self._predictions[which] = (pred, pred)
-            else:
-                proba = adapter.predict_proba(x)
-                self._predictions[which] = (proba, proba.argmax(axis=1))
+            out = self.outputs(self.models[which], self.data.take("test")[0])
+            self._predictions[which] = (out, out if self.data.task == "regression"
+                                        else out.argmax(axis=1))
         return self._predictions[which]
 
 

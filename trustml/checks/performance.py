@@ -53,9 +53,8 @@ def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict:
 @register("performance", "performance")
 def performance(ctx: AuditContext) -> list[Finding]:
     _, y, _ = ctx.data.take("test")
-    models = {"model": ctx.model} | ({"baseline": ctx.baseline} if ctx.baseline else {})
     scores = {}
-    for which in models:
+    for which in ctx.models:
         out, _ = ctx.test_predictions(which)
         scores[which] = (regression_metrics(y, out) if ctx.data.task == "regression"
                          else classification_metrics(y, out))
@@ -150,8 +149,7 @@ def calibration_check(ctx: AuditContext) -> list[Finding]:
     if ctx.data.task == "regression":
         return []
     _, y, _ = ctx.data.take("test")
-    which = ["model"] + (["baseline"] if ctx.baseline else [])
-    cal = {w: calibration(y, ctx.test_predictions(w)[0], seed=ctx.seed) for w in which}
+    cal = {w: calibration(y, ctx.test_predictions(w)[0], seed=ctx.seed) for w in ctx.models}
     ece, limit = cal["model"]["ece"], ctx.thresholds["max_calibration_error"]
     noise = cal["model"]["ece_null_95"]
     positive = ctx.data.class_names[-1]

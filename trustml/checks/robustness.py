@@ -14,6 +14,7 @@ import pandas as pd
 
 from trustml.checks._finding import Finding, Table
 from trustml.checks._registry import AuditContext, register
+from trustml.data import select_rows
 
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
 NOISE_SCALES = (0.05, 0.10)  # of each numeric column's standard deviation
@@ -23,14 +24,13 @@ _WORD = re.compile(r"[A-Za-z]{4,}")
 
 
 def typo(text: str, rng: np.random.Generator) -> str:
-    """``text`` with two adjacent inner letters of one word (4+ letters) swapped."""
-    words = list(_WORD.finditer(text))
-    if not words:
+    """``text`` with two different adjacent inner letters (neither the first nor the last) of
+    one word of 4+ letters swapped; unchanged when no word has such a pair."""
+    pairs = [i for word in _WORD.finditer(text)
+             for i in range(word.start() + 1, word.end() - 2) if text[i] != text[i + 1]]
+    if not pairs:
         return text
-    word = words[rng.integers(len(words))]
-    i = word.start() + 1 + int(rng.integers(len(word.group()) - 2))
-    if text[i] == text[i + 1]:
-        return text
+    i = pairs[rng.integers(len(pairs))]
     return text[:i] + text[i + 1] + text[i] + text[i + 2:]
 
 
@@ -48,22 +48,28 @@ def noisy_columns(x: pd.DataFrame) -> list[str]:
 
 
 def tabular_variants(x: pd.DataFrame, rng: np.random.Generator,
-                     spread: pd.Series) -> dict[str, pd.DataFrame]:
-    """``x`` with Gaussian noise of each scale in :data:`NOISE_SCALES` times ``spread`` added to
-    its numeric columns (integer columns stay integers)."""
+                     reference: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``x`` with Gaussian noise of each scale in :data:`NOISE_SCALES` times the standard
+    deviation in ``reference`` (training rows) added to the columns of ``reference``; integer
+    columns are rounded and kept within the reference's range, so they stay valid values."""
+    spread, low, high = reference.std(), reference.min(), reference.max()
     out = {}
     for scale in NOISE_SCALES:
         noisy = x.copy()
-        for col in spread.index:
+        for col in reference.columns:
             values = x[col].to_numpy(dtype=float) + rng.normal(0, scale * spread[col], len(x))
-            noisy[col] = (np.round(values).astype(x[col].dtype)
-                          if pd.api.types.is_integer_dtype(x[col]) else values)
+            if pd.api.types.is_integer_dtype(x[col]):
+                values = np.clip(np.round(values), low[col], high[col]).astype(x[col].dtype)
+            noisy[col] = values
         out[f"noise {scale:.0%} of spread"] = noisy
     return out
 
 
-def _predict(adapter, x, regression: bool) -> np.ndarray:
-    return adapter.predict(x) if regression else adapter.predict_proba(x)
+def changed_rows(x, variant) -> np.ndarray:
+    """Which rows (texts) of ``variant`` differ from ``x``."""
+    if isinstance(x, pd.DataFrame):
+        return (x.to_numpy() != variant.to_numpy()).any(axis=1)
+    return np.array([a != b for a, b in zip(x, variant)])
 
 
 def _changes(before: np.ndarray, after: np.ndarray, regression: bool) -> tuple[float, float]:
@@ -93,18 +99,25 @@ def robustness(ctx: AuditContext) -> list[Finding]:
             return [Finding("robustness.perturbations", "robustness", "info",
                             "Consistency under small input changes", "Not run: no numeric input "
                             "column to add noise to.", regulations=REGS)]
-        variants = tabular_variants(x, rng, train[columns].std())
+        variants = tabular_variants(x, rng, train[columns])
     regression = data.task == "regression"
-    models = {"model": ctx.model} | ({"baseline": ctx.baseline} if ctx.baseline else {})
+    changed = {name: changed_rows(x, v) for name, v in variants.items()}
+    measured = [name for name in variants if changed[name].any()]
+    if not measured:
+        return [Finding("robustness.perturbations", "robustness", "info",
+                        "Consistency under small input changes", "Not run: no perturbation "
+                        "changed any input.", regulations=REGS)]
     changes = {}
-    for which, adapter in models.items():
-        before = _predict(adapter, x, regression)
-        changes[which] = {name: _changes(before, _predict(adapter, v, regression), regression)
-                          for name, v in variants.items()}
+    for which, adapter in ctx.models.items():
+        before = ctx.outputs(adapter, x)
+        # over the inputs each perturbation altered: an untouched input cannot flip
+        changes[which] = {name: _changes(before[changed[name]], ctx.outputs(
+            adapter, select_rows(variants[name], np.flatnonzero(changed[name]))), regression)
+            for name in measured}
     flips = changes["model"]
     limit = ctx.thresholds["max_flip_rate"]
     measure, key = (1, "mean_change") if regression else (0, "flip_rate")
-    worst_name = max(flips, key=lambda name: flips[name][measure])
+    worst_name = max(measured, key=lambda name: flips[name][measure])
     worst_rate = flips[worst_name][0]
     unit = "value" if regression else "probability"
     if regression:
@@ -115,21 +128,25 @@ def robustness(ctx: AuditContext) -> list[Finding]:
         status = "pass" if worst_rate <= limit else "warn"
         summary = (f"On {len(x)} held-out {'texts' if data.kind == 'text' else 'rows'}, small "
                    f"changes that should not matter change {worst_rate:.1%} of the model's "
-                   f"answers at worst ('{worst_name}').")
+                   f"answers at worst ('{worst_name}', over the {changed[worst_name].sum()} "
+                   "it altered).")
         if "baseline" in changes:
             summary += (f" The non-private baseline changes {changes['baseline'][worst_name][0]:.1%}"
                         " under the same change.")
     shown = [1] if regression else [0, 1]
-    columns = ["change", *(f"{w}: {['answers changed', f'mean {unit} change'][i]}"
-                           for i in shown for w in changes)]
-    rows = [[name, *(round(changes[w][name][i], 4) for i in shown for w in changes)]
-            for name in variants]
+    columns = ["change", "inputs altered",
+               *(f"{w}: {['answers changed', f'mean {unit} change'][i]}"
+                 for i in shown for w in changes)]
+    rows = [[name, int(changed[name].sum()),
+             *(round(changes[w][name][i], 4) if name in measured else None
+               for i in shown for w in changes)] for name in variants]
     return [Finding(
         "robustness.perturbations", "robustness", status,
         "Consistency under small input changes", summary,
-        metrics={f"{w}_{key}_worst": max(v[measure] for v in c.values())
+        metrics={f"{w}_{key}_worst": max(c[name][measure] for name in measured)
                  for w, c in changes.items()} | {"rows": len(x)},
-        tables=[Table("Predictions changed by each perturbation", columns, rows)],
+        tables=[Table("Predictions changed by each perturbation (shares of the inputs it "
+                      "altered)", columns, rows)],
         thresholds={} if regression else {"max_flip_rate": limit}, regulations=REGS,
         recommendation="" if status != "warn" else "Augment the training data with such "
         "changes (" + ("typos, casing, punctuation" if data.kind == "text" else
