@@ -63,6 +63,9 @@ def test_a_failed_gate_exits_1_and_still_writes_the_reports(workdir):
     (("kind: sklearn", "kind: keras"), "model.kind: 'keras'"),
     (("gates: [fairness, privacy]", "gates: [speed]"), "gates: 'speed'"),
     (("path: model.skops", "path: model.pkl"), "model.path: no file"),
+    (("label: released", "label: released\n  missing: skip"), "data.missing: 'skip'"),
+    (("label: released", "label: released\n  text: citizen\n  missing: drop"),
+     "data.missing: applies to tabular data only"),
 ])
 def test_bad_configs_exit_2_with_one_line_and_write_nothing(workdir, edit, message):
     bad = workdir / "bad.yaml"

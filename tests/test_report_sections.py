@@ -305,7 +305,9 @@ def test_missing_values_finding_warns_when_many_rows_are_dropped():
     found = trustml.audit(model, data, checks=["missing_values"], progress=False) \
         .finding("data_quality.missing")
     assert found.status == "info" and found.metrics["dropped_rows"] == 6  # 6 / 200 = 3% < 5%
-    assert {row[0]: row[3] for row in found.tables[0].rows}["g"] == "kept as the group 'missing'"
+    handling = {row[0]: row[3] for row in found.tables[0].rows}
+    assert handling == {"g": "kept as the group 'missing'", "x": "row left out",
+                        "c": "row left out", "y": "row left out"}
     strict = trustml.audit(model, data, checks=["missing_values"], progress=False,
                            thresholds={"max_dropped_share": 0.01})
     assert strict.finding("data_quality.missing").status == "warn"
@@ -313,3 +315,20 @@ def test_missing_values_finding_warns_when_many_rows_are_dropped():
     assert trustml.audit(LogisticRegression().fit(*clean.take("train")[:2]), clean,
                          checks=["missing_values"], progress=False) \
         .finding("data_quality.missing").status == "pass"
+
+
+def test_missing_value_counts_name_columns_as_the_user_knows_them():
+    frame = frame_with_gaps()
+    # a sensitive column that is also an input: its gaps drop rows like any input's
+    both = AuditData.from_frame(frame, label="y", sensitive=["c"], features=["x", "c"],
+                                missing="drop")
+    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["c"]), remainder="passthrough"),
+                          LogisticRegression()).fit(*both.take("train")[:2])
+    found = trustml.audit(model, both, checks=["missing_values"], progress=False) \
+        .finding("data_quality.missing")
+    assert {row[0]: row[3] for row in found.tables[0].rows}["c"] == "row left out"
+    # from_arrays: the label column is "label", not an internal name
+    y = np.array([0, 1] * 50, dtype=float)
+    y[3] = np.nan
+    data = AuditData.from_arrays(np.arange(200.0).reshape(100, 2), y, missing="drop")
+    assert data.missing == {"columns": {"label": 1}, "dropped_rows": 1}

@@ -82,11 +82,14 @@ def load_data(spec: dict, seed: int) -> AuditData:
     if "label" not in spec:
         raise ConfigError("data.label: missing; name the label column")
     sensitive = spec.get("sensitive", [])
-    if "text" in spec:
-        return read_texts(spec["path"], text=spec["text"], label=spec["label"],
-                          sensitive=sensitive, seed=seed, **common)
     if spec.get("missing", "error") not in ("error", "drop"):
         raise ConfigError(f"data.missing: {spec['missing']!r}; use 'error' or 'drop'")
+    if "text" in spec:
+        if "missing" in spec:
+            raise ConfigError("data.missing: applies to tabular data only; remove it (drop "
+                              "rows without a text or label from the file)")
+        return read_texts(spec["path"], text=spec["text"], label=spec["label"],
+                          sensitive=sensitive, seed=seed, **common)
     return read_table(spec["path"], label=spec["label"], sensitive=sensitive,
                       features=spec.get("features"), missing=spec.get("missing", "error"),
                       seed=seed, **common)

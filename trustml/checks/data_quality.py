@@ -71,9 +71,10 @@ def missing_values(ctx: AuditContext) -> list[Finding]:
     source_rows = data.n_rows + dropped
     share = dropped / source_rows
     limit = ctx.thresholds["max_dropped_share"]
-    sensitive = set(data.sensitive_names)
+    # inputs and the label cannot be missing in kept rows; sensitive-only columns keep the row
+    left_out = set(data.features.columns if data.kind == "tabular" else []) | {data.label_name}
     rows = [[col, n, round(n / source_rows, 4),
-             "kept as the group 'missing'" if col in sensitive else "row left out"]
+             "row left out" if col in left_out else "kept as the group 'missing'"]
             for col, n in counts.items()]
     if not counts:
         status, summary = "pass", (f"No value is missing (or infinite) in the {source_rows} "

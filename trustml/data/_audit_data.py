@@ -148,7 +148,9 @@ class AuditData:
                             "sensitive columns; pass features= explicitly")
         if missing not in ("error", "drop"):
             raise DataError(f"missing: {missing!r} is not 'error' or 'drop'")
-        counts = {c: int(_not_finite(frame[c]).sum()) for c in [*features, label, *sensitive]}
+        # sensitive values are counted as _sensitive_frame treats them: NaN becomes "missing"
+        counts = {c: int(frame[c].isna().sum()) for c in sensitive}
+        counts |= {c: int(_not_finite(frame[c]).sum()) for c in [*features, label]}
         bad_rows = _not_finite(frame[label]) | np.any(
             [_not_finite(frame[c]) for c in features], axis=0)
         if missing == "drop" and bad_rows.any():
@@ -203,7 +205,9 @@ class AuditData:
             frame[str(col)] = np.asarray(sens[col])
         data = cls.from_frame(frame, label="__label__", sensitive=[str(c) for c in sens.columns],
                               features=names, **kwargs)
-        return replace(data, label_name="label")
+        columns = {("label" if c == "__label__" else c): n
+                   for c, n in data.missing["columns"].items()}
+        return replace(data, label_name="label", missing={**data.missing, "columns": columns})
 
     @classmethod
     def from_texts(
@@ -241,7 +245,7 @@ class AuditData:
             raise DataError(f"texts: {len(bad)} entries are empty or not strings (first at "
                             f"position {bad[0]}); drop them or convert them to text")
         labels_arr, class_names = _encode_labels(pd.Series(labels_in), task, positive_label,
-                                                 "labels")
+                                                 "labels", drop_hint=False)
         sens = (pd.DataFrame(sensitive) if sensitive is not None
                 else pd.DataFrame(index=range(len(texts))))
         if len(sens.columns) and len(sens) != len(texts):
@@ -324,10 +328,11 @@ def _check_finite(x: pd.DataFrame) -> None:
                             "impute them, or pass missing='drop' to leave those rows out")
 
 
-def _encode_labels(y: pd.Series, task: str, positive_label, field_name: str):
+def _encode_labels(y: pd.Series, task: str, positive_label, field_name: str,
+                   drop_hint: bool = True):
     if y.isna().any():
-        raise DataError(f"{field_name}: {int(y.isna().sum())} labels are missing; "
-                        "fill them, or leave those rows out (from_frame: missing='drop')")
+        raise DataError(f"{field_name}: {int(y.isna().sum())} labels are missing; fill them, "
+                        "or leave those rows out" + (" (missing='drop')" if drop_hint else ""))
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(y):
             raise DataError(f"{field_name}: regression needs numeric labels, got {y.dtype}; "
