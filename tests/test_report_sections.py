@@ -114,6 +114,20 @@ def test_calibration_check_warns_on_an_overconfident_model_only():
     assert "<polyline" in sharp.to_html()
 
 
+def test_multiclass_audit_calibrates_the_top_label_of_the_model():
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    data = AuditData.from_arrays(digits.data, digits.target, task="multiclass", seed=0)
+    model = LogisticRegression(max_iter=2000).fit(*data.take("train")[:2])
+    found = trustml.audit(model, data, checks=["calibration"], progress=False) \
+        .finding("performance.calibration")
+    x, y, _ = data.take("test")
+    direct = calibration(y, model.predict_proba(x))
+    assert found.metrics["model_ece"] == pytest.approx(direct["ece"])
+    assert found.metrics["model_brier"] == pytest.approx(direct["brier"])
+    assert "sure of its answer" in found.summary
+
+
 # ---------------------------------------------------------------- confusion matrix and CV
 def test_confusion_matrix_adds_up_to_the_accuracy():
     data = logistic_data(1000)
@@ -145,6 +159,24 @@ def test_cross_validation_is_skipped_without_a_cheap_retrain_and_checks_its_fold
     assert "Not run" in off.finding("performance.cross_validation").summary
     with pytest.raises(ConfigError, match="^cv_folds: 1 is not 0 or an integer of 2 or more"):
         trustml.audit(model, data, cv_folds=1, progress=False)
+
+
+def test_cross_validation_folds_no_more_than_the_smallest_class_allows():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = np.zeros(200, dtype=int)
+    y[:9] = 1  # 9 positives: 7 in training with the default split, 2 held out
+    data = AuditData.from_arrays(x, y, seed=0)
+    model = LogisticRegression().fit(*data.take("train")[:2])
+    found = trustml.audit(model, data, checks=["cross_validation"], progress=False) \
+        .finding("performance.cross_validation")
+    assert found.metrics["folds"] == 5  # 9 positives over all rows allow 5 folds
+    few = AuditData.from_arrays(x, np.r_[[1, 1, 1], np.zeros(197, dtype=int)], seed=0,
+                                test_size=0.02)
+    found = trustml.audit(model, few, checks=["cross_validation"], progress=False) \
+        .finding("performance.cross_validation")
+    assert found.metrics["folds"] == 3 and "3 folds, not 5: the smallest class has only 3" \
+        in found.summary
 
 
 def test_a_dp_trained_scikit_learn_model_is_not_refitted_without_dp():
@@ -228,6 +260,22 @@ def test_noise_keeps_integer_columns_integers_within_their_range():
         assert noisy["count"].dtype == np.uint8 and noisy["count"].max() <= 200
         assert (noisy["count"] > 0).mean() > 0.3
         assert noisy["x"].std() > 0
+
+
+def test_regression_robustness_reports_how_far_predictions_move():
+    # y = 3 x: noise of sd s moves the prediction by 3 |noise|, on average 3 s sqrt(2 / pi)
+    from sklearn.linear_model import LinearRegression
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(3000, 1))
+    data = AuditData.from_arrays(x, 3 * x[:, 0], task="regression", test_size=0.4, seed=0)
+    model = LinearRegression().fit(*data.take("train")[:2])
+    found = trustml.audit(model, data, checks=["robustness"], progress=False) \
+        .finding("robustness.perturbations")
+    spread = data.take("train")[0]["x0"].std()
+    assert found.status == "info" and found.thresholds == {}  # nothing to gate a value on
+    for row, scale in zip(found.tables[0].rows, NOISE_SCALES):
+        expected = 3 * scale * spread * np.sqrt(2 / np.pi)
+        assert row[2] == pytest.approx(expected, rel=0.1)  # 1000 rows: s.e. about 2%
 
 
 def test_text_perturbations_flip_only_what_the_model_reads():

@@ -212,10 +212,17 @@ def _folds(ctx: AuditContext) -> tuple[int, str]:
 @register("cross_validation", "performance")
 def cross_validation(ctx: AuditContext) -> list[Finding]:
     k, why_not = _folds(ctx)
+    data, regression = ctx.data, ctx.data.task == "regression"
+    smallest = data.n_rows if regression else int(np.bincount(data.labels).min())
+    asked = k
+    if 2 <= smallest < k:
+        k = smallest  # every fold needs a row (of every class): as many folds as there can be
+    elif k >= 2 and smallest < 2:
+        k, why_not = 0, (f"the smallest class has {smallest} example, too few to hold one "
+                         "out in each of two folds")
     if k < 2:
         return [Finding("performance.cross_validation", "performance", "info",
                         "k-fold cross-validation", f"Not run: {why_not}.", regulations=REGS)]
-    data, regression = ctx.data, ctx.data.task == "regression"
     splitter = (KFold if regression else StratifiedKFold)(k, shuffle=True,
                                                           random_state=ctx.seed)
     scores = []
@@ -236,6 +243,9 @@ def cross_validation(ctx: AuditContext) -> list[Finding]:
                f"a different 1/{k} of the {data.n_rows} rows")
     summary += (f", the model's {key.replace('r2', 'R²')} is {mean[key]:.3f} on average and "
                 f"varies by {std[key]:.3f} (standard deviation) between folds.")
+    if k < asked:
+        summary += (f" ({k} folds, not {asked}: the smallest class has only {smallest} "
+                    "examples.)")
     if status == "warn":
         summary += " The score depends on which rows are held out: one split's number is fragile."
     return [Finding(

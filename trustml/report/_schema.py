@@ -31,7 +31,8 @@ def validate_report(report: dict) -> None:
     """Raise :class:`ReportSchemaError` naming the first place where ``report`` (a parsed
     ``report.json``) breaks the schema of the version it declares."""
     version = report.get("schema_version") if isinstance(report, dict) else None
-    validator = Draft202012Validator(report_schema(version if version in SCHEMA_VERSIONS
+    # a version this trustml does not know is refused by name; a missing one is a schema error
+    validator = Draft202012Validator(report_schema(version if isinstance(version, str)
                                                    else SCHEMA_VERSIONS[-1]))
     error = next(iter(sorted(validator.iter_errors(report), key=lambda e: list(e.path))), None)
     if error is not None:
