@@ -122,29 +122,39 @@ def test_torch_and_transformer_models_from_config(workdir, tmp_path):
     assert (tmp_path / "hf_out" / "report.json").is_file()
 
 
-def test_a_recipe_trained_model_is_audited_with_its_dp_record_ledger_and_retraining(tmp_path):
-    """`trustml train` then `trustml report --config` with `training_record`: the report shows
-    the recipe's DP guarantee and ledger, and retrains like the recipe for LiRA and k-fold."""
+def train_and_audit(tmp_path, recipe: str, source: str, epochs: int, label: str, config: str):
+    """`trustml train` recipe ``recipe``, write its data (``source``) to CSV with the label
+    column ``label``, then `trustml report --config` with ``config``, whose ``model`` section
+    names ``run/model.safetensors`` and ``run/result.json``.
+
+    Returns (the report's exit code, its findings by id, the training's result.json)."""
     import json
 
     from trustml._recipes import load_recipe_data
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "mlp-digits"
-    res = CliRunner().invoke(main, ["train", str(recipe), "--out", str(tmp_path / "run"),
-                                    "--quiet", "--set", "training.epochs=2"])
+    res = CliRunner().invoke(main, ["train", str(Path(__file__).resolve().parents[1] / "recipes"
+                                                 / recipe), "--out", str(tmp_path / "run"),
+                                    "--quiet", "--set", f"training.epochs={epochs}"])
     assert res.exit_code == 0, res.output
-    data = load_recipe_data({"source": "digits_binary"}, 0)
-    data.features.assign(odd=data.labels).to_csv(tmp_path / "digits.csv", index=False)
-    (tmp_path / "audit.yaml").write_text(
-        "model: {kind: torch, architecture: mlp, hidden: [64, 32], weights: run/model.safetensors,"
-        " training_record: run/result.json}\n"
-        "data: {path: digits.csv, label: odd}\n"
-        "checks: [privacy, membership_inference, cross_validation, compute]\n"
-        "privacy_depth: standard\nformats: [json]\n")
+    data = load_recipe_data({"source": source}, 0)
+    data.features.assign(**{label: data.labels}).to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "audit.yaml").write_text(config)
     res = run("--config", tmp_path / "audit.yaml", "--out", tmp_path / "out")
     assert res.exit_code in (0, 1), res.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    trained = json.loads((tmp_path / "run" / "result.json").read_text())
-    found = {f["id"]: f for f in report["findings"]}
+    return (res.exit_code, {f["id"]: f for f in report["findings"]},
+            json.loads((tmp_path / "run" / "result.json").read_text()))
+
+
+def test_a_recipe_trained_model_is_audited_with_its_dp_record_ledger_and_retraining(tmp_path):
+    """`trustml train` then `trustml report --config` with `training_record`: the report shows
+    the recipe's DP guarantee and ledger, and retrains like the recipe for LiRA and k-fold."""
+    _, found, trained = train_and_audit(
+        tmp_path, "mlp-digits", "digits_binary", 2, "odd",
+        "model: {kind: torch, architecture: mlp, hidden: [64, 32], weights: run/model.safetensors,"
+        " training_record: run/result.json}\n"
+        "data: {path: data.csv, label: odd}\n"
+        "checks: [privacy, membership_inference, cross_validation, compute]\n"
+        "privacy_depth: standard\nformats: [json]\n")
     dp = found["privacy.dp_guarantee"]
     assert dp["status"] == "pass"
     assert dp["metrics"]["epsilon"] == pytest.approx(trained["privacy"]["epsilon"])
@@ -163,30 +173,19 @@ def test_a_recipe_trained_model_is_audited_with_its_dp_record_ledger_and_retrain
 def test_a_recipe_trained_regression_model_answers_in_the_targets_units(tmp_path):
     """The linear-regression recipe trains on a scaled target; audited from its training
     record, the model's error is in the target's own units, as `trustml train` reported it."""
-    import json
-
-    from trustml._recipes import load_recipe_data
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "linear-regression"
-    res = CliRunner().invoke(main, ["train", str(recipe), "--out", str(tmp_path / "run"),
-                                    "--quiet", "--set", "training.epochs=5"])
-    assert res.exit_code == 0, res.output
-    data = load_recipe_data({"source": "diabetes"}, 0)
-    data.features.assign(progression=data.labels).to_csv(tmp_path / "diabetes.csv", index=False)
-    (tmp_path / "audit.yaml").write_text(
+    code, found, trained = train_and_audit(
+        tmp_path, "linear-regression", "diabetes", 5, "progression",
         "model: {kind: torch, architecture: linear_regression, weights: run/model.safetensors,"
         " training_record: run/result.json}\n"
-        "data: {path: diabetes.csv, label: progression, task: regression}\n"
+        "data: {path: data.csv, label: progression, task: regression}\n"
         "checks: [performance, cross_validation]\ncv_folds: 2\nformats: [json]\n")
-    res = run("--config", tmp_path / "audit.yaml", "--out", tmp_path / "out")
-    assert res.exit_code == 0, res.output
-    found = {f["id"]: f for f in
-             json.loads((tmp_path / "out" / "report.json").read_text())["findings"]}
-    trained = json.loads((tmp_path / "run" / "result.json").read_text())["private"]
+    assert code == 0
     metrics = found["performance.metrics"]["metrics"]
-    assert metrics["model_mae"] == pytest.approx(trained["mae"], rel=1e-4)
-    assert metrics["model_r2"] == pytest.approx(trained["r2"], abs=1e-4)
+    assert metrics["model_mae"] == pytest.approx(trained["private"]["mae"], rel=1e-4)
+    assert metrics["model_r2"] == pytest.approx(trained["private"]["r2"], abs=1e-4)
     cv = found["performance.cross_validation"]["metrics"]
-    assert cv["folds"] == 2 and cv["cv_mae_mean"] < 2 * trained["mae"]  # unscaled: ~50, not ~185
+    # unscaled: about the test error (~50), not the target's offset (~185)
+    assert cv["folds"] == 2 and cv["cv_mae_mean"] < 2 * trained["private"]["mae"]
 
 
 def test_help_names_every_config_section_and_exit_code():
