@@ -231,7 +231,8 @@ def main() -> None:
                          "memory_ratio": (r["peak_mb"] / base["peak_mb"]
                                           if base["peak_mb"] > 0 else None)})
             print(f"{meta['model']:<28} B={meta['batch']:<5} T={str(meta['seq_len']):<5} "
-                  f"{name:<13} {r['seconds_per_step'] * 1000:9.1f} ms  x{rows[-1]['time_ratio']:5.2f}"
+                  f"{name:<13} {r['seconds_per_step'] * 1000:9.1f} ms  "
+                  f"x{rows[-1]['time_ratio']:5.2f}"
                   f"   peak {r['peak_mb']:8.1f} MB  "
                   f"x{rows[-1]['memory_ratio'] or float('nan'):5.2f}", flush=True)
     report = {"device": str(device), "torch": torch.__version__,

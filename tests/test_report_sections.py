@@ -348,8 +348,8 @@ def test_missing_values_finding_warns_when_many_rows_are_dropped():
     frame = frame_with_gaps()
     data = AuditData.from_frame(frame, label="y", sensitive="g", missing="drop")
     x, y, _ = data.take("train")
-    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["c"]), remainder="passthrough"),
-                          LogisticRegression()).fit(x, y)
+    encode = make_column_transformer((OneHotEncoder(), ["c"]), remainder="passthrough")
+    model = make_pipeline(encode, LogisticRegression()).fit(x, y)
     found = trustml.audit(model, data, checks=["missing_values"], progress=False) \
         .finding("data_quality.missing")
     assert found.status == "info" and found.metrics["dropped_rows"] == 6  # 6 / 200 = 3% < 5%
@@ -370,8 +370,8 @@ def test_missing_value_counts_name_columns_as_the_user_knows_them():
     # a sensitive column that is also an input: its gaps drop rows like any input's
     both = AuditData.from_frame(frame, label="y", sensitive=["c"], features=["x", "c"],
                                 missing="drop")
-    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["c"]), remainder="passthrough"),
-                          LogisticRegression()).fit(*both.take("train")[:2])
+    encode = make_column_transformer((OneHotEncoder(), ["c"]), remainder="passthrough")
+    model = make_pipeline(encode, LogisticRegression()).fit(*both.take("train")[:2])
     found = trustml.audit(model, both, checks=["missing_values"], progress=False) \
         .finding("data_quality.missing")
     assert {row[0]: row[3] for row in found.tables[0].rows}["c"] == "row left out"

@@ -131,8 +131,9 @@ def robustness(ctx: AuditContext) -> list[Finding]:
                    f"answers at worst ('{worst_name}', over the {changed[worst_name].sum()} "
                    "it altered).")
         if "baseline" in changes:
-            summary += (f" The non-private baseline changes {changes['baseline'][worst_name][0]:.1%}"
-                        " under the same change.")
+            baseline_rate = changes["baseline"][worst_name][0]
+            summary += (f" The non-private baseline changes {baseline_rate:.1%} under the same "
+                        "change.")
     shown = [1] if regression else [0, 1]
     columns = ["change", "inputs altered",
                *(f"{w}: {['answers changed', f'mean {unit} change'][i]}"

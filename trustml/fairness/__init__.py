@@ -22,6 +22,7 @@ from trustml.fairness._group_metrics import (
 )
 
 __all__ = ["BINARY_METRICS", "LEXICON", "TEMPLATES", "group_labels", "group_metrics",
-           "PrefitAdapter", "WeightedPipeline", "before_after", "disparities", "exponentiated_gradient",
-           "mitigated_predict", "identity_probe", "paired_accuracy_change",
-           "proxy_strength", "regression_group_metrics", "supports_reduction", "threshold_optimizer"]
+           "PrefitAdapter", "WeightedPipeline", "before_after", "disparities",
+           "exponentiated_gradient", "mitigated_predict", "identity_probe",
+           "paired_accuracy_change", "proxy_strength", "regression_group_metrics",
+           "supports_reduction", "threshold_optimizer"]

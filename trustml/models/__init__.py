@@ -27,5 +27,5 @@ from trustml.models._training import fit
 __all__ = ["CNNClassifier", "HFTextAdapter", "LSTMTextClassifier", "LinearRegression",
            "MLPClassifier", "ModelAdapter", "SklearnAdapter", "TorchAdapter",
            "TorchTabularAdapter", "TorchTextAdapter", "default_backbone", "default_device",
-           "fit", "load_tokenizer", "load_weights", "save_weights", "set_trainable", "transformer_sentiment",
-           "with_lora", "wrap"]
+           "fit", "load_tokenizer", "load_weights", "save_weights", "set_trainable",
+           "transformer_sentiment", "with_lora", "wrap"]

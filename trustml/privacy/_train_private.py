@@ -508,9 +508,9 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                     spent = _quiet_epsilon(prior + [(sigma, q, done)], delta, accountant)
                     raise PrivacyBudgetError(
                         f"epsilon: the next step would spend more than the target "
-                        f"{target_epsilon:g} (spent {spent:.3f} after {done} steps); stopped with the "
-                        f"last good model{f' saved in {ckpt}' if ckpt else ''}; raise the target "
-                        "or the noise")
+                        f"{target_epsilon:g} (spent {spent:.3f} after {done} steps); stopped with "
+                        f"the last good model{f' saved in {ckpt}' if ckpt else ''}; raise the "
+                        "target or the noise")
                 # Poisson sampling, reproducible per step so a resumed run draws the same batches.
                 g = torch.Generator().manual_seed(seed * 1_000_003 + done)
                 idx = torch.nonzero(torch.rand(n, generator=g) < rates).flatten()
