@@ -1,3 +1,4 @@
+import json
 import re
 from pathlib import Path
 
@@ -10,10 +11,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from trustml._recipes import load_recipe_data
 from trustml.cli import main
 from trustml.data import load_arrests
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "config.md"
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +131,9 @@ def train_and_audit(tmp_path, recipe: str, source: str, epochs: int, label: str,
     names ``run/model.safetensors`` and ``run/result.json``.
 
     Returns (the report's exit code, its findings by id, the training's result.json)."""
-    import json
-
-    from trustml._recipes import load_recipe_data
-    res = CliRunner().invoke(main, ["train", str(Path(__file__).resolve().parents[1] / "recipes"
-                                                 / recipe), "--out", str(tmp_path / "run"),
-                                    "--quiet", "--set", f"training.epochs={epochs}"])
+    res = CliRunner().invoke(main, ["train", str(ROOT / "recipes" / recipe), "--out",
+                                    str(tmp_path / "run"), "--quiet",
+                                    "--set", f"training.epochs={epochs}"])
     assert res.exit_code == 0, res.output
     data = load_recipe_data({"source": source}, 0)
     data.features.assign(**{label: data.labels}).to_csv(tmp_path / "data.csv", index=False)
