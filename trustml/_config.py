@@ -32,9 +32,16 @@ def load_config(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config: no file at {str(path)!r}; pass the path of an audit YAML")
     try:
-        config = yaml.safe_load(path.read_text())
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {path.name} is not UTF-8 text; pass an audit YAML file "
+                          "saved as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path.name} ({exc.strerror or type(exc).__name__})"
+                          "; check the file's permissions") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config: {path.name} is not valid YAML ({str(exc).splitlines()[0]})")
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"config: {path.name} is not valid YAML ({first})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"config: {path.name} must be a mapping with model: and data: sections")
     unknown = set(config) - SECTIONS
@@ -46,12 +53,13 @@ def load_config(path: str | Path) -> dict:
     if config["model"].get("kind") not in MODEL_KINDS:
         raise ConfigError(f"model.kind: {config['model'].get('kind')!r} is not one of "
                           f"{list(MODEL_KINDS)}")
+    _check_trust(config["model"])
     for key in ("path", "weights", "training_record"):
         if key in config["model"]:
-            config["model"][key] = str(path.parent / config["model"][key])
+            config["model"][key] = str(path.parent / _path_value(config["model"], key, "model"))
     if "path" not in config["data"]:
         raise ConfigError("data.path: missing; name a CSV, TSV or Parquet file")
-    config["data"]["path"] = str(path.parent / config["data"]["path"])
+    config["data"]["path"] = str(path.parent / _path_value(config["data"], "path", "data"))
     for name in config.get("checks") or []:
         if name not in REGISTRY:
             raise ConfigError(f"checks: unknown check {name!r}; use names among {list(REGISTRY)}")
@@ -72,6 +80,22 @@ def load_config(path: str | Path) -> dict:
         raise ConfigError(f"privacy_depth: {config['privacy_depth']!r} is not one of "
                           f"{list(DEPTHS)}")
     return config
+
+
+def _check_trust(model: dict) -> None:
+    """Refuse a ``model.trust`` that is not a YAML boolean: ``'false'`` must not mean yes."""
+    if "trust" in model and not isinstance(model["trust"], bool):
+        raise ConfigError(f"model.trust: {model['trust']!r} is not true or false; write "
+                          "trust: true (unquoted) for a file you made, or leave it out")
+
+
+def _path_value(spec: dict, key: str, section: str) -> str:
+    """``spec[key]``, which must be a path written as a string."""
+    value = spec[key]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{section}.{key}: {value!r} is not a path; write the file's path, "
+                          "relative to the config file")
+    return value
 
 
 def load_data(spec: dict, seed: int) -> AuditData:
@@ -135,59 +159,114 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
 
 
 def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0)):
-    """The configured model, as an adapter; ``target`` as in :func:`load_training_record`."""
+    """The configured model, as an adapter; ``target`` as in :func:`load_training_record`.
+
+    Nothing that unpickles (joblib, pickle, a Hugging Face ``pytorch_model.bin``) is loaded
+    unless ``spec["trust"]`` is the boolean ``True``. A file that cannot be loaded raises a
+    one-line :class:`ModelLoadError` naming the key (``model.path``, ``model.weights``).
+    """
     kind = spec["kind"]
     source = spec.get("weights") if kind == "torch" else spec.get("path")
     if source is None or not Path(source).exists():
         key = "model.weights" if kind == "torch" else "model.path"
         raise ConfigError(f"{key}: no file or directory at {source!r}")
+    trust = spec.get("trust") is True
     if kind == "sklearn":
-        return _sklearn(source, bool(spec.get("trust", False)))
+        return _sklearn(source, trust)
     if kind == "torch":
-        from trustml._recipes import MODELS, build_adapter
-        from trustml.models import load_weights
+        return _torch(spec, source, data, seed, target)
+    return _huggingface(spec, source, data.task, trust)
 
-        architecture = spec.get("architecture")
-        if architecture not in MODELS:
-            raise ConfigError(f"model.architecture: {architecture!r} is not one of {list(MODELS)}")
-        adapter = build_adapter({**spec, "kind": architecture}, data, seed, target)
+
+def _torch(spec: dict, source: str, data: AuditData, seed: int, target: tuple):
+    """A reference architecture with the state dict at ``source`` (no pickle: safetensors, or
+    ``torch.load`` with ``weights_only=True``)."""
+    from trustml._recipes import MODELS, build_adapter
+    from trustml.models import load_weights
+
+    architecture = spec.get("architecture")
+    if architecture not in MODELS:
+        raise ConfigError(f"model.architecture: {architecture!r} is not one of {list(MODELS)}")
+    adapter = build_adapter({**spec, "kind": architecture}, data, seed, target)
+    try:
         load_weights(adapter.module, source)
-        adapter.module.eval()
-        return adapter
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"model.weights: {str(exc).removeprefix('model file: ')}") from None
+    adapter.module.eval()
+    return adapter
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def _huggingface(spec: dict, source: str, task: str, trust: bool):
+    """A Hugging Face directory, offline: safetensors weights only unless ``trust``; never
+    remote code. Library messages are not echoed (some advise ``weights_only=False``)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from trustml.models import wrap
 
+    folder = Path(source)
+    if not folder.is_dir():
+        raise ModelLoadError(f"model.path: {folder.name} is not a directory; point it at the "
+                             "directory model.save_pretrained(dir) wrote")
+    names = sorted(p.name for p in folder.iterdir())
+    pickled = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
+    if not trust and pickled and not any(n.endswith(".safetensors") for n in names):
+        raise ModelLoadError(f"model.path: {folder.name} holds pickle weights ({pickled[0]}), "
+                             "which can run code when loaded; re-save with "
+                             "model.save_pretrained(dir), which writes safetensors, or set "
+                             "model.trust: true for a directory you made")
+    safe = {"local_files_only": True, "trust_remote_code": False}
     try:
-        module = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"model.path: {source!r} is not a Hugging Face model directory "
-                             f"({str(exc).splitlines()[0]})") from None
+        module = AutoModelForSequenceClassification.from_pretrained(
+            source, use_safetensors=None if trust else True, **safe)
+        tokenizer = AutoTokenizer.from_pretrained(source, **safe)
+    except Exception as exc:  # corrupt files fail in many ways; one line
+        raise ModelLoadError(f"model.path: {folder.name} is not a loadable Hugging Face model "
+                             f"directory ({type(exc).__name__}); check its config.json and "
+                             "model.safetensors, or save it again with save_pretrained(dir) "
+                             "for the model and its tokenizer") from None
     return wrap(module.eval(), tokenizer=tokenizer, max_length=spec.get("max_length", 128),
-                task=data.task)
+                task=task)
 
 
 def _sklearn(path: str, trust: bool):
     """A scikit-learn model from skops (types checked) or joblib / pickle (``trust`` only)."""
     from trustml.models import wrap
 
+    name = Path(path).name
     if path.endswith(".skops"):
         import skops.io as sio
 
-        untrusted = sio.get_untrusted_types(file=path)
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+        except Exception as exc:  # a foreign or damaged file; one line
+            raise ModelLoadError(f"model.path: {name} is not a readable skops file "
+                                 f"({type(exc).__name__}); save the model again with "
+                                 "skops.io.dump(model, path)") from None
         if untrusted and not trust:
-            raise ModelLoadError(f"model.path: {Path(path).name} holds types skops does not "
+            raise ModelLoadError(f"model.path: {name} holds types skops does not "
                                  f"trust ({', '.join(untrusted[:5])}); check them and set "
                                  "model.trust: true")
-        return wrap(sio.load(path, trusted=untrusted))
+        return wrap(_load(name, "a skops", lambda: sio.load(path, trusted=untrusted)))
     if not trust:
-        raise ModelLoadError(f"model.trust: loading {Path(path).name} (a pickle) runs any code it "
+        raise ModelLoadError(f"model.trust: loading {name} (a pickle) runs any code it "
                              "holds; save the model with skops, or set model.trust: true for a "
                              "file you made")
     import joblib
 
-    return wrap(joblib.load(path))
+    return wrap(_load(name, "a joblib or pickle", lambda: joblib.load(path)))
+
+
+def _load(name: str, what: str, load):
+    """``load()``, any failure of it turned into one line naming ``model.path``."""
+    try:
+        return load()
+    except Exception as exc:  # unpickling fails in many ways; one line
+        raise ModelLoadError(f"model.path: {name} cannot be loaded as {what} file "
+                             f"({type(exc).__name__}); save the model again with "
+                             "skops.io.dump(model, path)") from None
 
 
 def gate_failures(result: AuditResult, gates, fail_on: str = "fail") -> list[str]:
