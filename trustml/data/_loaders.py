@@ -3,13 +3,14 @@
 Reference files are looked for, in order, at an explicit path, under ``$TRUSTML_DATA``, under the
 user cache (``$XDG_CACHE_HOME/trustml`` or ``~/.cache/trustml``), and only then downloaded from
 their canonical address into the cache. When all fail the error says where to put the file.
+A download is checked against the file's pinned SHA-256 digest before it enters the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
-import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -27,10 +28,14 @@ _ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "m
                   "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
                   "hours-per-week", "native-country", "income"]
 _UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases"
+# Canonical address and SHA-256 digest of each downloadable file.
 _URLS = {
-    "adult/adult.data": f"{_UCI}/adult/adult.data",
-    "adult/adult.test": f"{_UCI}/adult/adult.test",
-    "german/german.data": f"{_UCI}/statlog/german/german.data",
+    "adult/adult.data": (f"{_UCI}/adult/adult.data",
+                         "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d"),
+    "adult/adult.test": (f"{_UCI}/adult/adult.test",
+                         "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05"),
+    "german/german.data": (f"{_UCI}/statlog/german/german.data",
+                           "b21f3d81db8071257d5ff1deaeba1fd4303b62712e6fcc9715c7a86202cb5871"),
 }
 # Attribute 9 of Statlog German credit encodes sex together with marital status.
 _GERMAN_SEX = {"A91": "male", "A92": "female", "A93": "male", "A94": "male", "A95": "female"}
@@ -53,7 +58,17 @@ def find_data_file(relative: str, path: str | os.PathLike | None = None, *,
     path : path-like, optional
         An explicit file, or a directory holding ``relative``; looked at first.
     download : bool
-        Try the canonical address (into the cache) when the file is nowhere else.
+        Try the canonical address (into the cache) when the file is nowhere else. The download
+        must match the file's pinned SHA-256 digest, else nothing enters the cache. A file
+        found at ``path``, under ``$TRUSTML_DATA`` or in the cache is used as it is, not
+        hashed again on every load: the user placed it there, or it was checked on download.
+
+    Raises
+    ------
+    DataError
+        A download does not match its pinned digest.
+    DataNotFoundError
+        The file is nowhere and cannot be downloaded.
     """
     candidates = []
     if path is not None:
@@ -65,11 +80,11 @@ def find_data_file(relative: str, path: str | os.PathLike | None = None, *,
     for c in candidates:
         if c.is_file():
             return c
-    url = _URLS.get(relative)
+    url, sha256 = _URLS.get(relative, (None, None))
     if download and url:
         target = cache_dir() / relative
         try:
-            _download(url, target)
+            _download(url, target, sha256)
             return target
         except OSError:
             pass
@@ -79,12 +94,21 @@ def find_data_file(relative: str, path: str | os.PathLike | None = None, *,
                             f"or pass its path{source}")
 
 
-def _download(url: str, target: Path) -> None:
+def _download(url: str, target: Path, sha256: str) -> None:
+    """Fetch ``url`` to ``target``, hashing while streaming; a file whose SHA-256 is not
+    ``sha256`` is deleted and raises :class:`DataError`, so it never enters the cache."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as resp:
-            shutil.copyfileobj(resp, out)
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise DataError(f"data file: the download of {target.parent.name}/{target.name} "
+                            f"has sha256 {digest.hexdigest()}, expected {sha256}; it was "
+                            f"discarded: fetch the canonical file and put it at {target}")
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
