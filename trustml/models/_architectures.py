@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -150,8 +151,8 @@ def transformer_sentiment(backbone: str | os.PathLike | None = None, *, num_labe
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModelForSequenceClassification.from_pretrained(source,
-                                                                       num_labels=num_labels)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source, num_labels=num_labels, use_safetensors=_safetensors_only(source))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"backbone: cannot load {source!r} ({type(exc).__name__}); pass a "
                              "local model directory or a hub id reachable online") from exc
@@ -161,6 +162,13 @@ def transformer_sentiment(backbone: str | os.PathLike | None = None, *, num_labe
         return with_lora(model), tokenizer
     set_trainable(model, trainable)
     return model, tokenizer
+
+
+def _safetensors_only(source: str) -> bool | None:
+    """``True`` (load no pickle) for a local directory holding safetensors weights, as the
+    bundled MiniLM does; else ``None``, transformers' default, which prefers safetensors."""
+    folder = Path(source)
+    return True if folder.is_dir() and any(folder.glob("*.safetensors")) else None
 
 
 def with_lora(model: nn.Module, *, rank: int = 8, alpha: int = 16,
