@@ -21,6 +21,12 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def private_ledger_store(tmp_path_factory, monkeypatch):
+    """Each test composes DP spending in a ledger store of its own, never the user's."""
+    monkeypatch.setenv("TRUSTML_LEDGER_DIR", str(tmp_path_factory.mktemp("ledger")))
+
+
+@pytest.fixture(autouse=True)
 def every_report_follows_the_schema(monkeypatch):
     """Validate every AuditResult a test builds against the shipped JSON Schema."""
     from trustml.report import AuditResult, validate_report

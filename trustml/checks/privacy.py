@@ -8,9 +8,10 @@ import pandas as pd
 
 from trustml.checks._finding import Finding, Table, fmt_ci
 from trustml.checks._registry import AuditContext, register
-from trustml.data import concat_rows, k_anonymity, pii_summary, select_rows
+from trustml.data import PHONE_REGIONS, concat_rows, k_anonymity, pii_summary, select_rows
 from trustml.models import wrap
-from trustml.privacy import PrivacyLedger, make_canaries, membership_inference, one_run_audit
+from trustml.privacy import make_canaries, membership_inference, one_run_audit
+from trustml.privacy._ledger import segment_steps, verify_claim
 
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 
@@ -27,12 +28,11 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
                         "provable bound (epsilon, delta).")]
     limit = ctx.thresholds["max_epsilon"]
     bound = 1.0 / rec.n_train
-    problems = []
-    if rec.epsilon > limit:
-        problems.append(f"epsilon {rec.epsilon:.2f} is above the limit of {limit:g}")
-    if rec.delta >= bound:
-        problems.append(f"delta {rec.delta:g} is not below 1/n = {bound:.2g}")
+    check = verify_claim(rec.claim(), rec.ledger) if rec.ledger else None
+    problems = _dp_problems(rec, limit, bound)
     status = "warn" if problems else "pass"
+    if check is not None and not check["verified"]:
+        status, problems = "fail", [f"the claim does not hold: {check['problem']}"] + problems
     summary = (f"Trained with differential privacy (DP-SGD, {rec.clipping} clipping): epsilon = "
                f"{rec.epsilon:.2f} at delta = {rec.delta:g}, by Opacus' {rec.accountant.upper()} "
                f"accountant. Smaller epsilon means stronger protection: any one person's data "
@@ -43,8 +43,52 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
     if 0 < rec.run_epsilon < rec.epsilon - 1e-9:  # 0: a record that did not say
         summary += (f" This run alone spent {rec.run_epsilon:.2f}; the rest was spent on the same "
                     "data by earlier runs in the privacy ledger, and privacy losses add up.")
+    summary += _ledger_sentence(rec, check)
+    tables = [_dp_table(rec)]
+    if check is not None and check["verified"]:
+        tables.append(Table(f"Privacy ledger of this data set ({rec.ledger}): every training "
+                            "segment up to this model, composed into the epsilon above",
+                            ["run", "segment", "noise multiplier", "sampling rate", "steps",
+                             "recorded"],
+                            [[e["run_id"], e["segment"], round(e["noise_multiplier"], 4),
+                              round(e["sample_rate"], 6), segment_steps(e), e["time"]]
+                             for e in check["segments"]]))
+    return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
+                    summary, metrics=rec.to_dict(), tables=tables,
+                    thresholds={"max_epsilon": limit, "max_delta": bound}, regulations=REGS,
+                    recommendation="" if not problems else "Lower the target epsilon or delta, "
+                    "keep the noise seed secret, keep the ledger, and retrain.")]
+
+
+def _dp_problems(rec, limit: float, bound: float) -> list[str]:
+    problems = []
+    if rec.epsilon > limit:
+        problems.append(f"epsilon {rec.epsilon:.2f} is above the limit of {limit:g}")
+    if rec.delta >= bound:
+        problems.append(f"delta {rec.delta:g} is not below 1/n = {bound:.2g}")
+    if rec.seeded_noise:
+        problems.append("the noise was drawn from a stated seed, so anyone who knows the seed "
+                        "can remove it")
+    return problems
+
+
+def _ledger_sentence(rec, check: dict | None) -> str:
+    if check is None:
+        return (" Its ledger was kept in memory (this process only), so the claim cannot be "
+                "checked against a stored ledger.")
+    if not check["verified"]:
+        return ""
+    text = (f" The ledger ({rec.ledger}) confirms it: epsilon {check['ledger_epsilon']:.2f} up "
+            "to this model's line.")
+    if check["total_epsilon"] > check["ledger_epsilon"] + 1e-6:
+        text += (f" Later runs on the same data have spent more since: "
+                 f"{check['total_epsilon']:.2f} in all.")
+    return text
+
+
+def _dp_table(rec) -> Table:
     fractions = rec.clipped_fraction
-    table = Table("DP-SGD parameters", ["parameter", "value"], [
+    return Table("DP-SGD parameters", ["parameter", "value"], [
         ["epsilon (spent on this data, all runs)", round(rec.epsilon, 4)],
         *([["epsilon (this run)", round(rec.run_epsilon, 4)]] if rec.run_epsilon > 0 else []),
         ["target epsilon", rec.target_epsilon],
@@ -55,23 +99,6 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
         ["training examples", rec.n_train], ["per-sample clipping", rec.clipping],
         ["clipped per-sample gradients (last epoch)",
          f"{fractions[-1]:.1%}" if fractions else "n/a"]])
-    tables = [table]
-    if rec.checkpoint_dir is not None:
-        ledger = PrivacyLedger(rec.checkpoint_dir)
-        entries = ledger.segments(rec.dataset, until_run=rec.run_id or None)
-        tables.append(Table(f"Privacy ledger of this data set ({ledger.path.name}): every "
-                            "checkpointed training segment up to this run, composed into the "
-                            "epsilon above",
-                            ["run", "segment", "noise multiplier", "sampling rate", "steps",
-                             "recorded"],
-                            [[e["run_id"], e["segment"], round(e["noise_multiplier"], 4),
-                              round(e["sample_rate"], 6), e["steps"], e["time"]]
-                             for e in entries]))
-    return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
-                    summary, metrics=rec.to_dict(), tables=tables,
-                    thresholds={"max_epsilon": limit, "max_delta": bound}, regulations=REGS,
-                    recommendation="" if not problems else "Lower the target epsilon or delta "
-                    "and retrain.")]
 
 
 MAX_SCANNED = 20_000  # texts (or distinct string values) scanned for personal information
@@ -95,7 +122,7 @@ def personal_data(ctx: AuditContext) -> list[Finding]:
     values, unit = _scanned_values(ctx)
     findings = []
     if values:
-        result = pii_summary(values)
+        result = pii_summary(values, phone_regions=getattr(ctx, "phone_regions", PHONE_REGIONS))
         n, hits = result["texts"], result["texts_with_pii"]
         capped = (f" (the first {MAX_SCANNED:,})" if ctx.data.kind == "text"
                   and ctx.data.n_rows > MAX_SCANNED else "")

@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_model
 from torch import nn
 
+from trustml._files import replace_durably, temporary_beside
 from trustml.errors import ModelLoadError
 
+CLAIM_KEY = "trustml.privacy"
 
-def save_weights(module: nn.Module, path: str | os.PathLike) -> Path:
-    """Write ``module``'s state dict as safetensors (atomically)."""
+
+def save_weights(module: nn.Module, path: str | os.PathLike, *,
+                 claim: dict | None = None) -> Path:
+    """Write ``module``'s state dict as safetensors, atomically and durably.
+
+    ``claim``: the model's privacy claim (epsilon, delta, accountant, steps, ledger line),
+    stored in the file's metadata so the claim travels with the weights (:func:`read_claim`).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    save_model(module, str(tmp))  # handles tied / aliased weights (e.g. DPLSTM's)
-    os.replace(tmp, path)
-    return path
+    metadata = {CLAIM_KEY: json.dumps(claim, sort_keys=True)} if claim is not None else None
+    with temporary_beside(path) as tmp:
+        save_model(module, str(tmp), metadata=metadata)  # handles tied weights (DPLSTM's)
+        return replace_durably(tmp, path)
+
+
+def read_claim(path: str | os.PathLike) -> dict | None:
+    """The privacy claim stored in a safetensors file by :func:`save_weights` (None if none).
+
+    Raises
+    ------
+    ModelLoadError
+        The file is not a readable safetensors file, or its claim is not JSON.
+    """
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+        return json.loads(metadata[CLAIM_KEY]) if CLAIM_KEY in metadata else None
+    except Exception as exc:  # a foreign or corrupt file fails in many ways
+        raise ModelLoadError(f"model file: {Path(path).name} holds no readable privacy claim "
+                             f"({type(exc).__name__}); save it with trustml") from None
 
 
 def load_weights(module: nn.Module, path: str | os.PathLike) -> nn.Module:

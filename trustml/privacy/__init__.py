@@ -8,7 +8,13 @@ from trustml.privacy._membership import (
     lira_scores,
     membership_inference,
 )
-from trustml.privacy._ledger import PrivacyLedger, epsilon_of
+from trustml.privacy._ledger import (
+    LedgerError,
+    PrivacyLedger,
+    data_fingerprint,
+    default_ledger_dir,
+    epsilon_of,
+)
 from trustml.privacy._train_private import (
     ACCOUNTANTS,
     DPSanityError,
@@ -25,6 +31,7 @@ from trustml.privacy._train_private import (
 __all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DPSanityError", "PrivacyBudgetError",
            "attack_metrics", "confidence_scores", "epsilon_lower_bound", "lira_scores",
            "make_canaries", "membership_inference", "one_run_audit",
-           "PrivacyLedger", "PrivacyRecord", "allowed_steps", "balanced_sample_rates",
+           "LedgerError", "PrivacyLedger", "PrivacyRecord", "data_fingerprint",
+           "default_ledger_dir", "allowed_steps", "balanced_sample_rates",
            "calibrate_noise",
            "check_privacy_params", "default_delta", "epsilon_of", "train_private"]

@@ -5,15 +5,19 @@ it into physical chunks that fit in memory, clip each sample's gradient to norm 
 Gaussian noise N(0, sigma^2 C^2), divide by the expected batch size q n, and update. Clipping
 is book-keeping (:mod:`._bookkeeping`) when every trainable layer supports it, else Opacus'
 per-sample hooks; both give the same clipped sum. An Opacus accountant composes the steps.
+
+Order of writes at a checkpoint (each one fsynced before the next starts): the ledger line,
+the run directory's copy of the ledger, the checkpoint folder (model with its privacy claim,
+optimizer, state), the ``LATEST`` pointer. A process killed anywhere leaves every visible model
+with a claim at least as large as the spending behind it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import os
+import secrets
 import time
 import uuid
 import warnings
@@ -22,20 +26,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from opacus.optimizers import DPOptimizer
 from opacus.grad_sample import GradSampleModule
+from opacus.optimizers import DPOptimizer
 from tqdm.auto import tqdm
 
 from trustml.errors import ConfigError, TrustMLError
 from trustml.models._adapters import TorchAdapter
-from trustml.models._io import load_weights, save_weights
 from trustml.models._training import loss_fn, make_dataset
 from trustml.privacy._bookkeeping import BookKeepingClipper, supports
-from trustml.privacy._ledger import PrivacyLedger, epsilon_of
+from trustml.privacy._checkpoint import hold, latest_checkpoint, load_checkpoint, save_checkpoint
+from trustml.privacy._ledger import LedgerError, PrivacyLedger, data_fingerprint, epsilon_of
+from trustml.privacy._settings import (
+    ACCOUNTANTS,
+    check_finite,
+    check_privacy_params,
+    check_training_settings,
+)
 
-ACCOUNTANTS = ("prv", "rdp", "gdp")
+__all__ = ["ACCOUNTANTS", "check_privacy_params"]  # re-exported from ._settings
 CLIPPING = ("auto", "bookkeeping", "opacus")
-STATE_FILE = "state.json"
 
 
 class PrivacyBudgetError(TrustMLError):
@@ -54,7 +63,7 @@ class PrivacyRecord:
     ----------
     epsilon : float
         Epsilon spent on this data set, by ``accountant`` at ``delta``: this run composed with
-        everything the ledger holds for the same data (earlier runs, the run before a resume).
+        everything the ledger held for the same data up to this run's last line.
     run_epsilon : float
         Epsilon of this run's steps alone.
     delta, target_epsilon, accountant, noise_multiplier
@@ -73,6 +82,15 @@ class PrivacyRecord:
     clipping : {"bookkeeping", "opacus"}
     completed : bool
         False when the run stopped early (``max_steps``) and can be resumed.
+    dataset : str
+        The training data's fingerprint (:func:`trustml.privacy.data_fingerprint`).
+    ledger : str or None
+        The ledger file this run was accounted in (None: an in-memory ledger).
+    ledger_head : str
+        Hash of this run's last ledger line: the epsilon above composes the ledger up to it.
+    seeded_noise : bool
+        True when noise and sampling came from a stated ``seed``: anyone who knows the seed
+        can remove the noise, so the guarantee holds only while the seed stays secret.
     """
 
     epsilon: float
@@ -100,28 +118,23 @@ class PrivacyRecord:
     run_id: str = ""
     completed: bool = True
     checkpoint_dir: str | None = None
+    ledger: str | None = None
+    ledger_head: str = ""
+    seeded_noise: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def claim(self) -> dict:
+        """What a released model states about its privacy (stored with its weights)."""
+        keys = ("epsilon", "delta", "accountant", "steps", "run_id", "dataset", "ledger_head",
+                "noise_multiplier", "sample_rate", "target_epsilon", "seeded_noise")
+        return {k: getattr(self, k) for k in keys}
 
 
 def default_delta(n: int) -> float:
     """The largest power of ten strictly below ``1 / n``."""
     return 10.0 ** -(math.floor(math.log10(max(n, 1))) + 1)
-
-
-def check_privacy_params(target_epsilon: float, delta: float | None, accountant: str) -> None:
-    """Raise :class:`ConfigError` for an epsilon, delta or accountant out of range."""
-    if not (isinstance(target_epsilon, (int, float)) and math.isfinite(target_epsilon)
-            and target_epsilon > 0):
-        raise ConfigError(f"epsilon: {target_epsilon!r} must be a finite number > 0; "
-                          "pass e.g. epsilon=1.0")
-    if delta is not None and not (isinstance(delta, (int, float)) and 0 < delta < 1):
-        raise ConfigError(f"delta: {delta!r} must lie in (0, 1); pass e.g. delta=1e-5, "
-                          "below 1 / number of training examples")
-    if accountant not in ACCOUNTANTS:
-        raise ConfigError(f"accountant: unknown accountant {accountant!r}; "
-                          f"use one of {list(ACCOUNTANTS)}")
 
 
 def _quiet_epsilon(history, delta, accountant) -> float:
@@ -170,13 +183,6 @@ def allowed_steps(prior: list, sigma: float, sample_rate: float, most: int,
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
-
-
-def _fingerprint(tensors) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(np.ascontiguousarray(t.cpu().numpy()).tobytes())
-    return h.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------- steppers
@@ -283,26 +289,6 @@ def _sum_over_processes(*values: float) -> list[float]:
     return t.tolist()
 
 
-# ---------------------------------------------------------------------- checkpoints
-def _save_checkpoint(directory: Path, module, optimizer, state: dict) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    save_weights(module, directory / "model.safetensors")
-    tmp = directory / "optimizer.pt.part"
-    torch.save(optimizer.state_dict(), tmp)
-    os.replace(tmp, directory / "optimizer.pt")
-    tmp = directory / (STATE_FILE + ".part")
-    tmp.write_text(json.dumps(state, indent=2))
-    os.replace(tmp, directory / STATE_FILE)
-
-
-def _load_state(directory: Path) -> dict:
-    path = directory / STATE_FILE
-    if not path.is_file():
-        raise ConfigError(f"resume: no checkpoint in {str(directory)!r} ({STATE_FILE} missing); "
-                          "train without resume=True first")
-    return json.loads(path.read_text())
-
-
 def balanced_sample_rates(labels, expected_batch: float,
                           power: float = 1.0) -> tuple[np.ndarray, dict[str, float]]:
     """Per-example Poisson rates that over-sample small groups (group-balanced sampling).
@@ -326,6 +312,289 @@ def balanced_sample_rates(labels, expected_batch: float,
 
 
 # ---------------------------------------------------------------------- training
+@dataclass
+class _Sampling:
+    """Poisson sampling of a run: per-example rates and what the accountant charges."""
+
+    rates: torch.Tensor
+    q: float
+    expected_batch: float
+    steps_per_epoch: int
+    by_group: dict
+
+    @classmethod
+    def of(cls, n: int, batch_size: int, balance, balance_power: float) -> "_Sampling":
+        steps_per_epoch = math.ceil(n / min(batch_size, n))
+        rates, by_group = np.full(n, 1.0 / steps_per_epoch), {}
+        if balance is not None:
+            if len(balance) != n:
+                raise ConfigError(f"balance: {len(balance)} labels for {n} training examples; "
+                                  "pass one per example")
+            rates, by_group = balanced_sample_rates(balance, n / steps_per_epoch, balance_power)
+        return cls(torch.as_tensor(rates, dtype=torch.float32), float(rates.max()),
+                   float(rates.sum()), steps_per_epoch, by_group)
+
+
+def _group_counters(groups: dict | None, n: int) -> dict:
+    """Feature -> (group names, code per example, clipped count, seen count)."""
+    out = {}
+    for name, labels in (groups or {}).items():
+        labels = np.asarray(labels).astype(str)
+        if len(labels) != n:
+            raise ConfigError(f"groups: {name!r} has {len(labels)} labels for {n} training "
+                              "examples; pass one per example")
+        uniques, codes = np.unique(labels, return_inverse=True)
+        out[name] = (uniques, torch.as_tensor(codes), torch.zeros(len(uniques)),
+                     torch.zeros(len(uniques)))
+    return out
+
+
+def _resolve_ledger(ledger) -> PrivacyLedger:
+    if isinstance(ledger, PrivacyLedger):
+        return ledger
+    return PrivacyLedger.default() if ledger is None else PrivacyLedger(ledger)
+
+
+def _broadcast(values: list[int | float]) -> list:
+    """Rank 0's values on every process (noise seed and calibration must agree)."""
+    t = torch.tensor([float(v) for v in values[:-1]] + [0.0], dtype=torch.float64)
+    secret = torch.tensor([int(values[-1])], dtype=torch.int64)
+    torch.distributed.broadcast(t, 0)
+    torch.distributed.broadcast(secret, 0)
+    return t.tolist()[:-1] + [int(secret.item())]
+
+
+class _PrivateRun:
+    """The state of one DP training run: where it stands, how it steps, what it records."""
+
+    def __init__(self, adapter: TorchAdapter, dataset, *, fingerprint: str,
+                 ledger: PrivacyLedger, ckpt: Path | None, sampling: _Sampling, settings: dict,
+                 groups: dict, seed: int | None):
+        self.adapter, self.dataset, self.fingerprint = adapter, dataset, fingerprint
+        self.ledger, self.ckpt, self.sampling, self.s = ledger, ckpt, sampling, settings
+        self.groups, self.seeded = groups, seed is not None
+        self.secret = seed if seed is not None else secrets.randbits(62)
+        self.params = [p for p in adapter.module.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(self.params, lr=settings["lr"])
+        self.total = settings["epochs"] * sampling.steps_per_epoch
+        self.run_id, self.segment, self.start, self.done = uuid.uuid4().hex[:12], 0, 0, 0
+        self.losses, self.fractions, self.seconds, self.head = [], [], 0.0, ""
+        self.rank, self.world = _distributed()
+        self.clipped = self.counted = 0
+        self.epoch_loss, self.epoch_seen = 0.0, 0
+
+    # ------------------------------------------------------------------ where it starts
+    def begin(self, resume: bool) -> None:
+        """Start afresh (calibrating the noise) or continue the checkpoint in ``ckpt``."""
+        if resume:
+            self._resume()
+        else:
+            fixed = self.s["noise_multiplier"]
+            try:
+                self.sigma = fixed if fixed is not None else calibrate_noise(
+                    self.ledger.history(self.fingerprint), self.sampling.q, self.total,
+                    self.s["target_epsilon"], self.s["delta"], self.s["accountant"])
+            except PrivacyBudgetError as exc:
+                where = self.ledger.path(self.fingerprint) or "the in-memory ledger"
+                raise PrivacyBudgetError(f"{exc} (ledger: {where})") from None
+        if self.world > 1:
+            self.sigma, self.done, self.start, self.secret = _broadcast(
+                [self.sigma, self.done, self.start, self.secret])
+            self.done, self.start = int(self.done), int(self.start)
+        self.prior = self._prior()
+        self.budget = allowed_steps(self.prior, self.sigma, self.sampling.q,
+                                    self.total - self.start, self.s["target_epsilon"],
+                                    self.s["delta"], self.s["accountant"])
+        if self.done - self.start >= self.budget and self.done < self.total:
+            raise PrivacyBudgetError(self._budget_message("the first step"))
+
+    def _prior(self) -> list:
+        """Everything else spent on this data: other runs, and this run's closed segments."""
+        return [(e["noise_multiplier"], e["sample_rate"], e["steps"] - e.get("start", 0))
+                for e in self.ledger.segments(self.fingerprint)
+                if e["run_id"] != self.run_id or e["segment"] != self.segment]
+
+    def _resume(self) -> None:
+        folder = latest_checkpoint(self.ckpt)
+        state, _ = load_checkpoint(folder, self.adapter.module, self.optimizer)
+        if state["dataset"] != self.fingerprint:
+            raise ConfigError("resume: the checkpoint was trained on other data; pass the same "
+                              "X, or start a new run")
+        if abs(state["sample_rate"] - self.sampling.q) > 1e-12 or state["total_steps"] != (
+                self.total):
+            raise ConfigError("resume: batch_size, epochs or balance differ from the "
+                              "checkpoint's; pass the settings it was started with")
+        line = self._ledger_line(state)
+        own = [e for e in self.ledger.entries(self.fingerprint) if e["run_id"] == line["run_id"]]
+        self.run_id, self.done, self.sigma = state["run_id"], state["steps"], line[
+            "noise_multiplier"]
+        if own[-1]["hash"] == line["hash"]:  # the run stopped right after this checkpoint
+            self.segment, self.start = line["segment"], line.get("start", 0)
+        else:  # it went on past it: count the replayed steps again, as a new segment
+            self.segment, self.start = max(e["segment"] for e in own) + 1, self.done
+        self.secret, self.seeded = state["noise_seed"], state["seeded_noise"]
+        self.losses, self.fractions = state["loss"], state["clipped_fraction"]
+        self.seconds = state["seconds"]
+
+    def _ledger_line(self, state: dict) -> dict:
+        """The ledger line a checkpoint was accounted against, checked against it."""
+        path = self.ledger.path(self.fingerprint) or "the in-memory ledger"
+        line = {e["hash"]: e for e in self.ledger.entries(self.fingerprint)}.get(
+            state["ledger_head"])
+        if line is None:
+            raise LedgerError(f"resume: {path} does not hold the ledger line this checkpoint "
+                              "was accounted against (the ledger was deleted, truncated or "
+                              f"replaced); restore it from {self.ckpt}/ledger-*.jsonl")
+        if line["steps"] != state["steps"] or line["run_id"] != state["run_id"]:
+            raise LedgerError(f"resume: {self.ckpt} says {state['steps']} steps but its ledger "
+                              f"line in {path} says {line['steps']}; the checkpoint was edited")
+        return line
+
+    def _budget_message(self, what: str) -> str:
+        spent = _quiet_epsilon(self.prior + [(self.sigma, self.sampling.q,
+                                              self.done - self.start)],
+                               self.s["delta"], self.s["accountant"])
+        kept = (f"; the last good model is in {self.ckpt}" if self.ckpt and self.done
+                else "; nothing was trained or written")
+        return (f"epsilon: {what} would spend more than the target {self.s['target_epsilon']:g}"
+                f" (spent {spent:.3f} after {self.done} steps){kept}; raise the target or the "
+                "noise")
+
+    # ------------------------------------------------------------------ stepping
+    def train(self, stop_at: int, progress: bool) -> None:
+        """Take logical steps until ``stop_at``, checkpointing every epoch and at the end."""
+        module, chunk = self.adapter.module, self.s["chunk"] or len(self.dataset)
+        stepper = self._stepper()
+        self.s["clipping_used"] = stepper.name
+        snapshot = ([p.detach().clone() for p in self.params]
+                    if self.s["sanity_check"] and self.done == 0 else None)
+        t0 = time.perf_counter()
+        module.train()
+        bar = tqdm(total=self.total, initial=self.done, leave=False, unit="step",
+                   desc=f"train (DP, epsilon={self.s['target_epsilon']:g})",
+                   disable=not progress, mininterval=1.0)
+        with warnings.catch_warnings():
+            # Full backward hooks on a first layer whose input needs no gradient warn: harmless.
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            try:
+                while self.done < stop_at:
+                    if self.done - self.start >= self.budget:
+                        if self.epoch_seen:  # keep the last good model, within the target
+                            self._end_epoch()
+                            self.checkpoint(self.seconds + time.perf_counter() - t0)
+                        raise PrivacyBudgetError(self._budget_message("the next step"))
+                    self._step(stepper, chunk)
+                    bar.update()
+                    if snapshot is not None:
+                        _sanity_check(module, self.params, snapshot, stepper)
+                        snapshot = None
+                    if (self.done % self.sampling.steps_per_epoch == 0
+                            or self.done == stop_at):
+                        self._end_epoch()
+                        self.checkpoint(self.seconds + time.perf_counter() - t0)
+            finally:
+                bar.close()
+                stepper.close()
+                module.eval()
+                self.seconds += time.perf_counter() - t0
+
+    def _stepper(self) -> _Stepper:
+        module, s = self.adapter.module, self.s
+        use_bk = s["clipping"] == "bookkeeping" or (s["clipping"] == "auto" and supports(module)
+                                                    and not s["secure_mode"])
+        if self.world > 1 and not use_bk:
+            raise ConfigError("clipping: multi-process training needs book-keeping clipping "
+                              "(Linear, Embedding and LayerNorm trainable layers, no "
+                              "secure_mode)")
+        if use_bk:
+            return _BookKeepingStepper(module, self.optimizer, self.sigma, s["max_grad_norm"],
+                                       self.sampling.expected_batch, torch.Generator(),
+                                       distributed=self.world > 1)
+        gen = None if s["secure_mode"] else torch.Generator(device=self.adapter.device)
+        return _OpacusStepper(module, self.optimizer, self.sigma, s["max_grad_norm"],
+                              self.sampling.expected_batch, gen, s["secure_mode"])
+
+    def _step(self, stepper: _Stepper, chunk: int) -> None:
+        adapter, device = self.adapter, self.adapter.device
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                    else contextlib.nullcontext())
+        # Poisson sampling from the run's secret, per step, so a resume draws the same batches.
+        g = torch.Generator().manual_seed((self.secret * 1_000_003 + self.done) % 2 ** 63)
+        idx = torch.nonzero(torch.rand(len(self.dataset), generator=g)
+                            < self.sampling.rates).flatten()
+        idx = idx[idx % self.world == self.rank]  # this process's share of the global batch
+        for first in range(0, len(idx), chunk):
+            part = idx[first:first + chunk]
+            *inputs, target = (t[part].to(device) for t in self.dataset.tensors)
+            with autocast:
+                logits = adapter.forward(stepper.module, *inputs)
+            loss = loss_fn(adapter, logits, target)
+            over = (stepper.backward(loss, len(part)) > self.s["max_grad_norm"]).float().cpu()
+            for _, codes, hits, seen in self.groups.values():
+                hits.index_add_(0, codes[part], over)
+                seen.index_add_(0, codes[part], torch.ones_like(over))
+            self.clipped += int(over.sum())
+            self.counted += len(part)
+            self.epoch_loss += loss.item() * len(part)
+            self.epoch_seen += len(part)
+        stepper.step(noise_seed=(self.secret * 7919 + self.done + 1) % 2 ** 63)
+        self.done += 1
+
+    def _end_epoch(self) -> None:
+        if self.world > 1:
+            self.clipped, self.counted, self.epoch_loss, self.epoch_seen = _sum_over_processes(
+                self.clipped, self.counted, self.epoch_loss, self.epoch_seen)
+        self.losses.append(self.epoch_loss / max(self.epoch_seen, 1))
+        self.fractions.append(round(self.clipped / max(self.counted, 1), 6))
+        self.clipped = self.counted = 0
+        self.epoch_loss, self.epoch_seen = 0.0, 0
+
+    # ------------------------------------------------------------------ recording
+    def checkpoint(self, seconds: float) -> None:
+        """Ledger line first (fsynced), then the run directory's copy, then the model."""
+        if self.rank != 0:
+            return
+        line = self.ledger.record(
+            run_id=self.run_id, segment=self.segment, start=self.start,
+            dataset=self.fingerprint, noise_multiplier=self.sigma, sample_rate=self.sampling.q,
+            steps=self.done, delta=self.s["delta"], accountant=self.s["accountant"])
+        self.head = line["hash"]
+        if self.ckpt is None:
+            return
+        self.ledger.write_copy(self.fingerprint, self.ckpt)
+        state = {"run_id": self.run_id, "segment": self.segment, "dataset": self.fingerprint,
+                 "steps": self.done, "total_steps": self.total, "sample_rate": self.sampling.q,
+                 "ledger_head": self.head, "noise_seed": self.secret,
+                 "seeded_noise": self.seeded, "loss": self.losses,
+                 "clipped_fraction": self.fractions, "seconds": seconds}
+        save_checkpoint(self.ckpt, self.adapter.module, self.optimizer, state,
+                        claim=self.record().claim())
+
+    def record(self) -> PrivacyRecord:
+        """What the run has spent so far."""
+        s, mine = self.s, (self.sigma, self.sampling.q, self.done - self.start)
+        by_group = {}
+        for name, (uniques, _, hits, seen) in self.groups.items():
+            by_group[name] = {str(u): round(float(h / n), 6)
+                              for u, h, n in zip(uniques, hits, seen) if n > 0}
+        own = [(e["noise_multiplier"], e["sample_rate"], e["steps"] - e.get("start", 0))
+               for e in self.ledger.segments(self.fingerprint) if e["run_id"] == self.run_id
+               and e["segment"] != self.segment] if self.segment else []
+        return PrivacyRecord(
+            epsilon=_quiet_epsilon(self.prior + [mine], s["delta"], s["accountant"]),
+            run_epsilon=_quiet_epsilon(own + [mine], s["delta"], s["accountant"]),
+            delta=s["delta"], target_epsilon=s["target_epsilon"], accountant=s["accountant"],
+            noise_multiplier=float(self.sigma), sample_rate=self.sampling.q, steps=self.done,
+            epochs=s["epochs"], max_grad_norm=s["max_grad_norm"], n_train=len(self.dataset),
+            batch_size=s["batch_size"], lr=s["lr"], clipping=s["clipping_used"],
+            secure_mode=s["secure_mode"], seconds=self.seconds, loss=list(self.losses),
+            clipped_fraction=list(self.fractions), clipped_fraction_by_group=by_group,
+            sample_rate_by_group=self.sampling.by_group,
+            balance_power=s["balance_power"], dataset=self.fingerprint, run_id=self.run_id,
+            completed=self.done >= self.total,
+            checkpoint_dir=str(self.ckpt) if self.ckpt is not None else None,
+            ledger=str(self.ledger.path(self.fingerprint)) if self.ledger.persistent else None,
+            ledger_head=self.head, seeded_noise=self.seeded)
 def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   delta: float | None = None, epochs: int = 5, batch_size: int = 256,
                   max_grad_norm: float = 1.0, lr: float = 1e-3, accountant: str = "prv",
@@ -334,14 +603,16 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                   max_steps: int | None = None, sanity_check: bool = True,
                   groups: dict | None = None, balance=None, balance_power: float = 1.0,
-                  seed: int = 0, progress: bool = True) -> tuple[TorchAdapter, PrivacyRecord]:
+                  ledger: PrivacyLedger | str | os.PathLike | None = None,
+                  seed: int | None = None, progress: bool = True,
+                  names: dict | None = None) -> tuple[TorchAdapter, PrivacyRecord]:
     """Train the adapter's module with DP-SGD (Adam update) within a privacy budget.
 
     The noise multiplier is calibrated so that this run, composed with what the ledger already
     holds for the same training data, spends at most ``target_epsilon`` at ``delta``. Given an
     explicit ``noise_multiplier`` instead, training stops with :class:`PrivacyBudgetError` before
-    the step that would exceed the target, keeping the last good model (saved to
-    ``checkpoint_dir`` when given).
+    the step that would exceed the target, keeping the last good model (in ``checkpoint_dir``).
+    Settings and data are checked before anything is spent or written.
 
     Parameters
     ----------
@@ -351,7 +622,7 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         Training inputs (raw, as the adapter takes them) and labels.
     target_epsilon : float
     delta : float, optional
-        Default: the largest power of ten below ``1 / len(y)``.
+        Below ``1 / len(y)``; default: the largest power of ten below it.
     epochs, batch_size, max_grad_norm, lr
         ``batch_size`` is the expected logical (Poisson) batch size; each epoch is
         ``ceil(n / batch_size)`` steps at sampling rate ``1 / steps_per_epoch``.
@@ -364,6 +635,37 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         Split logical batches into chunks of at most this many examples (memory bound).
     secure_mode : bool
         Opacus' cryptographically safe noise (needs ``torchcsprng``; Opacus clipping only).
+    checkpoint_dir : path, optional
+        Checkpoints (every epoch), the ``LATEST`` pointer and a copy of the ledger; see
+        :mod:`trustml.privacy._checkpoint`. One run writes here at a time.
+    resume : bool
+        Continue the run checkpointed in ``checkpoint_dir`` (same data and settings): the
+        same batches and noise, so the result equals an uninterrupted run.
+    max_steps : int, optional
+        Stop this call after that many logical steps (checkpointed; resume later).
+    sanity_check : bool
+        After the first step, check that every trainable weight moved and per-sample
+        gradients have the right shape; raise :class:`DPSanityError` otherwise.
+    groups : dict, optional
+        Feature name -> one group label per training example: the record then gives the
+        fraction of clipped gradients per group (an audit statistic, not for release).
+    balance : array-like, optional
+        One group label per example: sample small groups more often
+        (:func:`balanced_sample_rates`); the accountant charges every example the highest
+        rate, so balancing needs more noise for the same epsilon.
+    balance_power : float
+        Strength of the balancing in [0, 1].
+    ledger : PrivacyLedger or path, optional
+        Where spending on this data is composed. Default: the user's ledger store
+        (:func:`trustml.privacy.default_ledger_dir`), so every run on the same rows adds up.
+        ``PrivacyLedger()`` keeps it in memory, for models that are never released.
+    seed : int, optional
+        Seeds the sampling and the noise. Default: a secret drawn per run (kept only in the
+        checkpoints). A stated seed makes the run reproducible, but anyone who knows it can
+        remove the noise: for tests and benchmarks on public data only.
+    progress : bool
+    names : dict, optional
+        How the caller's interface spells these settings in error messages (keyword -> name).
 
     Notes
     -----
@@ -371,205 +673,52 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     the same Poisson batch and trains on its share; clipped gradient sums are all-reduced and
     the same noise is added everywhere, so the result and the epsilon equal a single-process
     run's. Only rank 0 writes checkpoints and the ledger.
-    checkpoint_dir : path, optional
-        Where checkpoints and the ledger (``ledger.jsonl``) live; saved after every epoch.
-    resume : bool
-        Continue the run checkpointed in ``checkpoint_dir``.
-    max_steps : int, optional
-        Stop this call after that many logical steps (checkpointed; resume later).
-    sanity_check : bool
-        After the first step, check that every trainable weight moved and per-sample
-        gradients have the right shape; raise :class:`DPSanityError` otherwise.
-    groups : dict, optional
-        Feature name -> one group label per training example (e.g. the sensitive features):
-        the record then gives the fraction of clipped gradients per group. This statistic
-        describes the private training data; it belongs in an audit, not in a release.
-    balance : array-like, optional
-        One group label per training example: sample small groups more often (see
-        :func:`balanced_sample_rates`), a mitigation for DP's larger accuracy cost on small
-        groups. The accountant charges every example the highest rate, so for the same epsilon
-        balancing needs more noise. Group sizes are treated as public, like ``len(y)``.
-    balance_power : float
-        Strength of the balancing in [0, 1].
-    seed : int
-    progress : bool
 
     Returns
     -------
     (adapter, PrivacyRecord)
     """
-    check_privacy_params(target_epsilon, delta, accountant)
+    check_privacy_params(target_epsilon, delta, accountant, names=names)
     if clipping not in CLIPPING:
         raise ConfigError(f"clipping: unknown method {clipping!r}; use one of {list(CLIPPING)}")
     n = len(y)
-    if n == 0:
-        raise ConfigError("data: no training examples; pass a non-empty training set")
+    check_training_settings(n=n, delta=delta, epochs=epochs, batch_size=batch_size, lr=lr,
+                            max_grad_norm=max_grad_norm, max_steps=max_steps,
+                            max_physical_batch_size=max_physical_batch_size,
+                            noise_multiplier=noise_multiplier, names=names)
     if resume and checkpoint_dir is None:
         raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
-    delta = default_delta(n) if delta is None else float(delta)
     if accountant == "gdp":
         warnings.warn("accountant='gdp' is an asymptotic approximation and can under-state "
                       "epsilon; prefer 'prv' or 'rdp'", stacklevel=2)
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    ledger = PrivacyLedger(ckpt)
     dataset = make_dataset(adapter, X, y)
-    fingerprint = _fingerprint(dataset.tensors)
-    group_codes = {}
-    for name, labels in (groups or {}).items():
-        labels = np.asarray(labels).astype(str)
-        if len(labels) != n:
-            raise ConfigError(f"groups: {name!r} has {len(labels)} labels for {n} training "
-                              "examples; pass one per example")
-        uniques, codes = np.unique(labels, return_inverse=True)
-        group_codes[name] = (uniques, torch.as_tensor(codes),
-                             torch.zeros(len(uniques)), torch.zeros(len(uniques)))
-    steps_per_epoch = math.ceil(n / min(batch_size, n))
-    rates, rate_by_group = np.full(n, 1.0 / steps_per_epoch), {}
-    if balance is not None:
-        if len(balance) != n:
-            raise ConfigError(f"balance: {len(balance)} labels for {n} training examples; "
-                              "pass one per example")
-        rates, rate_by_group = balanced_sample_rates(balance, n / steps_per_epoch,
-                                                     balance_power)
-    q = float(rates.max())  # what the accountant charges every example
-    expected_batch = float(rates.sum())
-    rates = torch.as_tensor(rates, dtype=torch.float32)
-    total = epochs * steps_per_epoch
-    module = adapter.module
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr)
-
-    if resume:
-        state = _load_state(ckpt)
-        if state["dataset"] != fingerprint:
-            raise ConfigError("resume: the checkpoint was trained on other data; pass the same "
-                              "X and y, or start a new run")
-        load_weights(module, ckpt / "model.safetensors")
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-        run_id, segment = state["run_id"], state["segment"] + 1
-        sigma, done, total = state["noise_multiplier"], state["steps"], state["total_steps"]
-        losses, fractions = state["loss"], state["clipped_fraction"]
-        seconds = state["seconds"]
-    else:
-        run_id, segment, done, losses, fractions, seconds = uuid.uuid4().hex[:12], 0, 0, [], [], 0.0
-        sigma = noise_multiplier if noise_multiplier is not None else calibrate_noise(
-            ledger.history(fingerprint), q, total, target_epsilon, delta, accountant)
-    # Everything else spent on this data; this run's own steps so far are counted as `done`.
-    prior = ledger.history(fingerprint, exclude_run=run_id)
-    budget = allowed_steps(prior, sigma, q, total, target_epsilon, delta, accountant) - done
-
-    use_bk = clipping == "bookkeeping" or (clipping == "auto" and supports(module)
-                                           and not secure_mode)
-    rank, world = _distributed()
-    if world > 1 and not use_bk:
-        raise ConfigError("clipping: multi-process training needs book-keeping clipping "
-                          "(Linear, Embedding and LayerNorm trainable layers, no secure_mode)")
-    device = adapter.device
-    if use_bk:
-        stepper = _BookKeepingStepper(module, optimizer, sigma, max_grad_norm, expected_batch,
-                                      torch.Generator(), distributed=world > 1)
-    else:
-        gen = None if secure_mode else torch.Generator(device=device)
-        stepper = _OpacusStepper(module, optimizer, sigma, max_grad_norm, expected_batch, gen,
-                                 secure_mode)
-    chunk = max_physical_batch_size or n
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
-    stop_at = total if max_steps is None else min(total, done + max_steps)
-    clipped = counted = 0
-    epoch_loss, epoch_seen = 0.0, 0
-    snapshot = [p.detach().clone() for p in params] if sanity_check and done == 0 else None
-
-    def checkpoint() -> None:
-        if rank != 0:
-            return
-        ledger.record(run_id=run_id, segment=segment, dataset=fingerprint, noise_multiplier=sigma,
-                      sample_rate=q, steps=done - start_done, delta=delta, accountant=accountant)
-        if ckpt is not None:
-            _save_checkpoint(ckpt, module, optimizer, {
-                "run_id": run_id, "segment": segment, "dataset": fingerprint,
-                "noise_multiplier": sigma, "sample_rate": q, "steps": done,
-                "total_steps": total, "delta": delta, "accountant": accountant,
-                "target_epsilon": target_epsilon, "loss": losses,
-                "clipped_fraction": fractions, "seconds": seconds + time.perf_counter() - t0})
-
-    start_done = done
-    t0 = time.perf_counter()
-    module.train()
-    bar = tqdm(total=total, initial=done, desc=f"train (DP, epsilon={target_epsilon:g})",
-               disable=not progress, leave=False, unit="step", mininterval=1.0)
-    with warnings.catch_warnings():
-        # Full backward hooks on a first layer whose input needs no gradient warn; it is harmless.
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        try:
-            while done < stop_at:
-                if done - start_done >= budget:
-                    checkpoint()
-                    spent = _quiet_epsilon(prior + [(sigma, q, done)], delta, accountant)
-                    raise PrivacyBudgetError(
-                        f"epsilon: the next step would spend more than the target "
-                        f"{target_epsilon:g} (spent {spent:.3f} after {done} steps); stopped with "
-                        f"the last good model{f' saved in {ckpt}' if ckpt else ''}; raise the "
-                        "target or the noise")
-                # Poisson sampling, reproducible per step so a resumed run draws the same batches.
-                g = torch.Generator().manual_seed(seed * 1_000_003 + done)
-                idx = torch.nonzero(torch.rand(n, generator=g) < rates).flatten()
-                idx = idx[idx % world == rank]  # this process's share of the global batch
-                for start in range(0, len(idx), chunk):
-                    part = idx[start:start + chunk]
-                    *inputs, target = (t[part].to(device) for t in dataset.tensors)
-                    with autocast:
-                        logits = adapter.forward(stepper.module, *inputs)
-                    loss = loss_fn(adapter, logits, target)
-                    norms = stepper.backward(loss, len(part))
-                    over = (norms > max_grad_norm).float().cpu()
-                    for _, codes, hits, seen in group_codes.values():
-                        hits.index_add_(0, codes[part], over)
-                        seen.index_add_(0, codes[part], torch.ones_like(over))
-                    clipped += int(over.sum())
-                    counted += len(part)
-                    epoch_loss += loss.item() * len(part)
-                    epoch_seen += len(part)
-                stepper.step(noise_seed=seed * 7919 + done + 1)  # per step, for exact resumes
-                done += 1
-                bar.update()
-                if snapshot is not None:
-                    _sanity_check(module, params, snapshot, stepper)
-                    snapshot = None
-                if done % steps_per_epoch == 0 or done == stop_at:
-                    if world > 1:
-                        clipped, counted, epoch_loss, epoch_seen = _sum_over_processes(
-                            clipped, counted, epoch_loss, epoch_seen)
-                    losses.append(epoch_loss / max(epoch_seen, 1))
-                    fractions.append(round(clipped / max(counted, 1), 6))
-                    clipped = counted = 0
-                    epoch_loss, epoch_seen = 0.0, 0
-                    checkpoint()
-        finally:
-            bar.close()
-            stepper.close()
-            module.eval()
-    seconds += time.perf_counter() - t0
-    by_group = {}
-    for name, (uniques, _, hits, seen) in group_codes.items():
-        if world > 1:
+    check_finite(dataset.tensors)
+    settings = {"target_epsilon": target_epsilon, "accountant": accountant,
+                "delta": default_delta(n) if delta is None else float(delta), "epochs": epochs,
+                "batch_size": batch_size, "lr": lr, "max_grad_norm": max_grad_norm,
+                "noise_multiplier": noise_multiplier, "clipping": clipping,
+                "clipping_used": clipping, "chunk": max_physical_batch_size,
+                "secure_mode": secure_mode, "sanity_check": sanity_check,
+                "balance_power": balance_power if balance is not None else None}
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    run = _PrivateRun(adapter, dataset, fingerprint=data_fingerprint(X),
+                      ledger=_resolve_ledger(ledger), ckpt=ckpt,
+                      sampling=_Sampling.of(n, batch_size, balance, balance_power),
+                      settings=settings, groups=_group_counters(groups, n), seed=seed)
+    with contextlib.ExitStack() as held:
+        if run.rank == 0:
+            held.enter_context(run.ledger.lock(run.fingerprint))
+            if ckpt is not None:
+                held.enter_context(hold(ckpt))
+                run.ledger.check_against_copy(run.fingerprint, ckpt)
+        run.begin(resume)
+        stop_at = run.total if max_steps is None else min(run.total, run.done + max_steps)
+        run.train(stop_at, progress)
+    if run.world > 1:
+        for _, _, hits, seen in run.groups.values():
             torch.distributed.all_reduce(hits)
             torch.distributed.all_reduce(seen)
-        by_group[name] = {str(u): round(float(h / s_), 6) for u, h, s_ in zip(uniques, hits, seen)
-                          if s_ > 0}
-    run_history = [(sigma, q, done)]
-    record = PrivacyRecord(
-        epsilon=_quiet_epsilon(prior + run_history, delta, accountant),
-        run_epsilon=_quiet_epsilon(run_history, delta, accountant), delta=delta,
-        target_epsilon=target_epsilon, accountant=accountant, noise_multiplier=float(sigma),
-        sample_rate=q, steps=done, epochs=epochs, max_grad_norm=max_grad_norm, n_train=n,
-        batch_size=batch_size, lr=lr, clipping=stepper.name, secure_mode=secure_mode,
-        seconds=seconds, loss=losses, clipped_fraction=fractions,
-        clipped_fraction_by_group=by_group, sample_rate_by_group=rate_by_group,
-        balance_power=balance_power if balance is not None else None, dataset=fingerprint,
-        run_id=run_id, completed=done >= total,
-        checkpoint_dir=str(ckpt) if ckpt is not None else None)
-    return adapter, record
+    return adapter, run.record()
 
 
 def _sanity_check(module, params, before, stepper) -> None:

@@ -1,0 +1,114 @@
+"""Checkpoints of a DP run: one folder per checkpoint, made visible by a single rename.
+
+Layout of a checkpoint directory::
+
+    LATEST                      name of the newest complete checkpoint (replaced atomically)
+    <run>-<steps>/              model.safetensors (with its privacy claim), optimizer.pt,
+                                state.json
+    ledger-<fingerprint>.jsonl  a copy of the data set's ledger
+    .lock                       held by the run writing here
+
+A checkpoint folder is written under a temporary name, every file fsynced, then renamed, and
+only then does ``LATEST`` point at it: a process killed at any moment leaves the previous
+checkpoint whole. The privacy ledger line a checkpoint was accounted against is fsynced before
+the folder is written (see :mod:`._train_private`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from trustml._files import fsync_dir, fsync_file, write_durably
+from trustml.errors import ConfigError
+from trustml.models._io import load_weights, read_claim, save_weights
+from trustml.privacy._ledger import LedgerError
+
+LATEST = "LATEST"
+STATE_FILE = "state.json"
+
+
+@contextmanager
+def hold(directory: Path):
+    """Hold ``directory`` for one run; refuse at once if another process writes there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LedgerError(f"checkpoint_dir: another training run is writing to {directory}; "
+                          "wait for it, or give this run its own directory") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def save_checkpoint(directory: Path, module, optimizer, state: dict, claim: dict) -> Path:
+    """Write one checkpoint folder and point ``LATEST`` at it; drop the run's older ones."""
+    name = f"{state['run_id']}-{state['segment']}-{state['steps']:07d}"
+    tmp = directory / f".{name}.part-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_weights(module, tmp / "model.safetensors", claim=claim)
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    fsync_file(tmp / "optimizer.pt")
+    write_durably(tmp / STATE_FILE, json.dumps(state, indent=2))
+    final = directory / name
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    fsync_dir(directory)
+    write_durably(directory / LATEST, name)
+    for old in directory.glob(f"{state['run_id']}-*"):
+        if old.is_dir() and old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(directory: Path) -> Path:
+    """The folder ``LATEST`` names.
+
+    Raises
+    ------
+    ConfigError
+        There is no complete checkpoint to resume.
+    """
+    pointer = directory / LATEST
+    folder = directory / pointer.read_text().strip() if pointer.is_file() else None
+    if folder is None or not (folder / STATE_FILE).is_file():
+        raise ConfigError(f"resume: no complete checkpoint in {str(directory)!r}; train "
+                          "without resume first")
+    return folder
+
+
+def load_checkpoint(folder: Path, module, optimizer) -> tuple[dict, dict]:
+    """Load weights and optimizer state; return (state, the model's claim).
+
+    Raises
+    ------
+    LedgerError
+        state.json and the model's claim disagree (one of them was edited).
+    """
+    try:
+        state = json.loads((folder / STATE_FILE).read_text())
+    except ValueError:
+        raise LedgerError(f"resume: {folder / STATE_FILE} is not JSON; it was edited or "
+                          "damaged; start a new run") from None
+    claim = read_claim(folder / "model.safetensors") or {}
+    for key in ("run_id", "steps", "ledger_head", "dataset"):
+        if state.get(key) != claim.get(key):
+            raise LedgerError(f"resume: {folder / STATE_FILE} says {key} = {state.get(key)!r} "
+                              f"but its model says {claim.get(key)!r}; the checkpoint was "
+                              "edited; resume from an intact copy or start a new run")
+    load_weights(module, folder / "model.safetensors")
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    return state, claim
