@@ -5,12 +5,26 @@ Personal information is found by Microsoft Presidio's pattern recognizers (regul
 with checksums: Luhn for card numbers, IBAN check digits, ``phonenumbers`` for phone numbers),
 run with Presidio's no-op NLP engine, so no language model is downloaded. Names and places need
 a named-entity model and are not detected. Matches are only ever reported redacted.
+
+Two rules err on the side of hiding or of the likelier label:
+
+- Anything shaped like a US social security number (``NNN-NN-NNNN``, or with dots or spaces)
+  counts as one, except the areas never issued (000, 666, 900-999). Presidio's own recognizer
+  rejects well-known sample numbers (078-05-1120, 123-45-6789), which is right for finding real
+  ones but wrong for redaction.
+- An NHS number must be written as one: ten digits, alone or as 3-3-4 groups separated by
+  spaces. A UK_NHS match written otherwise (212-555-0199), or lying inside a longer phone
+  number (+1 212 555 0199), yields to the phone-number match over the same digits; about one
+  10-digit number in 11 passes the NHS check digit, so phones would often be called NHS
+  numbers. A dashed NHS-shaped number that is no phone of the configured regions stays UK_NHS
+  (hidden either way).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +44,9 @@ ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_
             "MAC_ADDRESS", "CRYPTO", "US_ITIN", "UK_NHS", "MEDICAL_LICENSE")
 KNOWN = ENTITIES + ("URL",)
 PHONE_REGIONS = ("US", "GB")  # Presidio's eight default regions match dates and scores too
+# SSN-shaped: one separator used twice; areas 000, 666 and 900-999 are never issued
+SSN_SHAPE = r"\b(?!000|666|9\d\d)\d{3}([-. ])\d{2}\1\d{4}\b"
+_NHS_WRITTEN = re.compile(r"\d{10}|\d{3} \d{3} \d{4}")
 
 
 @dataclass(frozen=True)
@@ -43,11 +60,22 @@ class PIIMatch:
     score: float
 
 
+def phone_regions_of(regions) -> tuple[str, ...]:
+    """``regions`` checked: a sequence of region codes that ``phonenumbers`` knows."""
+    import phonenumbers
+
+    if isinstance(regions, str) or not all(r in phonenumbers.SUPPORTED_REGIONS
+                                           for r in regions):
+        raise ConfigError(f"phone_regions: {regions!r} is not a list of region codes such as "
+                          "['US', 'GB'] (ISO 3166 alpha-2, upper case)")
+    return tuple(regions)
+
+
 @lru_cache(maxsize=4)
 def _analyzer(phone_regions: tuple[str, ...]):
     # Presidio logs a warning for every recognizer of a language it was not asked for.
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
@@ -55,7 +83,44 @@ def _analyzer(phone_regions: tuple[str, ...]):
         models=[{"lang_code": "en", "model_name": "no_op"}]), supported_languages=["en"])
     engine.registry.remove_recognizer("PhoneRecognizer")
     engine.registry.add_recognizer(PhoneRecognizer(supported_regions=phone_regions))
+    engine.registry.add_recognizer(PatternRecognizer(
+        "US_SSN", name="SsnShapeRecognizer", patterns=[Pattern("ssn shape", SSN_SHAPE, 0.5)]))
     return engine
+
+
+def _nhs_yields(nhs, phone, text: str) -> bool:
+    """Whether a UK_NHS result gives way to an overlapping phone-number result."""
+    same = (nhs.start, nhs.end) == (phone.start, phone.end)
+    return not (same and _NHS_WRITTEN.fullmatch(text[nhs.start:nhs.end]))
+
+
+def _settle(found: list, text: str) -> list:
+    """Presidio's results without duplicates, NHS / phone clashes settled (module docstring),
+    and without matches lying inside a higher-scoring match of another kind."""
+    unique = list({(r.entity_type, r.start, r.end): r for r in found}.values())
+    phones = [r for r in unique if r.entity_type == "PHONE_NUMBER"]
+    dropped = set()
+    for r in unique:
+        if r.entity_type != "UK_NHS":
+            continue
+        for p in phones:
+            if p.start < r.end and r.start < p.end:
+                dropped.add(id(r) if _nhs_yields(r, p, text) else id(p))
+    kept = [r for r in unique if id(r) not in dropped]
+    return [r for r in kept if not any(
+        o is not r and o.start <= r.start and r.end <= o.end and o.score > r.score
+        for o in kept)]
+
+
+@lru_cache(maxsize=100_000)
+def _scan_one(text: str, entities: tuple, threshold: float,
+              phone_regions: tuple) -> tuple[tuple[str, int, int, float], ...]:
+    """(entity, start, end, score) of each match in one text; cached, so a text scanned by one
+    check (or the report's redaction pass) costs nothing the next time."""
+    found = _analyzer(phone_regions).analyze(text, language="en", entities=list(entities),
+                                             score_threshold=threshold)
+    return tuple((r.entity_type, r.start, r.end, round(float(r.score), 2))
+                 for r in _settle(found, text))
 
 
 def scan_pii(texts, *, entities=ENTITIES, threshold: float = 0.3,
@@ -70,27 +135,22 @@ def scan_pii(texts, *, entities=ENTITIES, threshold: float = 0.3,
     threshold : float
         Lowest Presidio score kept (a phone number without context words scores 0.4).
     phone_regions : sequence of str
-        Countries whose phone-number formats count.
+        Countries (ISO 3166 codes) whose national phone-number formats count; numbers written
+        with a country code (+44 ...) are found whatever the regions.
 
     Returns
     -------
     list of PIIMatch
         A match lying inside a higher-scoring match of another kind (the domain of an e-mail
-        address read as a URL) is dropped.
+        address read as a URL) is dropped; an NHS-shaped phone number is a PHONE_NUMBER (see
+        the module docstring). Each distinct text is scanned once per process (cached).
     """
     unknown = set(entities) - set(KNOWN)
     if unknown:
         raise ConfigError(f"entities: {sorted(unknown)} are not among {list(KNOWN)}")
-    engine = _analyzer(tuple(phone_regions))
-    out = []
-    for row, text in enumerate(texts):
-        found = engine.analyze(str(text), language="en", entities=list(entities),
-                               score_threshold=threshold)
-        for r in found:
-            if any(o is not r and o.start <= r.start and r.end <= o.end and o.score > r.score
-                   for o in found):
-                continue
-            out.append(PIIMatch(row, r.entity_type, r.start, r.end, round(float(r.score), 2)))
+    key = (tuple(entities), float(threshold), tuple(phone_regions))
+    out = [PIIMatch(row, *found) for row, text in enumerate(texts)
+           for found in _scan_one(str(text), *key)]
     return sorted(out, key=lambda m: (m.row, m.start))
 
 
