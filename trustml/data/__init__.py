@@ -3,6 +3,7 @@
 from trustml.data._audit_data import AuditData
 from trustml.data._encoding import OrdinalCodec, TabularEncoder
 from trustml.data._protection import (
+    PHONE_REGIONS,
     PIIMatch,
     k_anonymity,
     pii_summary,
@@ -10,6 +11,7 @@ from trustml.data._protection import (
     scan_pii,
     split_overlap,
 )
+from trustml.data._redaction import Redactor, data_strings, redact_pieces
 from trustml.data._rows import concat_rows, select_rows
 from trustml.data._loaders import (
     cache_dir,
@@ -23,7 +25,8 @@ from trustml.data._loaders import (
     read_texts,
 )
 
-__all__ = ["AuditData", "OrdinalCodec", "PIIMatch", "TabularEncoder", "cache_dir",
-           "find_data_file", "k_anonymity", "load_adult", "load_arrests", "load_german",
-           "load_rotten_tomatoes", "load_tweets", "pii_summary", "read_table", "read_texts",
-           "redact", "scan_pii", "select_rows", "split_overlap", "concat_rows"]
+__all__ = ["AuditData", "OrdinalCodec", "PIIMatch", "PHONE_REGIONS", "Redactor", "TabularEncoder",
+           "cache_dir", "data_strings", "find_data_file", "k_anonymity", "load_adult",
+           "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets", "pii_summary",
+           "read_table", "read_texts", "redact", "redact_pieces", "scan_pii", "select_rows",
+           "split_overlap", "concat_rows"]
