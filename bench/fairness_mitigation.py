@@ -46,7 +46,7 @@ from trustml.fairness import (
     threshold_optimizer,
 )
 from trustml.models import MLPClassifier, fit, wrap
-from trustml.privacy import train_private
+from trustml.privacy import PrivacyLedger, train_private
 
 warnings.filterwarnings("ignore")
 CONSTRAINTS = {"DP": "demographic_parity", "EO": "equalized_odds"}
@@ -128,6 +128,7 @@ def mlp_rows(data, name: str, seeds: list[int]) -> list[dict]:
         runs["MLP, non-private"].append(_row("MLP, non-private", yt, base.predict(xt), st))
         for variant, kwargs in variants:
             model, record = train_private(_mlp(encoder, seed), x, y, seed=seed, progress=False,
+                                          ledger=PrivacyLedger(),
                                           **cfg, **kwargs)
             pred = model.predict(xt)
             runs[variant].append(_row(variant, yt, pred, st) | {

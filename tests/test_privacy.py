@@ -5,7 +5,7 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, wrap
-from trustml.privacy import default_delta, train_private
+from trustml.privacy import PrivacyLedger, default_delta, train_private
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def train(toy, **kwargs):
     torch.manual_seed(0)
     adapter = wrap(MLPClassifier(4, hidden=(16,)))
     params = {"target_epsilon": 2.0, "epochs": 4, "batch_size": 60, "lr": 1e-2,
-              "progress": False} | kwargs
+              "progress": False, "ledger": PrivacyLedger()} | kwargs
     return train_private(adapter, X, y, **params)
 
 
@@ -56,8 +56,8 @@ def test_clipped_fraction_is_one_with_a_tiny_clip_norm(toy):
 
 
 @pytest.mark.parametrize("kwargs, field", [
-    ({"target_epsilon": 0.0}, "epsilon"), ({"target_epsilon": -1.0}, "epsilon"),
-    ({"target_epsilon": float("nan")}, "epsilon"), ({"delta": 0.0}, "delta"),
+    ({"target_epsilon": 0.0}, "target_epsilon"), ({"target_epsilon": -1.0}, "target_epsilon"),
+    ({"target_epsilon": float("nan")}, "target_epsilon"), ({"delta": 0.0}, "delta"),
     ({"delta": 1.0}, "delta"), ({"delta": -0.1}, "delta"), ({"accountant": "moments"},
                                                            "accountant"),
 ])
@@ -104,7 +104,7 @@ def test_balanced_training_charges_the_highest_rate():
         torch.manual_seed(0)
         adapter = wrap(MLPClassifier(4, hidden=(16,)))
         return train_private(adapter, X, y, target_epsilon=8.0, epochs=10, batch_size=100,
-                             lr=1e-2, progress=False, **kwargs)
+                             lr=1e-2, progress=False, ledger=PrivacyLedger(), seed=0, **kwargs)
 
     plain, rec_plain = run()
     balanced, rec = run(balance=groups)

@@ -12,6 +12,7 @@ import trustml
 from trustml.data import AuditData, k_anonymity, redact, scan_pii, split_overlap
 from trustml.models import MLPClassifier, wrap
 from trustml.privacy import (
+    PrivacyLedger,
     epsilon_lower_bound,
     make_canaries,
     membership_inference,
@@ -87,7 +88,8 @@ def test_one_run_audit_bounds_a_memorising_model_and_respects_a_dp_claim(noisy):
     def private(X, Y):
         torch.manual_seed(0)
         return train_private(wrap(MLPClassifier(8, hidden=(32,))), X, Y, target_epsilon=1.0,
-                             delta=1e-5, epochs=5, batch_size=100, lr=1e-2, progress=False)[0]
+                             delta=1e-5, epochs=5, batch_size=100, lr=1e-2, progress=False,
+                             ledger=PrivacyLedger())[0]
 
     tight = one_run_audit(private, x, y, canaries, delta=1e-5)
     assert tight["epsilon_lower_bound"] <= 1.0

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from trustml.cli import main
+from trustml.models import read_claim
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 QUICK = {  # enough to exercise every path, small enough for CI
@@ -38,7 +39,9 @@ def test_recipe_runs_from_the_cli(name, tmp_path, data_dir, monkeypatch):
     rec = result["privacy"]
     assert 0 < rec["epsilon"] <= result["recipe"]["privacy"]["epsilon"] + 1e-9
     assert (tmp_path / "model.safetensors").is_file()
-    assert (tmp_path / "checkpoints" / "ledger.jsonl").is_file()
+    assert (tmp_path / "checkpoints" / f"ledger-{rec['dataset']}.jsonl").is_file()
+    claim = read_claim(tmp_path / "model.safetensors")  # the model states its own claim
+    assert claim == {k: rec[k] for k in claim} and claim["ledger_head"]
     metric = "r2" if name == "linear-regression" else "accuracy"
     assert metric in result["baseline"] and metric in result["private"]
     assert f"epsilon {rec['epsilon']:.3f}" in res.output

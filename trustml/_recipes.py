@@ -35,6 +35,7 @@ from trustml.models import (
     wrap,
 )
 from trustml.privacy import check_privacy_params, train_private
+from trustml.privacy._settings import MIN_ROWS, check_training_settings
 from trustml.report import write_atomic
 
 SECTIONS = {
@@ -44,11 +45,16 @@ SECTIONS = {
     "model": {"kind": str, "hidden": list, "trainable": (str, int), "max_length": int,
               "embed_dim": int},
     "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
-                "clipping": str},
+                "clipping": str, "noise_seed": int},
     "training": {"epochs": int, "batch_size": int, "lr": float, "baseline_lr": float,
                  "max_physical_batch_size": int},
 }
 MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")
+# train_private's keyword names as a recipe spells them, for one-line errors in YAML terms.
+NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
+         "accountant": "privacy.accountant", "max_grad_norm": "privacy.max_grad_norm",
+         "epochs": "training.epochs", "batch_size": "training.batch_size", "lr": "training.lr",
+         "max_physical_batch_size": "training.max_physical_batch_size"}
 
 
 # ---------------------------------------------------------------------- loading
@@ -107,7 +113,22 @@ def _validate(recipe: dict) -> None:
         raise ConfigError("privacy.epsilon: missing; set the target epsilon, e.g. 1.0")
     privacy = recipe["privacy"]
     check_privacy_params(privacy["epsilon"], privacy.get("delta"),
-                         privacy.get("accountant", "prv"))
+                         privacy.get("accountant", "prv"), names=NAMES)
+    if recipe["data"].get("rows") is not None and recipe["data"]["rows"] < 1:
+        raise ConfigError(f"data.rows: {recipe['data']['rows']!r} must be a whole number >= 1")
+    _check_training(recipe, n=None)
+
+
+def _check_training(recipe: dict, n: int | None) -> None:
+    """The training settings, in YAML terms, before anything is trained or spent."""
+    t, p = recipe["training"], recipe["privacy"]
+    check_training_settings(
+        n=n if n is not None else MIN_ROWS, delta=p.get("delta") if n is not None else None,
+        epochs=t.get("epochs", 5), batch_size=t.get("batch_size", 256), lr=t.get("lr", 1e-3),
+        max_grad_norm=p.get("max_grad_norm", 1.0),
+        max_physical_batch_size=t.get("max_physical_batch_size"), names=NAMES)
+    if t.get("baseline_lr") is not None and not t["baseline_lr"] > 0:
+        raise ConfigError(f"training.baseline_lr: {t['baseline_lr']!r} must be > 0")
 
 
 # ---------------------------------------------------------------------- data
@@ -207,8 +228,12 @@ def _scores(adapter, x, y, task: str) -> dict:
 
 # ---------------------------------------------------------------------- running
 def train_like_recipe(recipe: dict, adapter, x, y, *, private: bool, seed: int,
-                      progress: bool = False, checkpoint_dir: str | Path | None = None):
+                      progress: bool = False, checkpoint_dir: str | Path | None = None,
+                      ledger=None, resume: bool = False):
     """Train ``adapter`` as the recipe trains its baseline (``private=False``) or its DP model.
+
+    The DP model's noise comes from a secret unless the recipe states ``privacy.noise_seed``;
+    ``ledger`` and ``resume`` go to :func:`trustml.privacy.train_private`.
 
     Returns
     -------
@@ -217,19 +242,26 @@ def train_like_recipe(recipe: dict, adapter, x, y, *, private: bool, seed: int,
     """
     t, p = recipe["training"], recipe["privacy"]
     common = {"epochs": t.get("epochs", 5), "batch_size": t.get("batch_size", 256),
-              "seed": seed, "progress": progress}
+              "progress": progress}
     if not private:
-        return adapter, fit(adapter, x, y, lr=t.get("baseline_lr", t.get("lr", 1e-3)), **common)
+        return adapter, fit(adapter, x, y, lr=t.get("baseline_lr", t.get("lr", 1e-3)),
+                            seed=seed, **common)
     return train_private(
         adapter, x, y, target_epsilon=p["epsilon"], delta=p.get("delta"),
         accountant=p.get("accountant", "prv"), max_grad_norm=p.get("max_grad_norm", 1.0),
         clipping=p.get("clipping", "auto"), lr=t.get("lr", 1e-3),
-        max_physical_batch_size=t.get("max_physical_batch_size"),
-        checkpoint_dir=checkpoint_dir, **common)
+        max_physical_batch_size=t.get("max_physical_batch_size"), seed=p.get("noise_seed"),
+        checkpoint_dir=checkpoint_dir, ledger=ledger, resume=resume, names=NAMES, **common)
 
 
-def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
-    """Train the recipe's baseline and DP model, write ``result.json`` and the DP weights.
+def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: bool = False,
+               ledger=None) -> dict:
+    """Train the recipe's baseline and DP model; write the DP model and ``result.json``.
+
+    The DP model is written with its privacy claim in the file's metadata (epsilon, delta,
+    accountant, steps, ledger line), then ``result.json``; each write is atomic. With
+    ``resume`` the interrupted DP run in ``out/checkpoints`` continues and the baseline's
+    saved scores are reused.
 
     Returns the result dictionary (also written to ``out/result.json``).
     """
@@ -238,6 +270,7 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
     x, y, _ = data.take("train")
     if data.kind == "tabular" and recipe["data"].get("rows"):
         x, y = _subsample(x, y, recipe["data"]["rows"], seed)
+    _check_training(recipe, n=len(y))
     x_test, y_test, _ = data.take("test")
     # Regression targets are centred and scaled by constants stated in the recipe (public
     # knowledge of the target's range), not by statistics of the private training labels.
@@ -248,19 +281,31 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True) -> dict:
     out = Path(out)
     base = build_adapter(recipe["model"], data, seed, target=(center, scale))
     dp = copy.deepcopy(base)
-    start = time.perf_counter()
-    base, _ = train_like_recipe(recipe, base, x, y, private=False, seed=seed, progress=progress)
-    base_seconds = time.perf_counter() - start
+    # The DP model first: a run refused by the ledger (budget spent, another run on the same
+    # data) is refused before the baseline's minutes of training.
     dp, record = train_like_recipe(recipe, dp, x, y, private=True, seed=seed, progress=progress,
-                                   checkpoint_dir=out / "checkpoints")
+                                   checkpoint_dir=out / "checkpoints", ledger=ledger,
+                                   resume=resume)
+    baseline = _baseline(recipe, base, x, y, x_test, y_test, data.task, out, seed, progress,
+                         reuse=resume)
     result = {
-        "recipe": recipe, "data": data.describe(), "train_rows": len(y),
-        "baseline": {**_scores(base, x_test, y_test, data.task),
-                     "seconds": base_seconds},
-        "private": {**_scores(dp, x_test, y_test, data.task),
-                    "seconds": record.seconds},
+        "recipe": recipe, "data": data.describe(), "train_rows": len(y), "baseline": baseline,
+        "private": {**_scores(dp, x_test, y_test, data.task), "seconds": record.seconds},
         "privacy": record.to_dict(),
     }
-    save_weights(dp.module, out / "model.safetensors")
+    save_weights(dp.module, out / "model.safetensors", claim=record.claim())
     write_atomic(out / "result.json", json.dumps(result, indent=2, default=float))
     return result
+
+
+def _baseline(recipe, base, x, y, x_test, y_test, task, out: Path, seed, progress,
+              reuse: bool) -> dict:
+    """Train the non-private twin and score it (or, resuming, read its saved scores)."""
+    saved = out / "baseline.json"
+    if reuse and saved.is_file():
+        return json.loads(saved.read_text())
+    start = time.perf_counter()
+    base, _ = train_like_recipe(recipe, base, x, y, private=False, seed=seed, progress=progress)
+    scores = {**_scores(base, x_test, y_test, task), "seconds": time.perf_counter() - start}
+    write_atomic(saved, json.dumps(scores, indent=2, default=float))
+    return scores

@@ -90,17 +90,31 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
 @main.command()
 @click.argument("recipe", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Output directory: result.json, model.safetensors, checkpoints/ (ledger).")
+              help="Output directory: model.safetensors (with its privacy claim), result.json, "
+                   "checkpoints/.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a recipe setting, e.g. --set training.epochs=1 (repeatable).")
+@click.option("--resume", is_flag=True,
+              help="Continue the interrupted run in --out: same batches and noise, and the "
+                   "epsilon of an uninterrupted run.")
+@click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False), default=None,
+              help="Privacy ledger store [default: $TRUSTML_LEDGER_DIR, else "
+                   "~/.local/share/trustml/ledger]. Every run on the same rows composes there.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train(recipe: str, out: str, overrides: tuple[str, ...], quiet: bool) -> None:
-    """Train a recipe's DP model and its non-private baseline, and compare them."""
+def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
+          ledger_dir: str | None, quiet: bool) -> None:
+    """Train a recipe's DP model and its non-private baseline, and compare them.
+
+    \b
+    Exit codes: 0 trained; 2 bad input, a spent budget, or another run on
+    the same data (one line on stderr).
+    """
     from trustml._recipes import load_recipe, run_recipe
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        result = run_recipe(load_recipe(recipe, list(overrides)), out, progress=not quiet)
+        result = run_recipe(load_recipe(recipe, list(overrides)), out, progress=not quiet,
+                            resume=resume, ledger=ledger_dir)
     except TrustMLError as exc:
         click.echo(f"trustml: error: {exc}", err=True)
         sys.exit(2)
@@ -109,14 +123,15 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], quiet: bool) -> Non
                f"(delta {rec['delta']:g}, {rec['accountant']}, {rec['clipping']} clipping, "
                f"{rec['steps']} steps)")
     if rec["run_epsilon"] < rec["epsilon"] - 1e-9:
-        click.echo(f"  note: the ledger in {out} already held spending on this data; this run "
-                   f"alone spent epsilon {rec['run_epsilon']:.3f} (more noise) so the total stays "
-                   "within the target. Use a new --out for an independent run.")
+        click.echo(f"  note: the ledger ({rec['ledger']}) already held spending on these rows; "
+                   f"this run alone spent epsilon {rec['run_epsilon']:.3f} (more noise) so the "
+                   "total stays within the target.")
     for metric in result["baseline"]:
         if metric != "seconds":
             click.echo(f"  {metric:>9}: non-private {result['baseline'][metric]:.4f}   "
                        f"DP {result['private'][metric]:.4f}")
-    click.echo(f"wrote {os.path.join(out, 'result.json')}")
+    click.echo(f"wrote {os.path.join(out, 'model.safetensors')} and "
+               f"{os.path.join(out, 'result.json')}")
 
 
 if __name__ == "__main__":

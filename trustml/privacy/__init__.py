@@ -15,15 +15,14 @@ from trustml.privacy._ledger import (
     default_ledger_dir,
     epsilon_of,
 )
+from trustml.privacy._settings import ACCOUNTANTS, check_privacy_params
 from trustml.privacy._train_private import (
-    ACCOUNTANTS,
     DPSanityError,
     PrivacyBudgetError,
     PrivacyRecord,
     allowed_steps,
     balanced_sample_rates,
     calibrate_noise,
-    check_privacy_params,
     default_delta,
     train_private,
 )

@@ -37,13 +37,11 @@ from trustml.privacy._bookkeeping import BookKeepingClipper, supports
 from trustml.privacy._checkpoint import hold, latest_checkpoint, load_checkpoint, save_checkpoint
 from trustml.privacy._ledger import LedgerError, PrivacyLedger, data_fingerprint, epsilon_of
 from trustml.privacy._settings import (
-    ACCOUNTANTS,
     check_finite,
     check_privacy_params,
     check_training_settings,
 )
 
-__all__ = ["ACCOUNTANTS", "check_privacy_params"]  # re-exported from ._settings
 CLIPPING = ("auto", "bookkeeping", "opacus")
 
 
