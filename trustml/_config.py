@@ -125,7 +125,7 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
     ``retrain`` (the recipe's training, for reference models and cross-validation) and
     ``target``, the (center, scale) a regression model was trained in."""
     from trustml._recipes import build_adapter, train_like_recipe
-    from trustml.privacy import PrivacyRecord
+    from trustml.privacy import PrivacyLedger, PrivacyRecord
 
     path = Path(spec["training_record"])
     if spec["kind"] != "torch":
@@ -141,8 +141,7 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
     if recipe["model"]["kind"] != spec.get("architecture"):
         raise ConfigError(f"model.architecture: {spec.get('architecture')!r} differs from the "
                           f"recipe's model {recipe['model']['kind']!r}; make them match")
-    ledger = path.parent / "checkpoints"  # where trustml train keeps the ledger
-    record["checkpoint_dir"] = str(ledger) if ledger.is_dir() else None
+    record.update(_model_claim(spec, record, path.parent / "checkpoints"))
     center = recipe["data"].get("target_center", 0.0)
     scale = recipe["data"].get("target_scale", 1.0)
 
@@ -150,12 +149,36 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
         adapter = build_adapter(recipe["model"], data, seed, target=(center, scale))
         if data.task == "regression":
             y = (y - center) / scale
-        return train_like_recipe(recipe, adapter, X, y, private=private, seed=seed)[0]
+        # Reference models are never released: their spending stays in a ledger in memory.
+        return train_like_recipe(recipe, adapter, X, y, private=private, seed=seed,
+                                 ledger=PrivacyLedger())[0]
 
     return {"privacy": PrivacyRecord(**record), "retrain": retrain, "target": (center, scale),
             "training": {"model": {"private": True, "seconds": seconds, "examples": rows,
                                    "epochs": record["epochs"],
                                    "batch_size": record["batch_size"], "lr": record["lr"]}}}
+
+
+def _model_claim(spec: dict, record: dict, checkpoints: Path) -> dict:
+    """The privacy claim the model file itself carries, which the audit checks against the
+    ledger; the ledger is the store the run used, else the run directory's copy."""
+    from trustml.models import read_claim
+
+    if not Path(spec.get("weights") or "").is_file():
+        raise ConfigError(f"model.weights: no file at {spec.get('weights')!r}")
+    try:
+        claim = read_claim(spec["weights"])
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"model.weights: {str(exc).removeprefix('model file: ')}") from None
+    if claim is None:
+        raise ConfigError(f"model.weights: {Path(spec['weights']).name} carries no privacy claim, "
+                          "though model.training_record says it was trained with DP; audit the "
+                          "model.safetensors that trustml train wrote beside the record")
+    ledger = record.get("ledger")
+    if not ledger or not Path(ledger).is_file():
+        copy = checkpoints / f"ledger-{claim.get('dataset', '')}.jsonl"
+        ledger = str(copy) if copy.is_file() else ledger
+    return {**claim, "ledger": ledger, "checkpoint_dir": str(checkpoints)}
 
 
 def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0)):
