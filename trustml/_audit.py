@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext
 from trustml.checks.compute import hardware
 from trustml.checks.privacy import DEPTHS
-from trustml.data import AuditData
+from trustml.data import PHONE_REGIONS, AuditData, Redactor
+from trustml.data._protection import phone_regions_of
 from trustml.errors import ConfigError, DataError
 from trustml.models import wrap
 from trustml.models._adapters import SklearnAdapter
@@ -56,7 +57,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
           quasi_identifiers: Sequence[str] | None = None, privacy_depth: str = "standard",
           retrain: Callable | None = None, cv_folds: int | None = None, seed: int = 0,
           title: str | None = None, progress: bool = True, config: dict | None = None,
-          **wrap_kwargs) -> AuditResult:
+          phone_regions: Sequence[str] = PHONE_REGIONS, **wrap_kwargs) -> AuditResult:
     """Audit a model on a data set.
 
     Parameters
@@ -99,10 +100,16 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     progress : bool
     config : dict, optional
         Recorded in the provenance as given.
+    phone_regions : sequence of str
+        Countries (ISO 3166 codes) whose national phone-number formats the personal-data scan
+        recognises (numbers written with a country code are found whatever this says).
 
     Returns
     -------
     AuditResult
+        Personal information never appears raw in it: every string of every finding passes
+        :class:`trustml.data.Redactor`, which replaces any value the scan finds in the data's
+        texts (or string values), or in the string itself, by its kind (``<EMAIL_ADDRESS>``).
     """
     if not isinstance(data, AuditData):
         raise DataError(f"data: expected AuditData, got {type(data).__name__}; build it with "
@@ -116,6 +123,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         raise ConfigError(f"cv_folds: {cv_folds!r} is not 0 or an integer of 2 or more")
     if privacy_depth not in DEPTHS:
         raise ConfigError(f"privacy_depth: {privacy_depth!r} is not one of {list(DEPTHS)}")
+    phone_regions = phone_regions_of(phone_regions)
     names = list(REGISTRY) if checks is None else list(checks)
     for name in names:
         if name not in REGISTRY:
@@ -130,6 +138,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                        privacy_depth=privacy_depth,
                        retrain=retrain or _default_retrain(adapter), cv_folds=cv_folds,
                        progress=progress)
+    ctx.phone_regions = phone_regions  # read by the checks that scan for personal data
     findings, seconds = [], {}
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):
         start = time.perf_counter()
@@ -146,5 +155,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                   "privacy_depth": privacy_depth, "cv_folds": cv_folds,
                   "versions": _versions(), "hardware": hardware(), "seconds": seconds,
                   "config": config or {}}
-    return AuditResult(title=title or f"trustml audit: {data.name}", findings=findings,
-                       data=data.describe(), models=models, provenance=provenance)
+    redactor = Redactor.for_data(data, phone_regions=phone_regions)
+    return AuditResult(title=redactor.text(title or f"trustml audit: {data.name}"),
+                       findings=redactor.apply(findings), data=redactor.apply(data.describe()),
+                       models=models, provenance=provenance)

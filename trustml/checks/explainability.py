@@ -3,9 +3,11 @@ far they can be trusted (faithfulness, completeness, robustness, agreement, stab
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from trustml.checks._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
 from trustml.checks._registry import AuditContext, register
-from trustml.data import select_rows
+from trustml.data import PHONE_REGIONS, redact_pieces, scan_pii, select_rows
 from trustml.explain import (
     Attribution,
     captum_robustness,
@@ -59,11 +61,34 @@ def _importance(attr: Attribution, top: int) -> tuple[list[dict], Table, Chart]:
     return rows, table, chart
 
 
+def _shown(ctx: AuditContext, attr: Attribution, rows) -> Attribution:
+    """``attr`` as a report may show it: in each explained text (scanned once), the tokens
+    overlapping personal information merged into one ``<ENTITY>`` token, their values summed,
+    so a heat map still reads. Faithfulness and agreement keep reading ``attr`` itself."""
+    if not attr.fragments:
+        return attr
+    regions = getattr(ctx, "phone_regions", PHONE_REGIONS)
+    tokens, values, fragments = [], [], []
+    for text, toks, vals, frags in zip(rows, attr.tokens, attr.token_values, attr.fragments):
+        joined, toks = "".join(frags), toks if len(toks) == len(frags) else frags
+        source = str(text) if str(text).startswith(joined) else joined
+        runs = redact_pieces(frags, scan_pii([source], phone_regions=regions))
+        kept = [b - a == 1 and piece == frags[a] for a, b, piece in runs]
+        tokens.append([toks[a] if same else piece.strip() or piece
+                       for (a, _, piece), same in zip(runs, kept)])
+        values.append([vals[a] if same else float(sum(vals[a:b]))
+                       for (a, b, _), same in zip(runs, kept)])
+        fragments.append([piece for _, _, piece in runs])
+    return replace(attr, tokens=tokens, token_values=values, fragments=fragments)
+
+
 def _visuals(ctx: AuditContext, attr: Attribution, rows) -> list:
-    """Token heat maps (text) or pixel overlays (images) of the first examples."""
+    """Token heat maps (text, personal information redacted) or pixel overlays (images) of
+    the first examples."""
     names = ctx.data.class_names
     label = names[int(attr.target[0])] if len(names) > int(attr.target[0]) else "the class"
     if attr.fragments:
+        attr = _shown(ctx, attr.head(VISUALS), rows)
         return [TokenHeatmap(f"Example {i + 1}: red pushes toward {label!r}, blue away "
                              f"({attr.method})",
                              [f for f in attr.fragments[i] if f],
@@ -116,7 +141,7 @@ def _attribution_finding(ctx, methods, rows, n) -> Finding:
     top = 15 if kind == "text" else 10
     metrics, tables, charts = {"examples_explained": n, "methods": {}}, [], []
     for key, attr in methods:
-        ranked, table, chart = _importance(attr, top)
+        ranked, table, chart = _importance(_shown(ctx, attr, rows), top)
         metrics["methods"][key] = {"method": attr.method, "examples": len(attr),
                                    "seconds": attr.seconds, "output_space": attr.output_space,
                                    "top_attributions": ranked}
