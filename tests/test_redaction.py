@@ -84,6 +84,16 @@ def test_values_seen_in_the_data_are_hidden_in_any_form():
     assert clean.tokens == ["call ", "<PHONE_NUMBER>"] and clean.values == [1.0, 20]
 
 
+def test_digests_and_report_numbers_are_left_alone():
+    import hashlib
+    redactor = Redactor()
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(300)]
+    assert [redactor.text(h) for h in digests] == digests  # DEA-shaped runs inside hex
+    for text in ("0.512 [0.488, 0.533]", "epsilon = 2.97 at delta = 1e-05",
+                 "2026-12-02T02:23:18+00:00", "1000 rows (750 for training, 250 held out)"):
+        assert redactor.text(text) == text
+
+
 # ------------------------------------------------------------------------- a text audit
 @pytest.fixture(scope="module")
 def text_audit():
