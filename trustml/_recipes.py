@@ -54,7 +54,7 @@ MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")
 NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
          "accountant": "privacy.accountant", "max_grad_norm": "privacy.max_grad_norm",
          "epochs": "training.epochs", "batch_size": "training.batch_size", "lr": "training.lr",
-         "max_physical_batch_size": "training.max_physical_batch_size"}
+         "max_physical_batch_size": "training.max_physical_batch_size", "n": "data.rows"}
 
 
 # ---------------------------------------------------------------------- loading

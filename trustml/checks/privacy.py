@@ -11,7 +11,7 @@ from trustml.checks._registry import AuditContext, register
 from trustml.data import PHONE_REGIONS, concat_rows, k_anonymity, pii_summary, select_rows
 from trustml.models import wrap
 from trustml.privacy import make_canaries, membership_inference, one_run_audit
-from trustml.privacy._ledger import segment_steps, verify_claim
+from trustml.privacy._ledger import verify_claim
 
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 
@@ -47,12 +47,12 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
     tables = [_dp_table(rec)]
     if check is not None and check["verified"]:
         tables.append(Table(f"Privacy ledger of this data set ({rec.ledger}): every training "
-                            "segment up to this model, composed into the epsilon above",
-                            ["run", "segment", "noise multiplier", "sampling rate", "steps",
+                            "run up to this model, composed into the epsilon above",
+                            ["run", "resumes", "noise multiplier", "sampling rate", "steps",
                              "recorded"],
                             [[e["run_id"], e["segment"], round(e["noise_multiplier"], 4),
-                              round(e["sample_rate"], 6), segment_steps(e), e["time"]]
-                             for e in check["segments"]]))
+                              round(e["sample_rate"], 6), e["steps"], e["time"]]
+                             for e in check["runs"]]))
     return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
                     summary, metrics=rec.to_dict(), tables=tables,
                     thresholds={"max_epsilon": limit, "max_delta": bound}, regulations=REGS,

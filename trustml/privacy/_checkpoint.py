@@ -45,6 +45,8 @@ def hold(directory: Path):
         os.close(fd)
         raise LedgerError(f"checkpoint_dir: another training run is writing to {directory}; "
                           "wait for it, or give this run its own directory") from None
+    for stale in directory.glob(".*.part-*"):  # left by a process killed mid-checkpoint
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         yield
     finally:
@@ -75,7 +77,8 @@ def save_checkpoint(directory: Path, module, optimizer, state: dict, claim: dict
 
 
 def latest_checkpoint(directory: Path) -> Path:
-    """The folder ``LATEST`` names.
+    """The newest complete folder of the run ``LATEST`` names (a process killed after the
+    folder's rename but before the pointer's leaves the pointer one checkpoint behind).
 
     Raises
     ------
@@ -87,7 +90,9 @@ def latest_checkpoint(directory: Path) -> Path:
     if folder is None or not (folder / STATE_FILE).is_file():
         raise ConfigError(f"resume: no complete checkpoint in {str(directory)!r}; train "
                           "without resume first")
-    return folder
+    run = folder.name.split("-")[0]
+    done = [d for d in directory.glob(f"{run}-*-*") if (d / STATE_FILE).is_file()]
+    return max(done, key=lambda d: int(d.name.rsplit("-", 1)[1]))
 
 
 def load_checkpoint(folder: Path, module, optimizer) -> tuple[dict, dict]:

@@ -5,11 +5,12 @@ The ledger is a *store* folder outside any run directory (``$TRUSTML_LEDGER_DIR`
 JSON-lines file per data set, named by the data's fingerprint (:func:`data_fingerprint`, which
 ignores row order). Deleting or replacing a run directory therefore does not reset the budget.
 
-Each line records how far one *segment* of one run had got (a resumed run continues its
-segment; see :func:`trustml.privacy.train_private`): ``steps`` taken since the segment's
-``start``. Lines form a hash chain (each holds the hash of the one before), so an edited,
-reordered or partly deleted file is refused, naming it. Composition takes the latest line of
-every segment and feeds them all to one Opacus accountant.
+Each line records how far one run had got at a checkpoint (``steps`` in all; ``segment``
+counts its resumes). A resumed run replays the same batches with the same noise from its last
+checkpoint, so steps taken after that checkpoint by a process that died were never released,
+and the run is charged once: composition takes, per run, its line with the most steps, and
+feeds every run to one Opacus accountant. Lines form a hash chain (each holds the hash of the
+one before), so an edited, reordered or partly deleted file is refused, naming it.
 
 Writers hold an exclusive lock (``<fingerprint>.lock``, released by the kernel if the process
 dies) for a whole training run, so two runs on the same data never calibrate against the same
@@ -101,11 +102,6 @@ def _hash(entry: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def segment_steps(entry: dict) -> int:
-    """Steps a ledger line charges: those its segment took since it started."""
-    return int(entry["steps"]) - int(entry.get("start", 0))
-
-
 class PrivacyLedger:
     """Hash-chained, locked record of DP training, one file per data set under ``directory``.
 
@@ -162,14 +158,14 @@ class PrivacyLedger:
         entries = self.entries(dataset)
         return entries[-1]["hash"] if entries else GENESIS
 
-    def segments(self, dataset: str, *, exclude_run: str | None = None,
+    def runs(self, dataset: str, *, exclude_run: str | None = None,
                  until: str | None = None) -> list[dict]:
-        """The latest line of every segment on ``dataset``, in order.
+        """The line with the most steps of every run on ``dataset``, in order of first line.
 
         Parameters
         ----------
         exclude_run : str, optional
-            Leave out this run's segments.
+            Leave out this run.
         until : str, optional
             A line's hash: only lines up to and including it count.
 
@@ -186,17 +182,17 @@ class PrivacyLedger:
                                   f"not hold line {until[:12]} (the file was deleted, truncated "
                                   "or replaced); restore it from a run directory's copy")
             entries = entries[:hashes.index(until) + 1]
-        latest: dict[tuple[str, int], dict] = {}
+        most: dict[str, dict] = {}
         for e in entries:
-            if e["run_id"] != exclude_run:
-                latest[(e["run_id"], e["segment"])] = e  # later lines supersede earlier ones
-        return list(latest.values())
+            if e["run_id"] != exclude_run and e["steps"] >= most.get(e["run_id"], e)["steps"]:
+                most[e["run_id"]] = e
+        return list(most.values())
 
     def history(self, dataset: str, *, exclude_run: str | None = None,
                 until: str | None = None) -> list[tuple[float, float, int]]:
-        """(noise, sample rate, steps) of every segment on ``dataset``, as in :meth:`segments`."""
-        return [(e["noise_multiplier"], e["sample_rate"], segment_steps(e))
-                for e in self.segments(dataset, exclude_run=exclude_run, until=until)]
+        """(noise, sample rate, steps) of every run on ``dataset``, as in :meth:`runs`."""
+        return [(e["noise_multiplier"], e["sample_rate"], e["steps"])
+                for e in self.runs(dataset, exclude_run=exclude_run, until=until)]
 
     def epsilon(self, dataset: str, delta: float, accountant: str = "prv",
                 until: str | None = None) -> float:
@@ -234,15 +230,15 @@ class PrivacyLedger:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def record(self, *, run_id: str, segment: int, start: int, dataset: str,
+    def record(self, *, run_id: str, segment: int, dataset: str,
                noise_multiplier: float, sample_rate: float, steps: int, delta: float,
                accountant: str) -> dict:
-        """Append how far a segment has got (``steps`` in all, ``start`` when it began),
+        """Append how far a run has got (``steps`` in all; ``segment``: its resumes so far),
         chained to the line before and fsynced; the caller holds :meth:`lock`."""
         if self.directory is not None and dataset not in self._locks:
             raise LedgerError("ledger: record() needs the data set's lock; use "
                               "`with ledger.lock(dataset):`")
-        entry = {"run_id": run_id, "segment": segment, "start": int(start), "dataset": dataset,
+        entry = {"run_id": run_id, "segment": segment, "dataset": dataset,
                  "noise_multiplier": float(noise_multiplier), "sample_rate": float(sample_rate),
                  "steps": int(steps), "delta": float(delta), "accountant": accountant,
                  "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -351,10 +347,10 @@ def verify_claim(claim: dict, ledger_file: str | os.PathLike | None) -> dict:
         ``verified`` (bool), ``problem`` (one sentence, "" when verified), ``ledger_epsilon``
         (what the ledger composes up to the claim's line, None if unreadable),
         ``total_epsilon`` (everything the ledger now holds on the data, later runs included)
-        and ``segments`` (the latest line of each segment up to the claim's line).
+        and ``runs`` (each run's line with the most steps, up to the claim's line).
     """
     out = {"verified": False, "problem": "", "ledger_epsilon": None, "total_epsilon": None,
-           "segments": []}
+           "runs": []}
     if ledger_file is None or not Path(ledger_file).is_file():
         out["problem"] = (f"the ledger {ledger_file or '(kept in memory)'} is not available, so "
                           "the claim cannot be checked")
@@ -362,14 +358,14 @@ def verify_claim(claim: dict, ledger_file: str | os.PathLike | None) -> dict:
     ledger, dataset = PrivacyLedger.of_file(ledger_file), claim.get("dataset", "")
     delta, accountant = claim["delta"], claim["accountant"]
     try:
-        segments = ledger.segments(dataset, until=claim.get("ledger_head") or "")
+        runs = ledger.runs(dataset, until=claim.get("ledger_head") or "")
         total = ledger.epsilon(dataset, delta, accountant)
     except LedgerError as exc:
         out["problem"] = str(exc)
         return out
-    spent = epsilon_of([(e["noise_multiplier"], e["sample_rate"], segment_steps(e))
-                        for e in segments], delta, accountant)
-    out.update(ledger_epsilon=spent, total_epsilon=total, segments=segments)
+    spent = epsilon_of([(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in runs],
+                       delta, accountant)
+    out.update(ledger_epsilon=spent, total_epsilon=total, runs=runs)
     if spent > claim["epsilon"] * (1 + 1e-6) + 1e-9:
         out["problem"] = (f"the ledger composes epsilon {spent:.3f} up to this model's line, "
                           f"more than the {claim['epsilon']:.3f} it claims")

@@ -19,7 +19,7 @@ MIN_ROWS = 10
 
 
 def _name(key: str, names: dict | None) -> str:
-    return (names or {}).get(key, key)
+    return (names or {}).get(key, "X" if key == "n" else key)
 
 
 def _is_number(value) -> bool:
@@ -64,7 +64,7 @@ def check_training_settings(*, n: int, delta: float | None, epochs, batch_size, 
         if not (_is_number(value) and value > 0):
             raise ConfigError(f"{_name(key, names)}: {value!r} must be a finite number > 0")
     if n < MIN_ROWS:
-        raise ConfigError(f"data: {n} training example(s); differentially private training "
+        raise ConfigError(f"{_name('n', names)}: {n} training example(s); private training "
                           f"needs at least {MIN_ROWS} (more for a useful model)")
     if delta is not None and delta >= 1.0 / n:
         raise ConfigError(f"{_name('delta', names)}: {delta:g} is not below 1/n = 1/{n}; with "

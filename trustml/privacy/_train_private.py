@@ -375,7 +375,8 @@ class _PrivateRun:
         self.params = [p for p in adapter.module.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.params, lr=settings["lr"])
         self.total = settings["epochs"] * sampling.steps_per_epoch
-        self.run_id, self.segment, self.start, self.done = uuid.uuid4().hex[:12], 0, 0, 0
+        self.run_id, self.segment, self.done = uuid.uuid4().hex[:12], 0, 0
+        self.charged = 0  # steps the ledger already charges this run (a resumed run's most)
         self.losses, self.fractions, self.seconds, self.head = [], [], 0.0, ""
         self.rank, self.world = _distributed()
         self.clipped = self.counted = 0
@@ -396,21 +397,18 @@ class _PrivateRun:
                 where = self.ledger.path(self.fingerprint) or "the in-memory ledger"
                 raise PrivacyBudgetError(f"{exc} (ledger: {where})") from None
         if self.world > 1:
-            self.sigma, self.done, self.start, self.secret = _broadcast(
-                [self.sigma, self.done, self.start, self.secret])
-            self.done, self.start = int(self.done), int(self.start)
+            self.sigma, self.done, self.secret = _broadcast([self.sigma, self.done, self.secret])
+            self.done = int(self.done)
         self.prior = self._prior()
         self.budget = allowed_steps(self.prior, self.sigma, self.sampling.q,
-                                    self.total - self.start, self.s["target_epsilon"],
+                                    self.total, self.s["target_epsilon"],
                                     self.s["delta"], self.s["accountant"])
-        if self.done - self.start >= self.budget and self.done < self.total:
+        if self.done >= self.budget and self.done < self.total:
             raise PrivacyBudgetError(self._budget_message("the first step"))
 
     def _prior(self) -> list:
-        """Everything else spent on this data: other runs, and this run's closed segments."""
-        return [(e["noise_multiplier"], e["sample_rate"], e["steps"] - e.get("start", 0))
-                for e in self.ledger.segments(self.fingerprint)
-                if e["run_id"] != self.run_id or e["segment"] != self.segment]
+        """Everything else spent on this data: every other run."""
+        return self.ledger.history(self.fingerprint, exclude_run=self.run_id)
 
     def _resume(self) -> None:
         folder = latest_checkpoint(self.ckpt)
@@ -423,13 +421,13 @@ class _PrivateRun:
             raise ConfigError("resume: batch_size, epochs or balance differ from the "
                               "checkpoint's; pass the settings it was started with")
         line = self._ledger_line(state)
-        own = [e for e in self.ledger.entries(self.fingerprint) if e["run_id"] == line["run_id"]]
         self.run_id, self.done, self.sigma = state["run_id"], state["steps"], line[
             "noise_multiplier"]
-        if own[-1]["hash"] == line["hash"]:  # the run stopped right after this checkpoint
-            self.segment, self.start = line["segment"], line.get("start", 0)
-        else:  # it went on past it: count the replayed steps again, as a new segment
-            self.segment, self.start = max(e["segment"] for e in own) + 1, self.done
+        # Steps past this checkpoint, if a dead process took any, were never released; the
+        # replay draws the same batches and noise, and the ledger charges the run's most steps.
+        self.segment = line["segment"] + 1
+        self.charged = max(e["steps"] for e in self.ledger.entries(self.fingerprint)
+                           if e["run_id"] == self.run_id)
         self.secret, self.seeded = state["noise_seed"], state["seeded_noise"]
         self.losses, self.fractions = state["loss"], state["clipped_fraction"]
         self.seconds = state["seconds"]
@@ -449,8 +447,7 @@ class _PrivateRun:
         return line
 
     def _budget_message(self, what: str) -> str:
-        spent = _quiet_epsilon(self.prior + [(self.sigma, self.sampling.q,
-                                              self.done - self.start)],
+        spent = _quiet_epsilon(self.prior + [(self.sigma, self.sampling.q, self.done)],
                                self.s["delta"], self.s["accountant"])
         kept = (f"; the last good model is in {self.ckpt}" if self.ckpt and self.done
                 else "; nothing was trained or written")
@@ -476,7 +473,7 @@ class _PrivateRun:
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             try:
                 while self.done < stop_at:
-                    if self.done - self.start >= self.budget:
+                    if self.done >= self.budget:
                         if self.epoch_seen:  # keep the last good model, within the target
                             self._end_epoch()
                             self.checkpoint(self.seconds + time.perf_counter() - t0)
@@ -553,7 +550,7 @@ class _PrivateRun:
         if self.rank != 0:
             return
         line = self.ledger.record(
-            run_id=self.run_id, segment=self.segment, start=self.start,
+            run_id=self.run_id, segment=self.segment,
             dataset=self.fingerprint, noise_multiplier=self.sigma, sample_rate=self.sampling.q,
             steps=self.done, delta=self.s["delta"], accountant=self.s["accountant"])
         self.head = line["hash"]
@@ -570,17 +567,14 @@ class _PrivateRun:
 
     def record(self) -> PrivacyRecord:
         """What the run has spent so far."""
-        s, mine = self.s, (self.sigma, self.sampling.q, self.done - self.start)
+        s, mine = self.s, [(self.sigma, self.sampling.q, max(self.done, self.charged))]
         by_group = {}
         for name, (uniques, _, hits, seen) in self.groups.items():
             by_group[name] = {str(u): round(float(h / n), 6)
                               for u, h, n in zip(uniques, hits, seen) if n > 0}
-        own = [(e["noise_multiplier"], e["sample_rate"], e["steps"] - e.get("start", 0))
-               for e in self.ledger.segments(self.fingerprint) if e["run_id"] == self.run_id
-               and e["segment"] != self.segment] if self.segment else []
         return PrivacyRecord(
-            epsilon=_quiet_epsilon(self.prior + [mine], s["delta"], s["accountant"]),
-            run_epsilon=_quiet_epsilon(own + [mine], s["delta"], s["accountant"]),
+            epsilon=_quiet_epsilon(self.prior + mine, s["delta"], s["accountant"]),
+            run_epsilon=_quiet_epsilon(mine, s["delta"], s["accountant"]),
             delta=s["delta"], target_epsilon=s["target_epsilon"], accountant=s["accountant"],
             noise_multiplier=float(self.sigma), sample_rate=self.sampling.q, steps=self.done,
             epochs=s["epochs"], max_grad_norm=s["max_grad_norm"], n_train=len(self.dataset),
