@@ -137,8 +137,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                        quasi_identifiers=list(quasi_identifiers) if quasi_identifiers else None,
                        privacy_depth=privacy_depth,
                        retrain=retrain or _default_retrain(adapter), cv_folds=cv_folds,
-                       progress=progress)
-    ctx.phone_regions = phone_regions  # read by the checks that scan for personal data
+                       progress=progress, phone_regions=phone_regions)
     findings, seconds = [], {}
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):
         start = time.perf_counter()

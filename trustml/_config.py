@@ -16,14 +16,15 @@ import yaml
 from trustml._audit import audit
 from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
 from trustml.checks.privacy import DEPTHS
-from trustml.data import AuditData, read_table, read_texts
+from trustml.data import PHONE_REGIONS, AuditData, read_table, read_texts
 from trustml.errors import ConfigError, ModelLoadError
 from trustml.report import AuditResult, write_atomic
 
 MODEL_KINDS = ("sklearn", "torch", "huggingface")
 FORMATS = {"html": "report.html", "json": "report.json", "model_card": "model_card.md"}
 SECTIONS = {"title", "seed", "model", "data", "checks", "thresholds", "gates", "fail_on",
-            "formats", "privacy_depth", "explain_rows", "quasi_identifiers", "cv_folds"}
+            "formats", "privacy_depth", "explain_rows", "quasi_identifiers", "cv_folds",
+            "phone_regions"}
 
 
 def load_config(path: str | Path) -> dict:
@@ -76,6 +77,10 @@ def load_config(path: str | Path) -> dict:
     for fmt in config.get("formats") or []:
         if fmt not in FORMATS:
             raise ConfigError(f"formats: {fmt!r} is not one of {list(FORMATS)}")
+    if "phone_regions" in config:
+        from trustml.data._protection import phone_regions_of
+
+        phone_regions_of(config["phone_regions"])  # refused here, before any work
     if config.get("privacy_depth", "standard") not in DEPTHS:
         raise ConfigError(f"privacy_depth: {config['privacy_depth']!r} is not one of "
                           f"{list(DEPTHS)}")
@@ -318,6 +323,7 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
                    privacy_depth=config.get("privacy_depth", "standard"),
                    quasi_identifiers=config.get("quasi_identifiers"),
                    cv_folds=config.get("cv_folds"), seed=seed,
+                   phone_regions=config.get("phone_regions", PHONE_REGIONS),
                    title=config.get("title"), progress=progress,
                    config={k: v for k, v in config.items() if k not in ("model", "data")}
                    | {"model": {k: Path(v).name if k in ("path", "weights", "training_record")

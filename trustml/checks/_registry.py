@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from trustml.checks._finding import Finding
-from trustml.data import AuditData
+from trustml.data import PHONE_REGIONS, AuditData
 from trustml.models._adapters import ModelAdapter
 from trustml.privacy import PrivacyRecord
 
@@ -62,6 +62,7 @@ class AuditContext:
     retrain: Callable | None = None
     cv_folds: int | None = None
     progress: bool = True
+    phone_regions: tuple[str, ...] = PHONE_REGIONS  # whose phone formats count as personal data
     _predictions: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from trustml.checks._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
 from trustml.checks._registry import AuditContext, register
-from trustml.data import PHONE_REGIONS, redact_pieces, scan_pii, select_rows
+from trustml.data import redact_pieces, scan_pii, select_rows
 from trustml.explain import (
     Attribution,
     captum_robustness,
@@ -67,7 +67,7 @@ def _shown(ctx: AuditContext, attr: Attribution, rows) -> Attribution:
     so a heat map still reads. Faithfulness and agreement keep reading ``attr`` itself."""
     if not attr.fragments:
         return attr
-    regions = getattr(ctx, "phone_regions", PHONE_REGIONS)
+    regions = ctx.phone_regions
     tokens, values, fragments = [], [], []
     for text, toks, vals, frags in zip(rows, attr.tokens, attr.token_values, attr.fragments):
         joined, toks = "".join(frags), toks if len(toks) == len(frags) else frags

@@ -8,7 +8,7 @@ import pandas as pd
 
 from trustml.checks._finding import Finding, Table, fmt_ci
 from trustml.checks._registry import AuditContext, register
-from trustml.data import PHONE_REGIONS, concat_rows, k_anonymity, pii_summary, select_rows
+from trustml.data import concat_rows, k_anonymity, pii_summary, select_rows
 from trustml.models import wrap
 from trustml.privacy import make_canaries, membership_inference, one_run_audit
 from trustml.privacy._ledger import verify_claim
@@ -122,7 +122,7 @@ def personal_data(ctx: AuditContext) -> list[Finding]:
     values, unit = _scanned_values(ctx)
     findings = []
     if values:
-        result = pii_summary(values, phone_regions=getattr(ctx, "phone_regions", PHONE_REGIONS))
+        result = pii_summary(values, phone_regions=ctx.phone_regions)
         n, hits = result["texts"], result["texts_with_pii"]
         capped = (f" (the first {MAX_SCANNED:,})" if ctx.data.kind == "text"
                   and ctx.data.n_rows > MAX_SCANNED else "")

@@ -64,8 +64,8 @@ def phone_regions_of(regions) -> tuple[str, ...]:
     """``regions`` checked: a sequence of region codes that ``phonenumbers`` knows."""
     import phonenumbers
 
-    if isinstance(regions, str) or not all(r in phonenumbers.SUPPORTED_REGIONS
-                                           for r in regions):
+    if not isinstance(regions, (list, tuple)) or not regions or not all(
+            r in phonenumbers.SUPPORTED_REGIONS for r in regions):
         raise ConfigError(f"phone_regions: {regions!r} is not a list of region codes such as "
                           "['US', 'GB'] (ISO 3166 alpha-2, upper case)")
     return tuple(regions)
