@@ -53,6 +53,7 @@ def fsync_file(path: str | os.PathLike) -> None:
 
 def replace_durably(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
     """fsync ``tmp``, rename it onto ``path`` and fsync the folder."""
+    os.chmod(tmp, 0o666 & ~_UMASK)  # the mode open() would give, whoever created ``tmp``
     fsync_file(tmp)
     os.replace(tmp, path)
     fsync_dir(Path(path).parent)

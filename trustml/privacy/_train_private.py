@@ -135,29 +135,23 @@ def default_delta(n: int) -> float:
     return 10.0 ** -(math.floor(math.log10(max(n, 1))) + 1)
 
 
-def _quiet_epsilon(history, delta, accountant) -> float:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        return epsilon_of(history, delta, accountant)
-
-
 def calibrate_noise(prior: list, sample_rate: float, steps: int, target_epsilon: float,
                     delta: float, accountant: str, tol: float = 0.01) -> float:
     """Smallest noise multiplier (within ``tol`` in epsilon) so that ``prior`` plus ``steps``
     steps at ``sample_rate`` spend at most ``target_epsilon``."""
-    if _quiet_epsilon(prior, delta, accountant) >= target_epsilon:
+    if epsilon_of(prior, delta, accountant) >= target_epsilon:
         raise PrivacyBudgetError(f"epsilon: the ledger already holds epsilon >= the target "
                                  f"{target_epsilon:g} for this data set; raise the target or "
                                  "train on other data")
     lo, hi = 0.0, 10.0
-    while _quiet_epsilon(prior + [(hi, sample_rate, steps)], delta, accountant) > target_epsilon:
+    while epsilon_of(prior + [(hi, sample_rate, steps)], delta, accountant) > target_epsilon:
         lo, hi = hi, 2 * hi
         if hi > 1e4:
             raise ConfigError(f"epsilon: target {target_epsilon:g} is unreachable with these "
                               "settings; raise it or take fewer steps")
     while True:
         mid = (lo + hi) / 2
-        eps = _quiet_epsilon(prior + [(mid, sample_rate, steps)], delta, accountant)
+        eps = epsilon_of(prior + [(mid, sample_rate, steps)], delta, accountant)
         if eps > target_epsilon:
             lo = mid
         elif target_epsilon - eps < tol * target_epsilon or hi - lo < 1e-4:
@@ -170,7 +164,7 @@ def allowed_steps(prior: list, sigma: float, sample_rate: float, most: int,
                   target_epsilon: float, delta: float, accountant: str) -> int:
     """Most steps (at most ``most``) that keep ``prior`` plus them within the target."""
     def fits(k: int) -> bool:
-        return _quiet_epsilon(prior + [(sigma, sample_rate, k)], delta,
+        return epsilon_of(prior + [(sigma, sample_rate, k)], delta,
                               accountant) <= target_epsilon + 1e-9
     if fits(most):
         return most
@@ -447,7 +441,7 @@ class _PrivateRun:
         return line
 
     def _budget_message(self, what: str) -> str:
-        spent = _quiet_epsilon(self.prior + [(self.sigma, self.sampling.q, self.done)],
+        spent = epsilon_of(self.prior + [(self.sigma, self.sampling.q, self.done)],
                                self.s["delta"], self.s["accountant"])
         kept = (f"; the last good model is in {self.ckpt}" if self.ckpt and self.done
                 else "; nothing was trained or written")
@@ -563,18 +557,18 @@ class _PrivateRun:
                  "seeded_noise": self.seeded, "loss": self.losses,
                  "clipped_fraction": self.fractions, "seconds": seconds}
         save_checkpoint(self.ckpt, self.adapter.module, self.optimizer, state,
-                        claim=self.record().claim())
+                        claim=self.record(run_epsilon=False).claim())
 
-    def record(self) -> PrivacyRecord:
-        """What the run has spent so far."""
+    def record(self, run_epsilon: bool = True) -> PrivacyRecord:
+        """What the run has spent so far (``run_epsilon=False`` skips this run's own)."""
         s, mine = self.s, [(self.sigma, self.sampling.q, max(self.done, self.charged))]
         by_group = {}
         for name, (uniques, _, hits, seen) in self.groups.items():
             by_group[name] = {str(u): round(float(h / n), 6)
                               for u, h, n in zip(uniques, hits, seen) if n > 0}
         return PrivacyRecord(
-            epsilon=_quiet_epsilon(self.prior + mine, s["delta"], s["accountant"]),
-            run_epsilon=_quiet_epsilon(mine, s["delta"], s["accountant"]),
+            epsilon=epsilon_of(self.prior + mine, s["delta"], s["accountant"]),
+            run_epsilon=epsilon_of(mine, s["delta"], s["accountant"]) if run_epsilon else 0.0,
             delta=s["delta"], target_epsilon=s["target_epsilon"], accountant=s["accountant"],
             noise_multiplier=float(self.sigma), sample_rate=self.sampling.q, steps=self.done,
             epochs=s["epochs"], max_grad_norm=s["max_grad_norm"], n_train=len(self.dataset),
