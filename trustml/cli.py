@@ -55,7 +55,8 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
                 positive_label, task, test_size, missing (error | drop)
       checks, thresholds, gates, fail_on (fail | warn), formats (html, json,
       model_card), privacy_depth, cv_folds, explain_rows, quasi_identifiers,
-      seed, title
+      phone_regions (e.g. [US, GB]: whose phone formats count as personal
+      data), seed, title
 
     \b
     Exit codes: 0 every gated concern passed; 1 a gate failed (reports are

@@ -21,11 +21,12 @@ from trustml.models._architectures import (
     transformer_sentiment,
     with_lora,
 )
-from trustml.models._io import load_weights, read_claim, save_weights
+from trustml.models._io import load_weights, read_claim, save_pretrained, save_weights
 from trustml.models._training import fit
 
 __all__ = ["CNNClassifier", "HFTextAdapter", "LSTMTextClassifier", "LinearRegression",
            "MLPClassifier", "ModelAdapter", "SklearnAdapter", "TorchAdapter",
            "TorchTabularAdapter", "TorchTextAdapter", "default_backbone", "default_device",
-           "fit", "load_tokenizer", "load_weights", "read_claim", "save_weights", "set_trainable",
+           "fit", "load_tokenizer", "load_weights", "read_claim", "save_pretrained",
+           "save_weights", "set_trainable",
            "transformer_sentiment", "with_lora", "wrap"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -11,7 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_model
 from torch import nn
 
-from trustml._files import replace_durably, temporary_beside
+from trustml._files import fsync_dir, fsync_file, replace_durably, temporary_beside
 from trustml.errors import ModelLoadError
 
 CLAIM_KEY = "trustml.privacy"
@@ -31,20 +32,52 @@ def save_weights(module: nn.Module, path: str | os.PathLike, *,
         return replace_durably(tmp, path)
 
 
+def save_pretrained(model, directory: str | os.PathLike, *, tokenizer=None,
+                    claim: dict | None = None) -> Path:
+    """Save a Hugging Face model (safetensors) with its privacy claim in ``config.json``.
+
+    The claim is the ``trustml_privacy`` entry of the config, so ``from_pretrained`` loads the
+    model as usual and :func:`read_claim` reads the claim. The directory is written under a
+    temporary name, fsynced and renamed: a reader sees the old directory or the new one.
+    """
+    directory = Path(directory)
+    tmp = directory.with_name(f".{directory.name}.part-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if claim is not None:
+        model.config.trustml_privacy = claim
+    model.save_pretrained(tmp)  # safetensors by default in transformers >= 4.35
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    for item in tmp.iterdir():
+        fsync_file(item)
+    old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+    if directory.exists():
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    fsync_dir(directory.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
 def read_claim(path: str | os.PathLike) -> dict | None:
-    """The privacy claim stored in a safetensors file by :func:`save_weights` (None if none).
+    """The privacy claim a saved model carries (None if none): the metadata of a safetensors
+    file written by :func:`save_weights`, or ``config.json`` of a Hugging Face directory
+    written by :func:`save_pretrained`.
 
     Raises
     ------
     ModelLoadError
-        The file is not a readable safetensors file, or its claim is not JSON.
+        The file is not a readable safetensors file or directory, or its claim is not JSON.
     """
+    path = Path(path)
     try:
+        if path.is_dir():
+            return json.loads((path / "config.json").read_text()).get("trustml_privacy")
         with safe_open(str(path), "pt") as f:
             metadata = f.metadata() or {}
         return json.loads(metadata[CLAIM_KEY]) if CLAIM_KEY in metadata else None
     except Exception as exc:  # a foreign or corrupt file fails in many ways
-        raise ModelLoadError(f"model file: {Path(path).name} holds no readable privacy claim "
+        raise ModelLoadError(f"model file: {path.name} holds no readable privacy claim "
                              f"({type(exc).__name__}); save it with trustml") from None
 
 
