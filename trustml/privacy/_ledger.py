@@ -215,9 +215,14 @@ class PrivacyLedger:
         if self.directory is None:
             yield
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{dataset}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LedgerError(f"ledger: cannot write to {self.directory} ({exc.strerror}); set "
+                              f"{ENV_VAR} (or --ledger / ledger=) to a folder you can write"
+                              ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -323,7 +328,7 @@ def read_chain(path: Path, dataset: str) -> list[dict]:
         except ValueError:
             raise LedgerError(f"ledger: line {number} of {path} is not JSON; restore the file "
                               "from a run directory's copy") from None
-        if (not isinstance(entry, dict) or entry.get("prev") != prev
+        if (not _well_formed(entry) or entry.get("prev") != prev
                 or entry.get("hash") != _hash(entry) or entry.get("dataset") != dataset):
             raise LedgerError(f"ledger: line {number} of {path} breaks the hash chain (the file "
                               "was edited, reordered or partly deleted); restore it from a run "
@@ -331,6 +336,18 @@ def read_chain(path: Path, dataset: str) -> list[dict]:
         out.append(entry)
         prev = entry["hash"]
     return out
+
+
+def _well_formed(entry) -> bool:
+    """A line whose numbers an accountant can take (anything else is damage or forgery)."""
+    if not isinstance(entry, dict):
+        return False
+    try:
+        return (isinstance(entry["steps"], int) and entry["steps"] >= 0
+                and float(entry["noise_multiplier"]) > 0
+                and 0 < float(entry["sample_rate"]) <= 1 and isinstance(entry["run_id"], str))
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _parses(raw: bytes) -> bool:
