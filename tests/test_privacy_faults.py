@@ -328,3 +328,22 @@ def test_bad_recipe_settings_exit_2_before_anything_is_written(tmp_path):
         assert res.exit_code == 2 and res.output.startswith(f"trustml: error: {key}: "), (
             setting, res.output)
         assert not (tmp_path / "o").exists() and not (tmp_path / "store").exists()
+
+
+def test_a_hugging_face_directory_carries_its_claim_in_its_config(toy, tmp_path):
+    from transformers import AutoModelForSequenceClassification, BertConfig
+    from transformers import BertForSequenceClassification
+
+    from trustml.models import save_pretrained
+
+    _, rec = train(toy, tmp_path / "run", tmp_path / "store")
+    model = BertForSequenceClassification(BertConfig(
+        vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16))
+    save_pretrained(model, tmp_path / "hf", claim=rec.claim())
+    assert (tmp_path / "hf" / "model.safetensors").is_file()
+    assert not list((tmp_path / "hf").glob("*.bin"))  # no pickle
+    assert read_claim(tmp_path / "hf") == rec.claim()
+    AutoModelForSequenceClassification.from_pretrained(tmp_path / "hf")  # loads as usual
+    store = PrivacyLedger(tmp_path / "store").path(rec.dataset)
+    assert verify_claim(read_claim(tmp_path / "hf"), store)["verified"]
