@@ -16,21 +16,21 @@ from trustml.privacy._ledger import (
     epsilon_of,
 )
 from trustml.privacy._settings import ACCOUNTANTS, check_privacy_params
-from trustml.privacy._train_private import (
-    DPSanityError,
+from trustml.privacy._accounting import (
     PrivacyBudgetError,
-    PrivacyRecord,
     allowed_steps,
-    balanced_sample_rates,
     calibrate_noise,
     default_delta,
-    train_private,
 )
+from trustml.privacy._sampling import balanced_sample_rates
+from trustml.privacy._state import PrivacyRecord, TrainState
+from trustml.privacy._steppers import DPSanityError
+from trustml.privacy._train_private import train_private
 
 __all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DPSanityError", "PrivacyBudgetError",
            "attack_metrics", "confidence_scores", "epsilon_lower_bound", "lira_scores",
            "make_canaries", "membership_inference", "one_run_audit",
            "LedgerError", "PrivacyLedger", "PrivacyRecord", "data_fingerprint",
-           "default_ledger_dir", "allowed_steps", "balanced_sample_rates",
+           "default_ledger_dir", "TrainState", "allowed_steps", "balanced_sample_rates",
            "calibrate_noise",
            "check_privacy_params", "default_delta", "epsilon_of", "train_private"]

@@ -1,0 +1,155 @@
+"""Clipping steppers: one DP step over physical chunks (clip, sum, noise, update).
+
+Book-keeping clipping (:mod:`._bookkeeping`) when every trainable layer supports it, else
+Opacus' per-sample hooks and DPOptimizer; both give the same clipped sum. Under
+``torch.distributed`` the clipped sums are all-reduced and every process adds the same noise.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from opacus.grad_sample import GradSampleModule
+from opacus.optimizers import DPOptimizer
+
+from trustml.errors import ConfigError, TrustMLError
+from trustml.privacy._bookkeeping import BookKeepingClipper, supports
+
+CLIPPING = ("auto", "bookkeeping", "opacus")
+
+
+class Stepper:
+    """One DP step over physical chunks: ``backward(loss, n)`` per chunk, then ``step(seed)``."""
+
+    _shapes_ok = True
+
+    @property
+    def shapes_ok(self) -> bool:
+        """Whether every chunk since the start gave one per-sample gradient per example."""
+        return self._shapes_ok
+
+
+class BookKeepingStepper(Stepper):
+    """Clipped, noised gradient by book-keeping; one backward per physical chunk."""
+
+    name = "bookkeeping"
+
+    def __init__(self, module, optimizer, sigma, clip, expected_batch, generator,
+                 distributed=False):
+        self.clipper = BookKeepingClipper(module, clip)
+        self.distributed = distributed
+        self.optimizer, self.sigma, self.clip = optimizer, sigma, clip
+        self.expected_batch, self.generator = expected_batch, generator
+        self.module = module
+
+    def backward(self, loss, batch_size):
+        loss.backward()
+        norms = self.clipper.accumulate(batch_size)
+        self._shapes_ok &= norms.shape == (batch_size,)
+        return norms
+
+    def step(self, noise_seed: int):
+        self.clipper.finish()
+        if self.distributed:  # sum the clipped gradients of every process's share
+            for p in self.clipper.params:
+                torch.distributed.all_reduce(p.grad)
+        # Every process draws the same noise (same seed), so the models stay identical.
+        self.generator.manual_seed(noise_seed)
+        for p in self.clipper.params:
+            noise = torch.normal(0.0, self.sigma * self.clip, size=p.shape,
+                                 generator=self.generator).to(p.device)
+            p.grad = (p.grad + noise) / self.expected_batch
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def close(self):
+        self.clipper.remove()
+
+
+class OpacusStepper(Stepper):
+    """Opacus' per-sample gradient hooks and DPOptimizer (the fallback for other layers)."""
+
+    name = "opacus"
+
+    def __init__(self, module, optimizer, sigma, clip, expected_batch, generator, secure_mode):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+            self.gsm = GradSampleModule(module)
+            self.optimizer = DPOptimizer(optimizer, noise_multiplier=sigma, max_grad_norm=clip,
+                                         expected_batch_size=expected_batch,
+                                         generator=generator, secure_mode=secure_mode)
+        self.module = self.gsm
+        self.clip = clip
+
+    def backward(self, loss, batch_size):
+        loss.backward()
+        params = [p for p in self.optimizer.params if p.grad_sample is not None]
+        self._shapes_ok &= all(p.grad_sample.shape == (batch_size, *p.shape) for p in params)
+        norms = torch.stack([p.grad_sample.reshape(batch_size, -1).norm(2, dim=1)
+                             for p in params], 1).norm(2, dim=1)
+        # Clip and add this chunk to the running sum; the real step comes in step().
+        self.optimizer.signal_skip_step(do_skip=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return norms.detach()
+
+    def step(self, noise_seed: int):
+        if self.optimizer.generator is not None:
+            self.optimizer.generator.manual_seed(noise_seed)
+        for p in self.optimizer.params:
+            if p.summed_grad is None:  # an empty Poisson batch: noise only
+                p.summed_grad = torch.zeros_like(p)
+            p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+        # grad_sample of size 0 adds nothing to the sum; this step clips nothing and adds noise.
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def close(self):
+        self.gsm._close()
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed group, (0, 1) outside one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def sum_over_processes(*values: float) -> list[float]:
+    t = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return t.tolist()
+
+
+def make_stepper(module, optimizer, *, sigma: float, clip: float, expected_batch: float,
+                 clipping: str, secure_mode: bool, device) -> Stepper:
+    """The stepper ``clipping`` asks for ("auto": book-keeping where every layer allows)."""
+    world = distributed()[1]
+    use_bk = clipping == "bookkeeping" or (clipping == "auto" and supports(module)
+                                           and not secure_mode)
+    if world > 1 and not use_bk:
+        raise ConfigError("clipping: multi-process training needs book-keeping clipping "
+                          "(Linear, Embedding and LayerNorm trainable layers, no secure_mode)")
+    if use_bk:
+        return BookKeepingStepper(module, optimizer, sigma, clip, expected_batch,
+                                  torch.Generator(), distributed=world > 1)
+    gen = None if secure_mode else torch.Generator(device=device)
+    return OpacusStepper(module, optimizer, sigma, clip, expected_batch, gen, secure_mode)
+
+
+class DPSanityError(TrustMLError):
+    """DP training is not doing what it should (weights frozen, per-sample grads misshapen)."""
+
+
+def sanity_check(module, params, before, stepper) -> None:
+    names = {id(p): name for name, p in module.named_parameters()}
+    frozen = [names.get(id(p), "?") for p, b in zip(params, before) if torch.equal(p.detach(), b)]
+    if frozen:
+        raise DPSanityError(f"training: {len(frozen)} trainable weights did not change after the "
+                            f"first DP step (first: {frozen[0]}); check that the optimizer "
+                            "holds the model's parameters and the learning rate is not 0")
+    if not stepper.shapes_ok:
+        raise DPSanityError("training: per-sample gradients do not have one row per example; "
+                            "pass explicit position_ids / token_type_ids to transformer models "
+                            "or use clipping='bookkeeping'")
