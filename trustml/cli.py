@@ -108,7 +108,7 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
 
     \b
     Exit codes: 0 trained; 2 bad input, a spent budget, or another run on
-    the same data (one line on stderr).
+    the same data (one line on stderr); 130 interrupted (resume with --resume).
     """
     from trustml._recipes import load_recipe, run_recipe
 
@@ -119,6 +119,10 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
     except TrustMLError as exc:
         click.echo(f"trustml: error: {exc}", err=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo(f"trustml: interrupted; the last checkpoint and the ledger are intact: "
+                   f"continue with trustml train {recipe} --out {out} --resume", err=True)
+        sys.exit(130)
     rec = result["privacy"]
     click.echo(f"{result['recipe'].get('name', recipe)}: epsilon {rec['epsilon']:.3f} "
                f"(delta {rec['delta']:g}, {rec['accountant']}, {rec['clipping']} clipping, "
