@@ -105,11 +105,15 @@ class AuditResult:
         """The inverse of :meth:`to_dict`: a result from a parsed ``report.json``.
 
         The report is first checked against the shipped JSON Schema of the version it declares
-        (:func:`validate_report`); its ``verdicts`` must be those its findings give. Raises
-        :class:`ReportSchemaError` naming the first place at fault. ``to_dict`` of the result
-        gives ``report`` back for a report of the current schema version.
+        (:func:`validate_report`); it must be of the current version (:data:`SCHEMA_VERSION`),
+        and its ``verdicts`` those its findings give. Raises :class:`ReportSchemaError` naming
+        the first place at fault. ``to_dict`` of the result gives ``report`` back.
         """
         validate_report(report)
+        if report["schema_version"] != SCHEMA_VERSION:
+            raise ReportSchemaError(f"schema_version: {report['schema_version']!r} reports can "
+                                    f"be validated but not read back; this trustml reads "
+                                    f"{SCHEMA_VERSION} (re-run the audit)")
         result = cls(title=report["title"],
                      findings=[Finding.from_dict(f) for f in report["findings"]],
                      data=report["data"], models=report["models"],
