@@ -18,10 +18,9 @@ from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
 from trustml.checks.privacy import DEPTHS
 from trustml.data import PHONE_REGIONS, AuditData, read_table, read_texts
 from trustml.errors import ConfigError, ModelLoadError
-from trustml.report import AuditResult, write_atomic
+from trustml.report import FORMATS, AuditResult, write_atomic
 
 MODEL_KINDS = ("sklearn", "torch", "huggingface")
-FORMATS = {"html": "report.html", "json": "report.json", "model_card": "model_card.md"}
 SECTIONS = {"title", "seed", "model", "data", "checks", "thresholds", "gates", "fail_on",
             "formats", "privacy_depth", "explain_rows", "quasi_identifiers", "cv_folds",
             "phone_regions"}

@@ -1,7 +1,10 @@
-"""Command line: ``trustml report`` and ``trustml train``.
+"""Command line: ``trustml report``, ``trustml train`` and ``trustml render``.
 
 Exit codes: 0 success (every gate passed); 1 a gate failed (``trustml report --config``; the
 reports are written); 2 a usage or input error (one line on stderr, nothing written).
+
+Each command imports what it needs when it runs, so ``trustml --help`` and ``trustml render``
+never import torch or the checks.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import sys
 
 import click
 
-from trustml.errors import TrustMLError
+from trustml.errors import ConfigError, TrustMLError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -137,6 +140,40 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
                        f"DP {result['private'][metric]:.4f}")
     click.echo(f"wrote {os.path.join(out, 'model.safetensors')} and "
                f"{os.path.join(out, 'result.json')}")
+
+
+@main.command()
+@click.argument("report_json", metavar="REPORT_JSON", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Output directory for the formats asked for (report.html, report.json, "
+                   "model_card.md).")
+@click.option("--formats", default="html,json,model_card", show_default=True,
+              help="Comma-separated formats to write: html, json, model_card.")
+def render(report_json: str, out: str, formats: str) -> None:
+    """Re-render a saved report.json without re-running the audit.
+
+    The report must follow the JSON Schema of the current version (its
+    verdicts those its findings give); the files are the ones the audit
+    wrote, byte for byte.
+
+    \b
+    Exit codes: 0 written; 2 a missing, unreadable or invalid report or an
+    unknown format (one line on stderr, nothing written).
+    """
+    from trustml.report import FORMATS, AuditResult
+
+    try:
+        wanted = [f.strip() for f in formats.split(",") if f.strip()]
+        for fmt in wanted or [""]:
+            if fmt not in FORMATS:
+                raise ConfigError(f"--formats: {fmt!r} is not one of {list(FORMATS)}")
+        result = AuditResult.from_json(report_json)
+        paths = result.write(out, wanted)
+    except TrustMLError as exc:
+        click.echo(f"trustml: error: {exc}", err=True)
+        sys.exit(2)
+    for path in paths.values():
+        click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,125 +1,19 @@
-"""`Finding`: one conclusion of a check, with its evidence, in words a non-engineer can read."""
+"""Re-export of the finding and evidence types, which live in the leaf package
+:mod:`trustml.report` (``trustml/report/_finding.py``) so that a saved report can be read and
+re-rendered without importing the checks (and torch). Check modules keep importing from here."""
 
-from __future__ import annotations
+from trustml.report._finding import (  # noqa: F401
+    CHALLENGES,
+    STATUSES,
+    Chart,
+    Curve,
+    Finding,
+    ImageOverlay,
+    Table,
+    TokenHeatmap,
+    fmt_ci,
+    worst,
+)
 
-from dataclasses import asdict, dataclass, field
-
-CHALLENGES = ("privacy", "fairness", "explainability", "data quality", "performance",
-              "robustness", "compute")
-STATUSES = ("pass", "info", "warn", "fail")  # in rising order of concern
-
-
-@dataclass
-class Table:
-    """A small table of evidence: column names and rows of plain values."""
-
-    name: str
-    columns: list[str]
-    rows: list[list]
-
-
-@dataclass
-class Chart:
-    """A horizontal bar chart the renderer draws: one bar per label."""
-
-    title: str
-    labels: list[str]
-    values: list[float]
-    errors: list[float] | None = None
-
-
-@dataclass
-class TokenHeatmap:
-    """A text with each token shaded by its attribution (toward or against the explained
-    class); ``tokens`` joined give the text."""
-
-    title: str
-    tokens: list[str]
-    values: list[float]
-    kind: str = "tokens"
-
-
-@dataclass
-class ImageOverlay:
-    """An image (grey levels, rows of pixels) beside its per-pixel attribution map."""
-
-    title: str
-    pixels: list[list[float]]
-    values: list[list[float]]
-    kind: str = "image"
-
-
-@dataclass
-class Curve:
-    """Points joined by a line on axes from 0 to 1, drawn beside the diagonal y = x (a
-    reliability diagram: predicted probability against observed frequency)."""
-
-    title: str
-    x_label: str
-    y_label: str
-    x: list[float]
-    y: list[float]
-    kind: str = "curve"
-
-
-@dataclass
-class Finding:
-    """One result of a check.
-
-    Attributes
-    ----------
-    id : str
-        Stable identifier, e.g. ``"fairness.group_metrics.sex"``.
-    challenge : str
-        One of :data:`CHALLENGES`.
-    status : {"pass", "info", "warn", "fail"}
-    title, summary : str
-        A headline and one paragraph in plain words.
-    metrics : dict
-        Named numbers (JSON-serialisable).
-    tables, charts, visuals : list
-        Evidence for the report; ``visuals`` holds :class:`TokenHeatmap`,
-        :class:`ImageOverlay` and :class:`Curve` items.
-    thresholds : dict
-        The thresholds the status was judged against.
-    regulations : list of str
-        Clauses this finding evidences (e.g. ``"EU AI Act Art. 10"``).
-    recommendation : str
-    """
-
-    id: str
-    challenge: str
-    status: str
-    title: str
-    summary: str
-    metrics: dict = field(default_factory=dict)
-    tables: list[Table] = field(default_factory=list)
-    charts: list[Chart] = field(default_factory=list)
-    visuals: list = field(default_factory=list)
-    thresholds: dict = field(default_factory=dict)
-    regulations: list[str] = field(default_factory=list)
-    recommendation: str = ""
-
-    def __post_init__(self):
-        if self.challenge not in CHALLENGES:
-            raise ValueError(f"challenge {self.challenge!r} not in {CHALLENGES}")
-        if self.status not in STATUSES:
-            raise ValueError(f"status {self.status!r} not in {STATUSES}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def fmt_ci(value, ci) -> str:
-    """``value [low, high]`` to three decimals; the value alone without an interval, and
-    "n/a" without a value."""
-    if value is None:
-        return "n/a"
-    if not ci or None in ci:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-
-
-def worst(statuses) -> str:
-    """The most concerning status of several ("pass" when there are none)."""
-    return max(statuses, key=STATUSES.index, default="pass")
+__all__ = ["CHALLENGES", "STATUSES", "Chart", "Curve", "Finding", "ImageOverlay", "Table",
+           "TokenHeatmap", "fmt_ci", "worst"]

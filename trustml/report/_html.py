@@ -10,7 +10,7 @@ import re
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from trustml.checks._finding import CHALLENGES
+from trustml.report._finding import CHALLENGES
 
 _ENV = Environment(loader=PackageLoader("trustml.report", "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True),

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trustml.checks._finding import CHALLENGES, Finding, worst
+from trustml.report._finding import CHALLENGES, Finding, worst
+from trustml.report._schema import ReportReadError, ReportSchemaError, validate_report
 
 SCHEMA_VERSION = "1.1"
+# the report formats and the file each is written to
+FORMATS = {"html": "report.html", "json": "report.json", "model_card": "model_card.md"}
 
 
 def _plain(value):
@@ -97,6 +100,54 @@ class AuditResult:
                        "findings": [f.to_dict() for f in self.findings],
                        "provenance": self.provenance})
 
+    @classmethod
+    def from_dict(cls, report: dict) -> AuditResult:
+        """The inverse of :meth:`to_dict`: a result from a parsed ``report.json``.
+
+        The report is first checked against the shipped JSON Schema of the version it declares
+        (:func:`validate_report`); it must be of the current version (:data:`SCHEMA_VERSION`),
+        and its ``verdicts`` those its findings give. Raises :class:`ReportSchemaError` naming
+        the first place at fault. ``to_dict`` of the result gives ``report`` back.
+        """
+        validate_report(report)
+        if report["schema_version"] != SCHEMA_VERSION:
+            raise ReportSchemaError(f"schema_version: {report['schema_version']!r} reports can "
+                                    f"be validated but not read back; this trustml reads "
+                                    f"{SCHEMA_VERSION} (re-run the audit)")
+        result = cls(title=report["title"],
+                     findings=[Finding.from_dict(f) for f in report["findings"]],
+                     data=report["data"], models=report["models"],
+                     provenance=report["provenance"])
+        if result.verdicts != report["verdicts"]:
+            raise ReportSchemaError(f"report: verdicts: {report['verdicts']} are not those its "
+                                    f"findings give ({result.verdicts}); the file was edited")
+        return result
+
+    @classmethod
+    def from_json(cls, source: str | os.PathLike) -> AuditResult:
+        """The inverse of :meth:`to_json`: ``source`` is JSON text (a string starting with
+        ``{``) or the path of a ``report.json``. Raises :class:`ReportReadError` for a file
+        that is missing, unreadable or not JSON, :class:`ReportSchemaError` for a report that
+        breaks its schema."""
+        if isinstance(source, str) and source.lstrip().startswith("{"):
+            where, text = "report", source
+        else:
+            where = os.fspath(source)
+            try:
+                text = Path(source).read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise ReportReadError(f"{where}: no such file; give the path of a report.json "
+                                      "written by trustml") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise ReportReadError(f"{where}: cannot be read ({reason})") from None
+        try:
+            report = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ReportReadError(f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column "
+                                  f"{exc.colno}); give a report.json written by trustml") from None
+        return cls.from_dict(report)
+
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """The result as JSON; also written atomically to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
@@ -108,7 +159,7 @@ class AuditResult:
         """A self-contained HTML report; also written atomically to ``path`` when given."""
         from trustml.report._html import render_html
 
-        text = render_html(self)
+        text = render_html(self._as_saved())
         if path is not None:
             write_atomic(path, text)
         return text
@@ -117,12 +168,28 @@ class AuditResult:
         """A Markdown model card; also written atomically to ``path`` when given."""
         from trustml.report._html import render_model_card
 
-        text = render_model_card(self)
+        text = render_model_card(self._as_saved())
         if path is not None:
             write_atomic(path, text)
         return text
 
+    def write(self, out: str | os.PathLike, formats=None) -> dict[str, Path]:
+        """Render ``formats`` (default all of :data:`FORMATS`), then write each atomically
+        under ``out``; nothing is written when one fails to render. Returns format -> path."""
+        formats = list(FORMATS) if formats is None else list(formats)
+        render = {"html": self.to_html, "json": self.to_json, "model_card": self.to_model_card}
+        texts = {fmt: render[fmt]() for fmt in formats}
+        return {fmt: write_atomic(Path(out) / FORMATS[fmt], texts[fmt]) for fmt in formats}
+
     def _repr_html_(self) -> str:
         from trustml.report._html import render_summary
 
-        return render_summary(self)
+        return render_summary(self._as_saved())
+
+    def _as_saved(self) -> AuditResult:
+        """This result as its report.json holds it (plain numbers, NaN as null, lists for
+        tuples). The renderers draw this, so a report re-rendered from its JSON
+        (:meth:`from_json`, ``trustml render``) is the same file, byte for byte."""
+        d = self.to_dict()
+        return type(self)(title=d["title"], findings=[Finding.from_dict(f) for f in d["findings"]],
+                          data=d["data"], models=d["models"], provenance=d["provenance"])

@@ -17,6 +17,10 @@ class ReportSchemaError(TrustMLError):
     """A report does not follow the JSON Schema of its version."""
 
 
+class ReportReadError(TrustMLError, OSError):
+    """A report file is missing, unreadable or not JSON."""
+
+
 @lru_cache(maxsize=len(SCHEMA_VERSIONS))
 def report_schema(version: str = SCHEMA_VERSIONS[-1]) -> dict:
     """The JSON Schema of report ``version`` (default the current one), as shipped."""
