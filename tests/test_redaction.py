@@ -17,15 +17,15 @@ from trustml.models import LSTMTextClassifier, transformer_sentiment, wrap
 EMAIL, CARD, PHONE = "jane.doe@example.com", "4111111111111111", "212-555-0199"
 SSN, IBAN = "078-05-1120", "GB82 WEST 1234 5698 7654 32"
 PLANTED = ["please mail jane.doe@example.com or call 212-555-0199 today",
-           "the card 4111111111111111 was charged twice",
-           "my ssn is 078-05-1120 and that is private",
+           "the card 4111111111111111 was charged twice, then card4111.1111.1111.1111x",
+           "my ssn is 078-05-1120 and that is private (ssn078051120)",
            "pay into GB82 WEST 1234 5698 7654 32 by friday"]
 LABELS = {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE"}
 
 
 def raw_forms() -> list[str]:
     """Each planted value, and the digits-only (or compact) form of the numbers."""
-    forms = [EMAIL, CARD, PHONE, SSN, IBAN]
+    forms = [EMAIL, CARD, PHONE, SSN, IBAN, "4111.1111.1111.1111"]
     return forms + [re.sub(r"\D", "", v) for v in (PHONE, SSN)] + [IBAN.replace(" ", "")]
 
 
@@ -38,6 +38,19 @@ def test_ssn_shaped_numbers_are_found_even_the_well_known_samples():
     assert entities("my ssn is 078-05-1120") == [("US_SSN", "078-05-1120")]
     assert entities("ssn 123-45-6789.") == [("US_SSN", "123-45-6789")]
     assert entities("order 666-12-3456 shipped") == []  # never issued: area 666
+
+
+@pytest.mark.parametrize("text, raw, label", [
+    ("my ssn 078051120 ok", "078051120", "US_SSN"),
+    ("ssn078-05-1120", "078-05-1120", "US_SSN"),
+    ("card4111111111111111x", "4111111111111111", "CREDIT_CARD"),
+    ("4111.1111.1111.1111", "4111.1111.1111.1111", "CREDIT_CARD"),
+    ("phone 212.555.0199", "212.555.0199", "PHONE_NUMBER"),
+])
+def test_numbers_glued_to_words_or_without_separators_are_found(text, raw, label):
+    found = scan_pii([text])
+    assert label in {m.entity for m in found}
+    assert raw not in Redactor().text(text)
 
 
 def test_a_phone_written_as_a_phone_is_a_phone_not_an_nhs_number():

@@ -46,6 +46,11 @@ KNOWN = ENTITIES + ("URL",)
 PHONE_REGIONS = ("US", "GB")  # Presidio's eight default regions match dates and scores too
 # SSN-shaped: one separator used twice; areas 000, 666 and 900-999 are never issued
 SSN_SHAPE = r"\b(?!000|666|9\d\d)\d{3}([-. ])\d{2}\1\d{4}\b"
+# The same, and a card number, glued to letters or written without separators: bounded by
+# non-digits only ("ssn078051120", "card4111111111111111x"); a card must pass Luhn.
+SSN_GLUED = r"(?<!\d)(?!000|666|9\d\d)\d{3}([-. ]?)\d{2}\1\d{4}(?!\d)"
+CARD_GLUED = r"(?<!\d)(?:\d[ .-]?){12,18}\d(?!\d)"
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
 _NHS_WRITTEN = re.compile(r"\d{10}|\d{3} \d{3} \d{4}")
 
 
@@ -77,14 +82,18 @@ def _analyzer(phone_regions: tuple[str, ...]):
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+    from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, PhoneRecognizer
 
     engine = AnalyzerEngine(nlp_engine=NoOpNlpEngine(
         models=[{"lang_code": "en", "model_name": "no_op"}]), supported_languages=["en"])
     engine.registry.remove_recognizer("PhoneRecognizer")
     engine.registry.add_recognizer(PhoneRecognizer(supported_regions=phone_regions))
     engine.registry.add_recognizer(PatternRecognizer(
-        "US_SSN", name="SsnShapeRecognizer", patterns=[Pattern("ssn shape", SSN_SHAPE, 0.5)]))
+        "US_SSN", name="SsnShapeRecognizer", patterns=[Pattern("ssn shape", SSN_SHAPE, 0.5),
+                                                       Pattern("ssn glued", SSN_GLUED, 0.4)]))
+    engine.registry.add_recognizer(CreditCardRecognizer(
+        name="GluedCardRecognizer", patterns=[Pattern("card glued", CARD_GLUED, 0.4)],
+        replacement_pairs=[("-", ""), (" ", ""), (".", "")]))
     return engine
 
 
@@ -104,10 +113,13 @@ def _glued(r, text: str) -> bool:
 
 def _settle(found: list, text: str) -> list:
     """Presidio's results without duplicates, NHS / phone clashes settled (module docstring),
-    without licence numbers glued to other characters, and without matches lying inside a
-    higher-scoring match of another kind."""
+    without licence numbers glued to other characters or matches inside hex digests (32 hex
+    characters or more: hashes), and without matches lying inside a higher-scoring match of
+    another kind."""
+    digests = [m.span() for m in _DIGEST.finditer(text)]  # hashes, not personal data
     unique = list({(r.entity_type, r.start, r.end): r for r in found
-                   if not _glued(r, text)}.values())
+                   if not _glued(r, text)
+                   and not any(a <= r.start and r.end <= b for a, b in digests)}.values())
     phones = [r for r in unique if r.entity_type == "PHONE_NUMBER"]
     dropped = set()
     for r in unique:
