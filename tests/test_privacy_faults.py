@@ -347,3 +347,44 @@ def test_a_hugging_face_directory_carries_its_claim_in_its_config(toy, tmp_path)
     AutoModelForSequenceClassification.from_pretrained(tmp_path / "hf")  # loads as usual
     store = PrivacyLedger(tmp_path / "store").path(rec.dataset)
     assert verify_claim(read_claim(tmp_path / "hf"), store)["verified"]
+
+
+def test_a_copied_checkpoint_cannot_be_resumed_twice(toy, tmp_path):
+    import shutil
+
+    train(toy, tmp_path / "a", tmp_path / "store", max_steps=4, epochs=4)  # checkpoint at 4
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")
+    _, first = train(toy, tmp_path / "a", tmp_path / "store", resume=True, epochs=4)
+    with pytest.raises(LedgerError, match="a copy of it was resumed already"):
+        train(toy, tmp_path / "copy", tmp_path / "store", resume=True, epochs=4)
+    assert PrivacyLedger(tmp_path / "store").epsilon(first.dataset, first.delta, "rdp") == (
+        pytest.approx(first.epsilon))
+
+
+@pytest.mark.parametrize("changed", [{"max_grad_norm": 5.0}, {"lr": 0.1},
+                                     {"clipping": "opacus"}])
+def test_a_resume_with_other_clipping_or_learning_rate_is_refused(toy, tmp_path, changed):
+    train(toy, tmp_path / "a", tmp_path / "store", max_steps=4)
+    key = next(iter(changed))
+    with pytest.raises(ConfigError, match=f"^resume: {key} is .* but the run started with"):
+        train(toy, tmp_path / "a", tmp_path / "store", resume=True, **changed)
+
+
+def test_a_diverging_run_saves_no_nan_model_and_charges_nothing_more(toy, tmp_path):
+    from trustml.privacy import DPSanityError
+
+    with pytest.raises(DPSanityError, match="NaN or infinite.*nothing was saved"):
+        train(toy, tmp_path / "a", tmp_path / "store", lr=1e30, sanity_check=False)
+    assert not (tmp_path / "a" / "LATEST").exists()
+    X, _ = toy
+    assert PrivacyLedger(tmp_path / "store").entries(data_fingerprint(X)) == []
+
+
+def test_numpy_settings_are_taken_and_the_secret_stays_private(toy, tmp_path):
+    _, rec = train(toy, tmp_path / "a", tmp_path / "store", epochs=np.int64(1),
+                   batch_size=np.int64(50), lr=np.float32(0.01), seed=None)
+    assert rec.completed and rec.steps == 8 and not rec.seeded_noise
+    folder = latest_model(tmp_path / "a").parent
+    assert json.loads((folder / "state.json").read_text())["noise_seed"] > 0
+    assert (folder / "state.json").stat().st_mode & 0o077 == 0  # owner only
+    assert folder.stat().st_mode & 0o077 == 0

@@ -178,10 +178,11 @@ def _model_claim(spec: dict, record: dict, checkpoints: Path) -> dict:
         raise ConfigError(f"model.weights: {Path(spec['weights']).name} carries no privacy claim, "
                           "though model.training_record says it was trained with DP; audit the "
                           "model.safetensors that trustml train wrote beside the record")
+    copy = checkpoints / f"ledger-{claim.get('dataset', '')}.jsonl"
     ledger = record.get("ledger")
     if not ledger or not Path(ledger).is_file():
-        copy = checkpoints / f"ledger-{claim.get('dataset', '')}.jsonl"
-        ledger = str(copy) if copy.is_file() else ledger
+        # trustml train always keeps a ledger: one that cannot be found fails the finding
+        ledger = str(copy) if copy.is_file() else (ledger or str(copy))
     return {**claim, "ledger": ledger, "checkpoint_dir": str(checkpoints)}
 
 

@@ -51,18 +51,20 @@ def fsync_file(path: str | os.PathLike) -> None:
         os.fsync(f.fileno())
 
 
-def replace_durably(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """fsync ``tmp``, rename it onto ``path`` and fsync the folder."""
-    os.chmod(tmp, 0o666 & ~_UMASK)  # the mode open() would give, whoever created ``tmp``
+def replace_durably(tmp: str | os.PathLike, path: str | os.PathLike,
+                    mode: int | None = None) -> Path:
+    """fsync ``tmp``, rename it onto ``path`` and fsync the folder; ``mode``: the file's
+    permissions (default: what open() would give)."""
+    os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
     fsync_file(tmp)
     os.replace(tmp, path)
     fsync_dir(Path(path).parent)
     return Path(path)
 
 
-def write_durably(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` atomically and durably."""
+def write_durably(path: str | os.PathLike, data: bytes | str, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically and durably (``mode`` as in replace_durably)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     with temporary_beside(path) as tmp:
         tmp.write_bytes(raw)
-        return replace_durably(tmp, path)
+        return replace_durably(tmp, path, mode)

@@ -50,6 +50,7 @@ SECTIONS = {
                  "max_physical_batch_size": int},
 }
 MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")
+KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list"}
 # train_private's keyword names as a recipe spells them, for one-line errors in YAML terms.
 NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
          "accountant": "privacy.accountant", "max_grad_norm": "privacy.max_grad_norm",
@@ -80,9 +81,20 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
         if not sep or not dot:
             raise ConfigError(f"--set: {item!r} is not section.key=value; "
                               "e.g. --set training.epochs=1")
-        recipe.setdefault(section, {})[field] = yaml.safe_load(value)
+        recipe.setdefault(section, {})[field] = _number_or_yaml(value)
     _validate(recipe)
     return recipe
+
+
+def _number_or_yaml(text: str):
+    """A --set value: YAML, except that 1e6 is a number (YAML 1.1 reads it as text)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def _validate(recipe: dict) -> None:
@@ -98,10 +110,14 @@ def _validate(recipe: dict) -> None:
                     raise ConfigError(f"{key}.{field}: unknown setting; use one of "
                                       f"{sorted(spec)}")
                 kinds = spec[field] if isinstance(spec[field], tuple) else (spec[field],)
-                if v is not None and not isinstance(v, kinds) and not (
-                        float in kinds and isinstance(v, int)):
-                    raise ConfigError(f"{key}.{field}: {v!r} is not a "
-                                      f"{' or '.join(k.__name__ for k in kinds)}")
+                if v is not None and (isinstance(v, bool) or not isinstance(v, kinds)) and not (
+                        float in kinds and isinstance(v, int) and not isinstance(v, bool)):
+                    raise ConfigError(f"{key}.{field}: {v!r} is not "
+                                      f"{' or '.join(KIND_WORDS[k] for k in kinds)}")
+    hidden = recipe.get("model", {}).get("hidden")
+    if hidden is not None and not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
+                                      for h in hidden):
+        raise ConfigError(f"model.hidden: {hidden!r} must list layer widths >= 1, e.g. [64, 32]")
     for section in ("data", "model", "privacy", "training"):
         if section not in recipe:
             raise ConfigError(f"recipe: section {section!r} is missing; see recipes/ for "

@@ -3,8 +3,9 @@
 Layout of a checkpoint directory::
 
     LATEST                      name of the newest complete checkpoint (replaced atomically)
-    <run>-<steps>/              model.safetensors (with its privacy claim), optimizer.pt,
-                                state.json
+    <run>-<resumes>-<steps>/    model.safetensors (with its privacy claim), optimizer.pt,
+                                state.json (holds the run's secret noise seed: the folder is
+                                readable by its owner only; never publish checkpoints)
     ledger-<fingerprint>.jsonl  a copy of the data set's ledger
     .lock                       held by the run writing here
 
@@ -59,11 +60,12 @@ def save_checkpoint(directory: Path, module, optimizer, state: dict, claim: dict
     name = f"{state['run_id']}-{state['segment']}-{state['steps']:07d}"
     tmp = directory / f".{name}.part-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir(parents=True, mode=0o700)  # it holds the run's secret: owner only
     save_weights(module, tmp / "model.safetensors", claim=claim)
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    os.chmod(tmp / "optimizer.pt", 0o600)
     fsync_file(tmp / "optimizer.pt")
-    write_durably(tmp / STATE_FILE, json.dumps(state, indent=2))
+    write_durably(tmp / STATE_FILE, json.dumps(state, indent=2), mode=0o600)
     final = directory / name
     if final.exists():
         shutil.rmtree(final)

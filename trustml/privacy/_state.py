@@ -33,6 +33,9 @@ class TrainState:
     loss, clipped_fraction : list of float
         Per epoch.
     seconds : float
+    settings : dict
+        The settings a resume must repeat (clipping norm and method, learning rate,
+        accountant, delta): a resume that changed them would not replay the same steps.
     """
 
     run_id: str
@@ -49,6 +52,7 @@ class TrainState:
     loss: list[float] = field(default_factory=list)
     clipped_fraction: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    settings: dict = field(default_factory=dict)
 
     def state_dict(self) -> dict:
         """A JSON-serialisable copy (what ``state.json`` holds)."""

@@ -46,12 +46,17 @@ from trustml.privacy._settings import (
 from trustml.privacy._state import PrivacyRecord, TrainState
 from trustml.privacy._steppers import (
     CLIPPING,
+    DPSanityError,
     Stepper,
     distributed,
     make_stepper,
     sanity_check,
     sum_over_processes,
 )
+
+
+# What a resume must repeat for its steps to replay the interrupted run's.
+RESUME_SETTINGS = ("max_grad_norm", "clipping", "lr", "accountant", "delta")
 
 
 class _EpochStats:
@@ -170,12 +175,28 @@ class _PrivateRun:
         if abs(st.sample_rate - expected[1]) > 1e-12 or st.total_steps != expected[2]:
             raise ConfigError("resume: batch_size, epochs or balance differ from the "
                               "checkpoint's; pass the settings it was started with")
+        self._same_settings(st.settings)
         line = self._ledger_line()
         # Steps past this checkpoint, if a dead process took any, were never released; the
         # replay draws the same batches and noise, and the ledger charges the run's most steps.
+        # Only one line may lie beyond it (a kill between the ledger line and the model): more
+        # means a copy of this checkpoint went on, and a second replay would be a second run.
+        own = [e["steps"] for e in self.ledger.entries(st.dataset) if e["run_id"] == st.run_id]
+        if sum(steps > st.steps for steps in own) > 1:
+            raise LedgerError(f"resume: the ledger has this run at step {max(own)}, past this "
+                              f"checkpoint's step {st.steps}: a copy of it was resumed "
+                              "already; resume that copy, or start a new run")
         st.noise_multiplier, st.segment = line["noise_multiplier"], line["segment"] + 1
-        st.charged = max(e["steps"] for e in self.ledger.entries(st.dataset)
-                         if e["run_id"] == st.run_id)
+        st.charged = max(own)
+
+    def _same_settings(self, saved: dict) -> None:
+        """Refuse a resume whose clipping, learning rate, accountant or delta changed."""
+        names = self.s["names"] or {}
+        for key, value in saved.items():
+            if self.s[key] != value:
+                raise ConfigError(f"resume: {names.get(key, key)} is {self.s[key]!r} but the "
+                                  f"run started with {value!r}; resume with the settings it "
+                                  "was started with, or start a new run")
 
     def _ledger_line(self) -> dict:
         """The ledger line the loaded checkpoint was accounted against, checked against it."""
@@ -269,6 +290,10 @@ class _PrivateRun:
     def checkpoint(self) -> None:
         """Ledger line first (fsynced), then the run directory's copy, then the model."""
         st = self.state
+        if not all(bool(torch.isfinite(p).all()) for p in self.params):
+            raise DPSanityError(f"training: the weights became NaN or infinite by step "
+                                f"{st.steps} (lower the learning rate); nothing was saved and "
+                                "the ledger charges no step past the last checkpoint")
         if self.rank != 0:
             return
         line = self.ledger.record(
@@ -401,18 +426,21 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                       "epsilon; prefer 'prv' or 'rdp'", stacklevel=2)
     dataset = make_dataset(adapter, X, y)
     check_finite(dataset.tensors)
-    settings = {"target_epsilon": target_epsilon, "accountant": accountant,
+    epochs, batch_size = int(epochs), int(batch_size)  # numpy integers are not JSON
+    settings = {"target_epsilon": float(target_epsilon), "accountant": accountant,
                 "delta": default_delta(n) if delta is None else float(delta), "epochs": epochs,
-                "batch_size": batch_size, "lr": lr, "max_grad_norm": max_grad_norm,
+                "batch_size": batch_size, "lr": float(lr), "max_grad_norm": float(max_grad_norm),
                 "noise_multiplier": noise_multiplier, "clipping": clipping,
-                "clipping_used": clipping, "chunk": max_physical_batch_size,
-                "secure_mode": secure_mode, "sanity_check": sanity_check,
+                "clipping_used": clipping, "secure_mode": secure_mode, "names": names,
+                "chunk": int(max_physical_batch_size) if max_physical_batch_size else None,
+                "sanity_check": sanity_check,
                 "balance_power": balance_power if balance is not None else None}
     sampling = PoissonSampling.of(n, batch_size, balance, balance_power)
     state = TrainState(run_id=uuid.uuid4().hex[:12], dataset=data_fingerprint(X),
                        total_steps=epochs * sampling.steps_per_epoch, sample_rate=sampling.q,
                        noise_multiplier=0.0, seeded_noise=seed is not None,
-                       noise_seed=seed if seed is not None else secrets.randbits(62))
+                       noise_seed=int(seed) if seed is not None else secrets.randbits(62),
+                       settings={k: settings[k] for k in RESUME_SETTINGS})
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     run = _PrivateRun(adapter, dataset, ledger=_resolve_ledger(ledger), ckpt=ckpt,
                       sampling=sampling, settings=settings, stats=_EpochStats(groups, n),
