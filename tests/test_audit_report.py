@@ -237,3 +237,25 @@ def test_same_seed_gives_the_same_report_and_every_clause_is_explained():
     assert clauses and clauses <= set(CLAUSES)  # every clause a finding cites has its text
     assert 'id="regulation"' in html and "EU AI Act Art. 10" in html
     assert 'href="#fairness.group_metrics.grp"' in html
+
+
+def test_a_check_that_raises_leaves_a_failed_error_finding_and_a_complete_report(monkeypatch):
+    from trustml.checks import REGISTRY, register
+    from trustml.checks._registry import CheckSpec
+
+    def broken(ctx):
+        raise RuntimeError("library failed on this model\nsecond line")
+
+    monkeypatch.setitem(REGISTRY, "broken", CheckSpec("broken", "robustness", broken))
+    data = hostile_data()
+    model = LogisticRegression().fit(*data.take("train")[:2])
+    result = trustml.audit(model, data, checks=["broken", "privacy"], progress=False)
+    found = result.finding("broken.error")
+    assert found.status == "fail" and "RuntimeError: library failed on this model." in (
+        found.summary)
+    assert result.verdicts == {"robustness": "fail", "privacy": "warn"}  # the rest ran
+    assert AuditResult.from_json(result.to_json()).to_html() == result.to_html()
+    with pytest.raises(ValueError, match="registered twice"):
+        register("privacy", "privacy")
+    with pytest.raises(ValueError, match="is not one of"):
+        register("new_check", "speed")

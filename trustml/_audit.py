@@ -141,7 +141,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     findings, seconds = [], {}
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):
         start = time.perf_counter()
-        findings += REGISTRY[name].func(ctx)
+        findings += REGISTRY[name].run(ctx)
         seconds[name] = round(time.perf_counter() - start, 3)
     models = {"model": {**adapter.describe(), "private": privacy is not None,
                         "training": (training or {}).get("model")}}

@@ -12,8 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-from trustml.checks._finding import Finding
+from trustml.checks._finding import CHALLENGES, Finding
 from trustml.data import PHONE_REGIONS, AuditData
+from trustml.errors import TrustMLError
 from trustml.models._adapters import ModelAdapter
 from trustml.privacy import PrivacyRecord
 
@@ -97,12 +98,42 @@ class CheckSpec:
     challenge: str
     func: Callable[[AuditContext], list[Finding]]
 
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        """The check's findings; if it raises (a bug, or a library failing on this model),
+        one failed finding carrying the error, so the rest of the audit goes on and the
+        concern cannot pass unjudged. Input errors (:class:`TrustMLError`) still propagate."""
+        try:
+            return self.func(ctx)
+        except TrustMLError:
+            raise
+        except Exception as exc:  # any failure of any library: report it, do not hide it
+            message = (str(exc).strip().splitlines() or [""])[0][:300]
+            return [Finding(f"{self.name}.error", self.challenge, "fail",
+                            f"The {self.name} check could not run",
+                            f"It raised {type(exc).__name__}: {message}. The concern is marked "
+                            "failed because it could not be judged; the other checks ran.",
+                            metrics={"error": type(exc).__name__, "message": message},
+                            recommendation="Report the error with the model's kind and the "
+                            "data's shape; run the audit with checks= leaving this check out "
+                            "to judge the rest.")]
+
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
 def register(name: str, challenge: str):
-    """Decorator adding a check to :data:`REGISTRY` under ``name``."""
+    """Decorator adding a check to :data:`REGISTRY` under ``name``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is registered already, or ``challenge`` is not a concern of the report.
+    """
+    if name in REGISTRY:
+        raise ValueError(f"check {name!r} is registered twice")
+    if challenge not in CHALLENGES:
+        raise ValueError(f"check {name!r}: challenge {challenge!r} is not one of {CHALLENGES}")
+
     def decorate(func):
         REGISTRY[name] = CheckSpec(name, challenge, func)
         return func
