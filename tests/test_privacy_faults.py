@@ -388,3 +388,22 @@ def test_numpy_settings_are_taken_and_the_secret_stays_private(toy, tmp_path):
     assert json.loads((folder / "state.json").read_text())["noise_seed"] > 0
     assert (folder / "state.json").stat().st_mode & 0o077 == 0  # owner only
     assert folder.stat().st_mode & 0o077 == 0
+
+
+def test_an_interrupted_run_charges_the_steps_its_module_in_memory_took(toy, tmp_path,
+                                                                         monkeypatch):
+    from trustml.privacy._sampling import PoissonSampling
+
+    original = PoissonSampling.draw
+
+    def draw(self, secret, step, *args):
+        if step == 5:
+            raise KeyboardInterrupt  # Ctrl-C in a notebook, mid-epoch
+        return original(self, secret, step, *args)
+
+    monkeypatch.setattr(PoissonSampling, "draw", draw)
+    X, _ = toy
+    with pytest.raises(KeyboardInterrupt):
+        train(toy, None, tmp_path / "store")
+    lines = PrivacyLedger(tmp_path / "store").entries(data_fingerprint(X))
+    assert [e["steps"] for e in lines] == [5]  # the caller holds a module 5 steps in

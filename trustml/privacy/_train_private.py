@@ -257,6 +257,9 @@ class _PrivateRun:
                     if st.steps % self.sampling.steps_per_epoch == 0 or st.steps == stop_at:
                         st.seconds = start_seconds + time.perf_counter() - t0
                         self._end_epoch()
+            except BaseException:
+                self._charge_steps_taken()
+                raise
             finally:
                 bar.close()
                 stepper.close()
@@ -287,6 +290,20 @@ class _PrivateRun:
         self.checkpoint()
 
     # ------------------------------------------------------------------ recording
+    def _charge_steps_taken(self) -> None:
+        """On an exception (Ctrl-C in a notebook...), charge the steps the module in memory
+        has taken past the last ledger line: the caller still holds it. A module whose weights
+        are no longer finite reveals nothing and is not charged."""
+        st = self.state
+        charged = max([st.charged] + [e["steps"] for e in self.ledger.entries(st.dataset)
+                                      if e["run_id"] == st.run_id])
+        finite = all(bool(torch.isfinite(p).all()) for p in self.params)
+        if self.rank == 0 and st.steps > charged and finite:
+            self.ledger.record(
+                run_id=st.run_id, segment=st.segment, dataset=st.dataset,
+                noise_multiplier=st.noise_multiplier, sample_rate=st.sample_rate,
+                steps=st.steps, delta=self.s["delta"], accountant=self.s["accountant"])
+
     def checkpoint(self) -> None:
         """Ledger line first (fsynced), then the run directory's copy, then the model."""
         st = self.state
