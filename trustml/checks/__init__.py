@@ -12,7 +12,8 @@ from trustml.checks import (  # noqa: F401
     privacy,
     robustness,
 )
-from trustml.checks._finding import (
+from trustml.checks._registry import DEFAULT_THRESHOLDS, REGISTRY, AuditContext, register
+from trustml.report._finding import (
     CHALLENGES,
     STATUSES,
     Chart,
@@ -23,7 +24,6 @@ from trustml.checks._finding import (
     TokenHeatmap,
     worst,
 )
-from trustml.checks._registry import DEFAULT_THRESHOLDS, REGISTRY, AuditContext, register
 
 __all__ = ["CHALLENGES", "DEFAULT_THRESHOLDS", "REGISTRY", "STATUSES", "AuditContext", "Chart",
            "Curve", "Finding", "ImageOverlay", "Table", "TokenHeatmap", "register", "worst"]

@@ -12,11 +12,11 @@ from typing import Callable
 
 import numpy as np
 
-from trustml.checks._finding import CHALLENGES, Finding
 from trustml.data import PHONE_REGIONS, AuditData
 from trustml.errors import TrustMLError
 from trustml.models._adapters import ModelAdapter
 from trustml.privacy import PrivacyRecord
+from trustml.report._finding import CHALLENGES, Finding
 
 DEFAULT_THRESHOLDS = {
     "max_epsilon": 10.0,             # privacy: above this a DP guarantee is weak

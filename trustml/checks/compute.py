@@ -9,9 +9,9 @@ import time
 import numpy as np
 import torch
 
-from trustml.checks._finding import Finding, Table
 from trustml.checks._registry import AuditContext, register
 from trustml.data import select_rows
+from trustml.report._finding import Finding, Table
 
 REGS = ["EU AI Act Art. 11", "NIST AI RMF MEASURE 2.12"]
 

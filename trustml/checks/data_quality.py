@@ -3,9 +3,9 @@ test leakage."""
 
 from __future__ import annotations
 
-from trustml.checks._finding import Finding, Table
 from trustml.checks._registry import AuditContext, register
 from trustml.data import split_overlap
+from trustml.report._finding import Finding, Table
 
 REGS = ["EU AI Act Art. 10", "NIST AI RMF MEASURE 2.11"]
 

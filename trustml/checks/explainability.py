@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from trustml.checks._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
 from trustml.checks._registry import AuditContext, register
 from trustml.data import redact_pieces, scan_pii, select_rows
 from trustml.explain import (
@@ -20,6 +19,7 @@ from trustml.explain import (
     supports_attention_bias,
 )
 from trustml.models._adapters import TorchTabularAdapter, TorchTextAdapter
+from trustml.report._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
 
 REGS = ["EU AI Act Art. 13", "NIST AI RMF MEASURE 2.9"]
 SHAP_TEXT_ROWS = 10  # SHAP's text explainer is the slow one: it explains at most this many

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from trustml.checks._finding import Chart, Finding, Table, fmt_ci, worst
 from trustml.checks._registry import AuditContext, register
 from trustml.fairness import (
     before_after,
@@ -15,6 +14,7 @@ from trustml.fairness import (
     supports_reduction,
     threshold_optimizer,
 )
+from trustml.report._finding import Chart, Finding, Table, fmt_ci, worst
 
 REGS = ["EU AI Act Art. 10", "EU AI Act Art. 15", "NIST AI RMF MEASURE 2.11"]
 

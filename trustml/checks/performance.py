@@ -4,7 +4,6 @@ cross-validation, for the model and its baseline."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.metrics import (
     accuracy_score,
     brier_score_loss,
@@ -17,12 +16,13 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
+from sklearn.model_selection import KFold, StratifiedKFold
 
-from trustml.checks._finding import Curve, Finding, Table
 from trustml.checks._registry import AuditContext, register
 from trustml.data import select_rows
 from trustml.models import wrap
 from trustml.models._adapters import SklearnAdapter
+from trustml.report._finding import Curve, Finding, Table
 
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trustml.checks._finding import Finding, Table, fmt_ci
 from trustml.checks._registry import AuditContext, register
 from trustml.data import concat_rows, k_anonymity, pii_summary, select_rows
 from trustml.models import wrap
 from trustml.privacy import make_canaries, membership_inference, one_run_audit
 from trustml.privacy._ledger import verify_claim
+from trustml.report._finding import Finding, Table, fmt_ci
 
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 

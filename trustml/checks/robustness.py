@@ -12,9 +12,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from trustml.checks._finding import Finding, Table
 from trustml.checks._registry import AuditContext, register
 from trustml.data import select_rows
+from trustml.report._finding import Finding, Table
 
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
 NOISE_SCALES = (0.05, 0.10)  # of each numeric column's standard deviation
