@@ -102,6 +102,8 @@ def test_digests_and_report_numbers_are_left_alone():
     redactor = Redactor()
     digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(300)]
     assert [redactor.text(h) for h in digests] == digests  # DEA-shaped runs inside hex
+    for run_id in ("846678450a27", "run 846678450a27 resumed"):  # SSN-shaped digits inside
+        assert redactor.text(run_id) == run_id
     for text in ("0.512 [0.488, 0.533]", "epsilon = 2.97 at delta = 1e-05",
                  "2026-12-02T02:23:18+00:00", "1000 rows (750 for training, 250 held out)"):
         assert redactor.text(text) == text

@@ -50,7 +50,9 @@ SSN_SHAPE = r"\b(?!000|666|9\d\d)\d{3}([-. ])\d{2}\1\d{4}\b"
 # non-digits only ("ssn078051120", "card4111111111111111x"); a card must pass Luhn.
 SSN_GLUED = r"(?<!\d)(?!000|666|9\d\d)\d{3}([-. ]?)\d{2}\1\d{4}(?!\d)"
 CARD_GLUED = r"(?<!\d)(?:\d[ .-]?){12,18}\d(?!\d)"
-_DIGEST = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
+# Hashes and run ids (12 or more hex characters, at least one a-f) are identifiers, not
+# personal data: an SSN-shaped run of digits inside one is left alone.
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{12,}(?![0-9A-Za-z])")
 _NHS_WRITTEN = re.compile(r"\d{10}|\d{3} \d{3} \d{4}")
 
 
@@ -113,9 +115,9 @@ def _glued(r, text: str) -> bool:
 
 def _settle(found: list, text: str) -> list:
     """Presidio's results without duplicates, NHS / phone clashes settled (module docstring),
-    without licence numbers glued to other characters or matches inside hex digests (32 hex
-    characters or more: hashes), and without matches lying inside a higher-scoring match of
-    another kind."""
+    without licence numbers glued to other characters or matches inside hex identifiers (12
+    hex characters or more with a letter: hashes, run ids), and without matches lying inside
+    a higher-scoring match of another kind."""
     digests = [m.span() for m in _DIGEST.finditer(text)]  # hashes, not personal data
     unique = list({(r.entity_type, r.start, r.end): r for r in found
                    if not _glued(r, text)
