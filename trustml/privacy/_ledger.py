@@ -377,14 +377,14 @@ def verify_claim(claim: dict, ledger_file: str | os.PathLike | None) -> dict:
         return out
     ledger, dataset = PrivacyLedger.of_file(ledger_file), claim.get("dataset", "")
     delta, accountant = claim["delta"], claim["accountant"]
+    head = claim.get("ledger_head") or ""
     try:
-        runs = ledger.runs(dataset, until=claim.get("ledger_head") or "")
+        runs = ledger.runs(dataset, until=head)
+        spent = ledger.epsilon(dataset, delta, accountant, until=head)
         total = ledger.epsilon(dataset, delta, accountant)
     except LedgerError as exc:
         out["problem"] = str(exc)
         return out
-    spent = epsilon_of([(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in runs],
-                       delta, accountant)
     out.update(ledger_epsilon=spent, total_epsilon=total, runs=runs)
     if spent > claim["epsilon"] * (1 + 1e-6) + 1e-9:
         out["problem"] = (f"the ledger composes epsilon {spent:.3f} up to this model's line, "

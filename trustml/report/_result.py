@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from trustml._files import write_durably
 from trustml.report._finding import CHALLENGES, Finding, worst
 from trustml.report._schema import ReportReadError, ReportSchemaError, validate_report
 
@@ -37,26 +37,9 @@ def _plain(value):
     return value
 
 
-# Read once, at import: os.umask can only be read by setting it, which races with threads.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        # mkstemp creates the file private (0600); give it the mode open() would have.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return write_durably(path, text)
 
 
 @dataclass
