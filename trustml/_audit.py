@@ -8,7 +8,6 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from collections.abc import Callable, Sequence
 
-from sklearn.base import clone
 
 from tqdm.auto import tqdm
 
@@ -19,7 +18,6 @@ from trustml.data import PHONE_REGIONS, AuditData, Redactor
 from trustml.data._protection import phone_regions_of
 from trustml.errors import ConfigError, DataError
 from trustml.models import wrap
-from trustml.models._adapters import SklearnAdapter
 from trustml.privacy import PrivacyRecord
 from trustml.report import AuditResult
 
@@ -35,20 +33,6 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def _default_retrain(adapter) -> Callable | None:
-    """A scikit-learn model retrains as a clone (non-private); other models need ``retrain=``."""
-    if not isinstance(adapter, SklearnAdapter):
-        return None
-
-    def retrain(X, y, *, private: bool = False, seed: int = 0):
-        if private:
-            raise ConfigError("retrain: a scikit-learn model has no DP training here; pass "
-                              "retrain= that trains it privately")
-        return SklearnAdapter(clone(adapter.estimator).fit(X, y), task=adapter.task)
-    retrain.trains_privately = False  # read by AuditContext.retrains_as_audited
-    return retrain
 
 
 def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | None = None,
@@ -136,7 +120,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                        seed=seed, explain_rows=explain_rows, n_boot=n_boot,
                        quasi_identifiers=list(quasi_identifiers) if quasi_identifiers else None,
                        privacy_depth=privacy_depth,
-                       retrain=retrain or _default_retrain(adapter), cv_folds=cv_folds,
+                       retrain=retrain or adapter.retrainer(), cv_folds=cv_folds,
                        progress=progress, phone_regions=phone_regions)
     findings, seconds = [], {}
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):

@@ -11,43 +11,25 @@ from trustml.explain import (
     Attribution,
     captum_robustness,
     explain,
+    explainers_for,
     faithfulness,
     identity_share,
     image_pixels,
-    is_image_model,
     rank_agreement,
-    supports_attention_bias,
 )
-from trustml.models._adapters import TorchTabularAdapter, TorchTextAdapter
 from trustml.report._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
 
 REGS = ["EU AI Act Art. 13", "NIST AI RMF MEASURE 2.9"]
-SHAP_TEXT_ROWS = 10  # SHAP's text explainer is the slow one: it explains at most this many
 ROBUSTNESS_ROWS = 50
 VISUALS = 4
 
 
 def _methods(ctx: AuditContext, rows, background) -> list[tuple[str, Attribution]]:
-    """(key, attribution) for each explainer that fits the model, the default first."""
-    model, seed = ctx.model, ctx.seed
-    if is_image_model(model):
-        return [(m, explain(model, rows, method=m)) for m in
-                ("integrated_gradients", "saliency", "occlusion")]
-    if isinstance(model, TorchTextAdapter):
-        first = ([("attention", explain(model, rows, method="attention"))]
-                 if supports_attention_bias(model) else [])
-        return first + [
-            ("integrated_gradients", explain(model, rows, method="integrated_gradients")),
-            ("ablation", explain(model, rows, method="ablation")),
-            ("shap", explain(model, rows[:SHAP_TEXT_ROWS], method="shap", max_evals=200))]
-    if isinstance(model, TorchTabularAdapter):
-        return [("integrated_gradients", explain(model, rows, background=background,
-                                                 method="integrated_gradients")),
-                ("shap", explain(model, rows, background=background, method="shap",
-                                 seed=seed))]
-    if model.input_kind == "text":
-        return [("shap", explain(model, rows[:SHAP_TEXT_ROWS], method="shap", max_evals=200))]
-    return [("shap", explain(model, rows, background=background, method="shap", seed=seed))]
+    """(key, attribution) for each registered explainer that applies to the model, the
+    default first; slow ones on their first ``audit_rows`` rows."""
+    return [(e.name, e.func(ctx.model, rows if e.audit_rows is None else _head(rows, e.audit_rows),
+                            background=background, seed=ctx.seed, **e.audit_kwargs))
+            for e in explainers_for(ctx.model)]
 
 
 def _importance(attr: Attribution, top: int) -> tuple[list[dict], Table, Chart]:
@@ -204,8 +186,9 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                     "inputs", ["explainer", "examples", "comprehensiveness", "random",
                                "sufficiency", "random", "completeness gap"], table_rows)]
     primary_key, primary = methods[0]
-    if isinstance(ctx.model, TorchTabularAdapter) and primary.method.startswith(
-            "Captum integrated"):
+    caps = ctx.model.capabilities
+    if (caps.modality in ("tabular", "image") and caps.differentiable
+            and primary_key == "integrated_gradients"):
         m = min(ROBUSTNESS_ROWS, len(primary))
         rob = captum_robustness(ctx.model, background, _head(rows, m), seed=ctx.seed)
         metrics["robustness"] = rob

@@ -21,7 +21,6 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from trustml.checks._registry import AuditContext, register
 from trustml.data import select_rows
 from trustml.models import wrap
-from trustml.models._adapters import SklearnAdapter
 from trustml.report._finding import Curve, Finding, Table
 
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
@@ -197,7 +196,7 @@ def _folds(ctx: AuditContext) -> tuple[int, str]:
                    "model is not private (pass retrain= that trains it privately)")
     if ctx.cv_folds is not None:
         return ctx.cv_folds, "cv_folds=0 was asked for"
-    if isinstance(ctx.model, SklearnAdapter):
+    if ctx.model.capabilities.refits_cheaply:
         return 5, ""
     seconds = (ctx.training.get("model") or {}).get("seconds")
     if seconds is None:

@@ -12,6 +12,7 @@ from trustml.explain._quality import (
     rank_agreement,
     shuffled,
 )
+from trustml.explain._registry import EXPLAINERS, Explainer, explainers_for, register_explainer
 from trustml.explain._tabular import captum_tabular, shap_tabular
 from trustml.explain._text import (
     ablation_text,
@@ -21,9 +22,9 @@ from trustml.explain._text import (
     supports_attention_bias,
 )
 
-__all__ = ["IMAGE_METHODS", "Attribution", "ablation_text", "attention_text", "captum_image",
-           "captum_robustness",
-           "captum_tabular", "captum_text", "default_method", "explain", "explained_classes",
-           "faithfulness", "identity_share", "identity_words", "image_pixels", "is_image_model",
-           "rank_agreement", "shap_tabular", "shap_text", "shuffled",
+__all__ = ["EXPLAINERS", "IMAGE_METHODS", "Attribution", "Explainer", "ablation_text",
+           "attention_text", "captum_image", "captum_robustness", "captum_tabular", "captum_text",
+           "default_method", "explain", "explained_classes", "explainers_for", "faithfulness",
+           "identity_share", "identity_words", "image_pixels", "is_image_model", "rank_agreement",
+           "register_explainer", "shap_tabular", "shap_text", "shuffled",
            "supports_attention_bias"]

@@ -1,34 +1,31 @@
-"""The default explainer per model family: :func:`explain` picks it."""
+""":func:`explain`: the registered explainer asked for, or the model's default."""
 
 from __future__ import annotations
 
+# the explainer modules register themselves on import
+import trustml.explain._image  # noqa: F401
+import trustml.explain._tabular  # noqa: F401
+import trustml.explain._text  # noqa: F401
 from trustml.errors import ConfigError
 from trustml.explain._attribution import Attribution
-from trustml.explain._image import captum_image, is_image_model
-from trustml.explain._tabular import captum_tabular, shap_tabular
-from trustml.explain._text import (
-    ablation_text,
-    attention_text,
-    captum_text,
-    shap_text,
-    supports_attention_bias,
-)
-from trustml.models._adapters import ModelAdapter, TorchTabularAdapter, TorchTextAdapter
+from trustml.explain._registry import EXPLAINERS, explainers_for
+from trustml.models._adapters import ModelAdapter
 
-METHODS = ("auto", "attention", "ablation", "integrated_gradients", "shap", "saliency",
-           "occlusion")
+
+def _described(adapter: ModelAdapter) -> str:
+    caps = adapter.capabilities
+    return f"{adapter.kind} {caps.modality} {caps.task} model"
 
 
 def default_method(adapter: ModelAdapter) -> str:
-    """``attention`` (attention-mask integrated gradients) for Hugging Face transformers that
-    take a float attention mask, ``integrated_gradients`` for other torch models (on the token
-    embeddings for text), ``shap`` otherwise (exact linear / tree explainers where they apply).
-    """
-    if supports_attention_bias(adapter):
-        return "attention"
-    if isinstance(adapter, (TorchTextAdapter, TorchTabularAdapter)):
-        return "integrated_gradients"
-    return "shap"
+    """The first registered explainer that applies: ``attention`` (attention-mask integrated
+    gradients) for Hugging Face transformers that take a float attention mask,
+    ``integrated_gradients`` for other torch models (on the token embeddings for text),
+    ``shap`` otherwise (exact linear / tree explainers where they apply)."""
+    found = explainers_for(adapter)
+    if not found:
+        raise ConfigError(f"model: no explainer applies to a {_described(adapter)}")
+    return found[0].name
 
 
 def explain(adapter: ModelAdapter, X, *, background=None, method: str = "auto",
@@ -43,27 +40,18 @@ def explain(adapter: ModelAdapter, X, *, background=None, method: str = "auto",
         Training rows: the reference for tabular SHAP and integrated gradients.
     method : {"auto", "attention", "ablation", "integrated_gradients", "shap", "saliency",
               "occlusion"}
+        Or any explainer registered with ``register_explainer``.
     **kwargs
         Passed to the explainer (e.g. ``n_steps``).
     """
-    if method not in METHODS:
-        raise ConfigError(f"method: {method!r} is not one of {list(METHODS)}")
-    method = default_method(adapter) if method == "auto" else method
-    text = adapter.input_kind == "text"
-    if method == "shap":
-        if text:
-            return shap_text(adapter, X, **kwargs)
-        return shap_tabular(adapter, background if background is not None else X, X,
-                            seed=seed, **kwargs)
-    if method == "attention" and supports_attention_bias(adapter):
-        return attention_text(adapter, X, **kwargs)
-    if text and isinstance(adapter, TorchTextAdapter) and method in ("ablation",
-                                                                     "integrated_gradients"):
-        return (ablation_text if method == "ablation" else captum_text)(adapter, X, **kwargs)
-    if is_image_model(adapter) and method in ("integrated_gradients", "saliency", "occlusion"):
-        return captum_image(adapter, X, method=method, **kwargs)
-    if isinstance(adapter, TorchTabularAdapter) and method == "integrated_gradients":
-        return captum_tabular(adapter, background if background is not None else X, X, **kwargs)
-    raise ConfigError(f"method: {method!r} does not apply to a {adapter.kind} "
-                      f"{adapter.input_kind} model; use one of "
-                      f"{[m for m in METHODS if m != method]}")
+    names = ["auto", *dict.fromkeys(e.name for e in EXPLAINERS)]
+    if method not in names:
+        raise ConfigError(f"method: {method!r} is not one of {names}")
+    fitting = explainers_for(adapter)
+    chosen = [e for e in fitting if method in ("auto", e.name)]
+    if not chosen:
+        hint = (f"use one of {[e.name for e in fitting]}" if fitting
+                else "no explainer applies to it")
+        raise ConfigError(f"method: {method!r} does not apply to a {_described(adapter)}; "
+                          f"{hint}")
+    return chosen[0].func(adapter, X, background=background, seed=seed, **kwargs)

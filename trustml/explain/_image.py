@@ -12,6 +12,7 @@ from captum.attr import IntegratedGradients, Occlusion, Saliency
 
 from trustml.errors import ConfigError
 from trustml.explain._attribution import Attribution, explained_classes
+from trustml.explain._registry import register_explainer
 from trustml.explain._tabular import probability_forward
 from trustml.models._adapters import TorchTabularAdapter
 
@@ -19,9 +20,9 @@ IMAGE_METHODS = ("integrated_gradients", "saliency", "occlusion")
 
 
 def is_image_model(adapter) -> bool:
-    """Whether the adapter reshapes each row to a (channels, height, width) image."""
-    shape = getattr(adapter, "input_shape", None)
-    return isinstance(adapter, TorchTabularAdapter) and shape is not None and len(shape) == 3
+    """Whether the adapter is a differentiable classifier of images."""
+    caps = adapter.capabilities
+    return caps.modality == "image" and caps.differentiable and caps.probabilities
 
 
 def captum_image(adapter: TorchTabularAdapter, X, *, method: str = "integrated_gradients",
@@ -78,3 +79,13 @@ def captum_image(adapter: TorchTabularAdapter, X, *, method: str = "integrated_g
 def image_pixels(adapter: TorchTabularAdapter, X) -> np.ndarray:
     """The images as the model sees them, channels averaged: (n, height, width)."""
     return adapter.tensorize(X)[0].float().mean(1).numpy()
+
+
+def _registered(method: str):
+    def explain_image(adapter, X, *, background=None, seed=0, **kwargs) -> Attribution:
+        return captum_image(adapter, X, method=method, **kwargs)
+    return explain_image
+
+
+for _priority, _method in enumerate(IMAGE_METHODS, start=1):
+    register_explainer(_method, is_image_model, priority=10 * _priority)(_registered(_method))

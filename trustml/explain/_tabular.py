@@ -17,7 +17,8 @@ from sklearn.pipeline import Pipeline
 
 from trustml.data import OrdinalCodec
 from trustml.explain._attribution import Attribution, explained_classes
-from trustml.models._adapters import ModelAdapter, SklearnAdapter, TorchTabularAdapter
+from trustml.explain._registry import register_explainer
+from trustml.models._adapters import ModelAdapter, TorchTabularAdapter
 
 TREE_MODELS = ("DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
                "GradientBoostingClassifier", "HistGradientBoostingClassifier")
@@ -57,9 +58,10 @@ def _split(estimator):
 
 
 def _sklearn_kind(adapter: ModelAdapter) -> str:
-    if not isinstance(adapter, SklearnAdapter) or adapter.task != "binary":
+    estimator = getattr(adapter, "estimator", None)  # a scikit-learn model's
+    if estimator is None or adapter.task != "binary":
         return "permutation"
-    pre, final = _split(adapter.estimator)
+    pre, final = _split(estimator)
     if pre is not None and _column_map(pre) is None:
         return "permutation"
     if isinstance(final, LinearClassifierMixin):
@@ -171,9 +173,10 @@ def captum_tabular(adapter: TorchTabularAdapter, background: pd.DataFrame,
                                n_steps=n_steps, internal_batch_size=internal_batch_size,
                                return_convergence_delta=True)
     encoded = attr.detach().cpu().numpy().reshape(len(x), -1)
-    values = adapter.encoder.sum_by_group(encoded) if adapter.encoder is not None else encoded
-    if adapter.encoder is not None:
-        names = adapter.encoder.columns_
+    encoder = getattr(adapter, "encoder", None)
+    values = encoder.sum_by_group(encoded) if encoder is not None else encoded
+    if encoder is not None:
+        names = encoder.columns_
     elif isinstance(explain, pd.DataFrame):
         names = list(explain.columns)
     else:
@@ -181,3 +184,21 @@ def captum_tabular(adapter: TorchTabularAdapter, background: pd.DataFrame,
     return Attribution(method="Captum integrated gradients", features=list(names),
                        values=values, target=target, completeness_gap=float(delta.abs().mean()),
                        seconds=time.perf_counter() - start)
+
+
+def _tabular(adapter) -> bool:
+    caps = adapter.capabilities
+    return caps.modality == "tabular" and caps.probabilities
+
+
+@register_explainer("integrated_gradients",
+                    lambda adapter: _tabular(adapter) and adapter.capabilities.differentiable,
+                    priority=10)
+def _integrated_gradients(adapter, X, *, background=None, seed=0, **kwargs) -> Attribution:
+    return captum_tabular(adapter, X if background is None else background, X, **kwargs)
+
+
+@register_explainer("shap", _tabular, priority=40)
+def _shap(adapter, X, *, background=None, seed=0, **kwargs) -> Attribution:
+    return shap_tabular(adapter, X if background is None else background, X, seed=seed,
+                        **kwargs)

@@ -18,6 +18,7 @@ import torch
 from captum.attr import FeatureAblation, IntegratedGradients, LayerIntegratedGradients
 
 from trustml.explain._attribution import Attribution, explained_classes
+from trustml.explain._registry import register_explainer
 from trustml.explain._tabular import probability_forward
 from trustml.models._adapters import HFTextAdapter, ModelAdapter, TorchTextAdapter
 
@@ -154,7 +155,7 @@ _ATTENTION_BIAS_OK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def supports_attention_bias(adapter) -> bool:
     """Whether the model takes a 4-D float attention mask and, with zero bias, gives the same
     output as with its ordinary mask (checked once per adapter, on a short input)."""
-    if not isinstance(adapter, HFTextAdapter):
+    if not _torch_text(adapter):
         return False
     if adapter not in _ATTENTION_BIAS_OK:
         _ATTENTION_BIAS_OK[adapter] = _attention_bias_matches(adapter)
@@ -170,7 +171,7 @@ def _attention_bias_matches(adapter: HFTextAdapter) -> bool:
         with torch.no_grad():
             plain = torch.softmax(adapter.forward(module, ids, mask).float(), 1)
             biased = _bias_forward(adapter, module)(torch.zeros_like(pad), ids, pad)
-    except (RuntimeError, ValueError, TypeError):
+    except (RuntimeError, ValueError, TypeError, AttributeError):  # not a transformer's forward
         return False
     return bool(torch.allclose(plain, biased, atol=1e-4))
 
@@ -210,14 +211,6 @@ def attention_text(adapter: HFTextAdapter, texts, *, n_steps: int = 8, depth: fl
                        seconds=time.perf_counter() - start)
 
 
-def _embedding_layer(module: torch.nn.Module) -> torch.nn.Module:
-    if hasattr(module, "get_input_embeddings"):
-        return module.get_input_embeddings()
-    if isinstance(getattr(module, "embedding", None), torch.nn.Embedding):
-        return module.embedding
-    raise TypeError(f"{type(module).__name__} has no token embedding layer to attribute to")
-
-
 def captum_text(adapter: TorchTextAdapter, texts, *, n_steps: int = 8,
                 internal_batch_size: int = 256, chunk_size: int = 32) -> Attribution:
     """Captum layer integrated gradients on the token embeddings, summed over dimensions: the
@@ -232,7 +225,7 @@ def captum_text(adapter: TorchTextAdapter, texts, *, n_steps: int = 8,
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     target = explained_classes(adapter, texts)
     lig = LayerIntegratedGradients(probability_forward(adapter, module),
-                                   _embedding_layer(module))
+                                   adapter.embedding_layer())
     results, gaps = [], []
     for idx in _chunks(texts, chunk_size):
         ids, mask, special, frags = _encode(adapter, [texts[i] for i in idx])
@@ -249,3 +242,29 @@ def captum_text(adapter: TorchTextAdapter, texts, *, n_steps: int = 8,
                        token_values=values, fragments=fragments, target=target,
                        completeness_gap=float(torch.cat(gaps).mean()),
                        seconds=time.perf_counter() - start)
+
+
+def _text(adapter) -> bool:
+    caps = adapter.capabilities
+    return caps.modality == "text" and caps.probabilities
+
+
+def _torch_text(adapter) -> bool:
+    return _text(adapter) and adapter.capabilities.differentiable
+
+
+def _uniform(func):
+    """``func(adapter, texts, **kwargs)`` with the registry's signature."""
+    def explain_text(adapter, X, *, background=None, seed=0, **kwargs) -> Attribution:
+        return func(adapter, X, **kwargs)
+    return explain_text
+
+
+register_explainer("attention", supports_attention_bias, priority=0)(_uniform(attention_text))
+register_explainer("integrated_gradients",
+                   lambda adapter: _torch_text(adapter) and adapter.capabilities.text_embeddings,
+                   priority=10)(_uniform(captum_text))
+register_explainer("ablation", _torch_text, priority=20)(_uniform(ablation_text))
+register_explainer("shap", lambda adapter: _text(adapter) and adapter.tokenizer is not None,
+                   priority=40, audit_rows=10, audit_kwargs={"max_evals": 200})(
+    _uniform(shap_text))

@@ -8,8 +8,10 @@ from trustml.models._adapters import (
     TorchTabularAdapter,
     TorchTextAdapter,
     default_device,
+    register_adapter,
     wrap,
 )
+from trustml.models._capabilities import Capabilities
 from trustml.models._architectures import (
     CNNClassifier,
     LinearRegression,
@@ -24,9 +26,8 @@ from trustml.models._architectures import (
 from trustml.models._io import load_weights, read_claim, save_pretrained, save_weights
 from trustml.models._training import fit
 
-__all__ = ["CNNClassifier", "HFTextAdapter", "LSTMTextClassifier", "LinearRegression",
-           "MLPClassifier", "ModelAdapter", "SklearnAdapter", "TorchAdapter",
-           "TorchTabularAdapter", "TorchTextAdapter", "default_backbone", "default_device",
-           "fit", "load_tokenizer", "load_weights", "read_claim", "save_pretrained",
-           "save_weights", "set_trainable",
-           "transformer_sentiment", "with_lora", "wrap"]
+__all__ = ["CNNClassifier", "Capabilities", "HFTextAdapter", "LSTMTextClassifier",
+           "LinearRegression", "MLPClassifier", "ModelAdapter", "SklearnAdapter", "TorchAdapter",
+           "TorchTabularAdapter", "TorchTextAdapter", "default_backbone", "default_device", "fit",
+           "load_tokenizer", "load_weights", "read_claim", "register_adapter", "save_pretrained",
+           "save_weights", "set_trainable", "transformer_sentiment", "with_lora", "wrap"]

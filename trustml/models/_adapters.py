@@ -8,15 +8,17 @@ logits), which training and attribution call with the module they hold, wrapped 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import clone
 from torch import nn
 
 from trustml.data import TabularEncoder
 from trustml.errors import ConfigError
+from trustml.models._capabilities import Capabilities
 
 
 def default_device() -> torch.device:
@@ -24,8 +26,21 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+_FAMILIES: list[type[ModelAdapter]] = []  # newest first: wrap() offers an object to each
+
+
+def register_adapter(cls: type[ModelAdapter]) -> type[ModelAdapter]:
+    """Class decorator: :func:`wrap` offers objects to ``cls.accepts``, newest family first
+    (so a family registered later, which is more specific, is asked before the built-ins)."""
+    _FAMILIES.insert(0, cls)
+    return cls
+
+
 class ModelAdapter:
-    """Common protocol. Subclasses set ``kind`` and ``input_kind`` and implement prediction."""
+    """Common protocol. Subclasses set ``kind`` and ``input_kind``, implement prediction and
+    declare what they can do (:attr:`capabilities`, :meth:`retrainer`); registered with
+    :func:`register_adapter`, they also say which objects they wrap (:meth:`accepts`,
+    :meth:`adapt`)."""
 
     kind: str = "model"
     input_kind: str = "tabular"
@@ -45,7 +60,29 @@ class ModelAdapter:
         """Plain facts for reports."""
         return {"kind": self.kind, "input": self.input_kind, "task": self.task}
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this model can do; explainers, retraining and k-fold read it."""
+        return Capabilities(self.input_kind, self.task, self.task != "regression")
 
+    def retrainer(self) -> Callable | None:
+        """``fn(X, y, *, private, seed) -> adapter`` that trains this model anew, or None
+        when only the caller knows how (``audit(retrain=...)``)."""
+        return None
+
+    @classmethod
+    def accepts(cls, obj, *, tokenizer=None) -> bool:
+        """Whether :func:`wrap` should wrap ``obj`` in this family."""
+        return False
+
+    @classmethod
+    def adapt(cls, obj, *, tokenizer=None, encoder: TabularEncoder | None = None,
+              task: str | None = None, **kwargs) -> ModelAdapter:
+        """``obj`` wrapped, with :func:`wrap`'s keywords."""
+        return cls(obj, task=task, **kwargs)
+
+
+@register_adapter
 class SklearnAdapter(ModelAdapter):
     """A fitted scikit-learn estimator or pipeline taking the raw feature frame."""
 
@@ -72,6 +109,29 @@ class SklearnAdapter(ModelAdapter):
 
     def describe(self) -> dict:
         return {**super().describe(), "estimator": type(self.estimator).__name__}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(self.input_kind, self.task, self.task != "regression",
+                            refits_cheaply=True)
+
+    def retrainer(self) -> Callable:
+        """A clone of the estimator refitted (non-private: scikit-learn has no DP training)."""
+        def retrain(X, y, *, private: bool = False, seed: int = 0):
+            if private:
+                raise ConfigError("retrain: a scikit-learn model has no DP training here; "
+                                  "pass retrain= that trains it privately")
+            return SklearnAdapter(clone(self.estimator).fit(X, y), task=self.task)
+        retrain.trains_privately = False  # read by AuditContext.retrains_as_audited
+        return retrain
+
+    @classmethod
+    def accepts(cls, obj, *, tokenizer=None) -> bool:
+        return hasattr(obj, "fit") and hasattr(obj, "predict")
+
+    @classmethod
+    def adapt(cls, obj, *, tokenizer=None, encoder=None, task=None, **kwargs):
+        return cls(obj, task=task)  # batch size and device are torch settings
 
 
 class TorchAdapter(ModelAdapter):
@@ -135,7 +195,13 @@ class TorchAdapter(ModelAdapter):
                 "parameters": params, "trainable_parameters": trainable,
                 "device": str(self.device)}
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(self.input_kind, self.task, self.task != "regression",
+                            differentiable=True)
 
+
+@register_adapter
 class TorchTabularAdapter(TorchAdapter):
     """A torch module over encoded tabular features (or images stored as pixel columns).
 
@@ -160,7 +226,23 @@ class TorchTabularAdapter(TorchAdapter):
         x = torch.as_tensor(self.encode(X), dtype=torch.float32)
         return (x.reshape(len(x), *self.input_shape) if self.input_shape else x,)
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """An ``input_shape`` of (channels, height, width) makes the rows images."""
+        image = self.input_shape is not None and len(self.input_shape) == 3
+        return Capabilities("image" if image else "tabular", self.task,
+                            self.task != "regression", differentiable=True)
 
+    @classmethod
+    def accepts(cls, obj, *, tokenizer=None) -> bool:
+        return isinstance(obj, nn.Module)
+
+    @classmethod
+    def adapt(cls, obj, *, tokenizer=None, encoder=None, task=None, **kwargs):
+        return cls(obj, encoder=encoder, task=task or "binary", **kwargs)
+
+
+@register_adapter
 class TorchTextAdapter(TorchAdapter):
     """A torch text classifier taking ``(input_ids, attention_mask)`` from a tokenizer."""
 
@@ -176,7 +258,29 @@ class TorchTextAdapter(TorchAdapter):
                              max_length=self.max_length, return_tensors="pt")
         return enc["input_ids"], enc["attention_mask"]
 
+    def embedding_layer(self) -> nn.Module | None:
+        """The layer embedding token ids (``get_input_embeddings()``, else an ``embedding``
+        attribute), or None."""
+        if hasattr(self.module, "get_input_embeddings"):
+            return self.module.get_input_embeddings()
+        layer = getattr(self.module, "embedding", None)
+        return layer if isinstance(layer, nn.Embedding) else None
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities("text", self.task, self.task != "regression", differentiable=True,
+                            text_embeddings=self.embedding_layer() is not None)
+
+    @classmethod
+    def accepts(cls, obj, *, tokenizer=None) -> bool:
+        return isinstance(obj, nn.Module) and tokenizer is not None
+
+    @classmethod
+    def adapt(cls, obj, *, tokenizer=None, encoder=None, task=None, **kwargs):
+        return cls(obj, tokenizer=tokenizer, task=task or "binary", **kwargs)
+
+
+@register_adapter
 class HFTextAdapter(TorchTextAdapter):
     """A Hugging Face sequence classifier.
 
@@ -198,6 +302,18 @@ class HFTextAdapter(TorchTextAdapter):
         cfg = getattr(self.module, "config", None)
         name = getattr(cfg, "_name_or_path", "") if cfg is not None else ""
         return {**super().describe(), "backbone": str(name).rsplit("/", 2)[-2:][-1] or "custom"}
+
+    @classmethod
+    def accepts(cls, obj, *, tokenizer=None) -> bool:
+        return (isinstance(obj, nn.Module) and hasattr(obj, "config")
+                and hasattr(obj, "base_model_prefix"))
+
+    @classmethod
+    def adapt(cls, obj, *, tokenizer=None, encoder=None, task=None, **kwargs):
+        if tokenizer is None:
+            raise ConfigError("tokenizer: a Hugging Face model needs its tokenizer; "
+                              "pass tokenizer=")
+        return super().adapt(obj, tokenizer=tokenizer, task=task, **kwargs)
 
 
 def wrap(obj, *, tokenizer=None, encoder: TabularEncoder | None = None,
@@ -225,17 +341,8 @@ def wrap(obj, *, tokenizer=None, encoder: TabularEncoder | None = None,
     """
     if isinstance(obj, ModelAdapter):
         return obj
-    if isinstance(obj, nn.Module):
-        is_hf = hasattr(obj, "config") and hasattr(obj, "base_model_prefix")
-        torch_kwargs = {"task": task or "binary", **kwargs}
-        if is_hf or tokenizer is not None:
-            if tokenizer is None:
-                raise ConfigError("tokenizer: a Hugging Face model needs its tokenizer; "
-                                  "pass tokenizer=")
-            cls = HFTextAdapter if is_hf else TorchTextAdapter
-            return cls(obj, tokenizer=tokenizer, **torch_kwargs)
-        return TorchTabularAdapter(obj, encoder=encoder, **torch_kwargs)
-    if hasattr(obj, "fit") and hasattr(obj, "predict"):
-        return SklearnAdapter(obj, task=task)
+    for family in _FAMILIES:
+        if family.accepts(obj, tokenizer=tokenizer):
+            return family.adapt(obj, tokenizer=tokenizer, encoder=encoder, task=task, **kwargs)
     raise ConfigError(f"model: cannot wrap a {type(obj).__name__}; pass a scikit-learn "
                       "estimator, a torch nn.Module or a Hugging Face model")
