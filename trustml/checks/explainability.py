@@ -27,7 +27,7 @@ VISUALS = 4
 def _methods(ctx: AuditContext, rows, background) -> list[tuple[str, Attribution]]:
     """(key, attribution) for each registered explainer that applies to the model, the
     default first; slow ones on their first ``audit_rows`` rows."""
-    return [(e.name, e.func(ctx.model, rows if e.audit_rows is None else _head(rows, e.audit_rows),
+    return [(e.name, e.func(ctx.model, _head(rows, min(e.audit_rows or len(rows), len(rows))),
                             background=background, seed=ctx.seed, **e.audit_kwargs))
             for e in explainers_for(ctx.model)]
 
