@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 import trustml
-from trustml.checks.performance import calibration
+from trustml.metrics import calibration
 from trustml.checks.robustness import NOISE_SCALES, tabular_variants, text_variants, typo
 from trustml.data import AuditData
 from trustml.errors import ConfigError, DataError

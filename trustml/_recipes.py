@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import yaml
 
-from trustml.checks.performance import classification_metrics, regression_metrics
 from trustml.data import (
     AuditData,
     TabularEncoder,
@@ -23,6 +22,7 @@ from trustml.data import (
     load_tweets,
 )
 from trustml.errors import ConfigError, DataNotFoundError
+from trustml.metrics import classification_metrics, regression_metrics
 from trustml.models import (
     CNNClassifier,
     LinearRegression,

@@ -4,49 +4,13 @@ cross-validation, for the model and its baseline."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    brier_score_loss,
-    confusion_matrix,
-    f1_score,
-    mean_absolute_error,
-    mean_squared_error,
-    precision_score,
-    r2_score,
-    recall_score,
-    roc_auc_score,
-)
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.metrics import confusion_matrix
 
 from trustml.checks._registry import AuditContext, register
-from trustml.data import select_rows
-from trustml.models import wrap
+from trustml.metrics import calibration, classification_metrics, cross_validate, regression_metrics
 from trustml.report._finding import Curve, Finding, Table
 
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
-
-
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict:
-    """Accuracy, precision, recall, F1 and ROC AUC (binary: of class 1; else macro / OvR)."""
-    pred = proba.argmax(axis=1)
-    binary = proba.shape[1] == 2
-    avg = "binary" if binary else "macro"
-    out = {"accuracy": accuracy_score(y_true, pred),
-           "precision": precision_score(y_true, pred, average=avg, zero_division=0),
-           "recall": recall_score(y_true, pred, average=avg, zero_division=0),
-           "f1": f1_score(y_true, pred, average=avg, zero_division=0)}
-    try:
-        out["roc_auc"] = roc_auc_score(y_true, proba[:, 1] if binary else proba,
-                                       multi_class="ovr")
-    except ValueError:  # one class only in the test split
-        out["roc_auc"] = float("nan")
-    return {k: float(v) for k, v in out.items()}
-
-
-def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict:
-    return {"mae": float(mean_absolute_error(y_true, pred)),
-            "rmse": float(np.sqrt(mean_squared_error(y_true, pred))),
-            "r2": float(r2_score(y_true, pred))}
 
 
 @register("performance", "performance")
@@ -99,48 +63,6 @@ def performance(ctx: AuditContext) -> list[Finding]:
             recommendation="" if drop <= limit else "Train longer, tune the learning rate and "
             "clipping norm, or accept a larger epsilon if the use case allows it."))
     return findings
-
-
-def _ece(score: np.ndarray, outcome: np.ndarray, which: np.ndarray, n_bins: int) -> float:
-    """Bin-weighted mean of |observed - predicted| over the bins ``which`` assigns."""
-    count = np.bincount(which, minlength=n_bins)
-    gap = np.abs(np.bincount(which, outcome, n_bins) - np.bincount(which, score, n_bins))
-    return float(gap.sum() / count.sum())
-
-
-def calibration(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10, n_null: int = 200,
-                seed: int = 0) -> dict:
-    """Expected calibration error, Brier score and the reliability bins.
-
-    Binary: the positive-class probability against the positive rate. Multiclass: the
-    confidence of the predicted class against its accuracy (top-label calibration), and the
-    multi-class Brier score (squared error summed over classes).
-
-    Returns
-    -------
-    dict
-        ``ece`` (bin-weighted mean of |observed - predicted|, equal-width bins); ``ece_null_95``,
-        the 95th percentile of the ECE a perfectly calibrated model gives on these scores
-        (outcomes drawn as Bernoulli(score), ``n_null`` times: consistency resampling, Bröcker
-        and Smith 2007), below which the gap is sampling noise; ``brier``; and ``bins``: per
-        non-empty bin ``[low, high, count, mean predicted, observed]``.
-    """
-    if proba.shape[1] == 2:
-        score, outcome = proba[:, 1], (y_true == 1).astype(float)
-        brier = brier_score_loss(outcome, score)
-    else:
-        score, outcome = proba.max(axis=1), (proba.argmax(axis=1) == y_true).astype(float)
-        onehot = np.eye(proba.shape[1])[y_true]
-        brier = np.mean(np.sum((onehot - proba) ** 2, axis=1))
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    which = np.clip(np.digitize(score, edges[1:-1], right=True), 0, n_bins - 1)
-    rng = np.random.default_rng(seed)
-    null = [_ece(score, (rng.random(len(score)) < score).astype(float), which, n_bins)
-            for _ in range(n_null)]
-    bins = [[edges[b], edges[b + 1], int((which == b).sum()), score[which == b].mean(),
-             outcome[which == b].mean()] for b in range(n_bins) if (which == b).any()]
-    return {"ece": _ece(score, outcome, which, n_bins),
-            "ece_null_95": float(np.quantile(null, 0.95)), "brier": float(brier), "bins": bins}
 
 
 @register("calibration", "performance")
@@ -222,15 +144,8 @@ def cross_validation(ctx: AuditContext) -> list[Finding]:
     if k < 2:
         return [Finding("performance.cross_validation", "performance", "info",
                         "k-fold cross-validation", f"Not run: {why_not}.", regulations=REGS)]
-    splitter = (KFold if regression else StratifiedKFold)(k, shuffle=True,
-                                                          random_state=ctx.seed)
-    scores = []
-    for fold, (train, test) in enumerate(splitter.split(np.zeros(data.n_rows), data.labels)):
-        model = wrap(ctx.retrain(select_rows(data.inputs, train), data.labels[train],
-                                 private=ctx.privacy is not None, seed=ctx.seed + fold))
-        x_test, y_test = select_rows(data.inputs, test), data.labels[test]
-        scores.append(regression_metrics(y_test, model.predict(x_test)) if regression
-                      else classification_metrics(y_test, model.predict_proba(x_test)))
+    scores = cross_validate(ctx.retrain, data.inputs, data.labels, k=k, regression=regression,
+                            private=ctx.privacy is not None, seed=ctx.seed)
     names = list(scores[0])
     mean = {m: float(np.mean([s[m] for s in scores])) for m in names}
     std = {m: float(np.std([s[m] for s in scores], ddof=1)) for m in names}
