@@ -15,10 +15,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 import trustml
-from trustml.metrics import calibration
-from trustml.checks.robustness import NOISE_SCALES, tabular_variants, text_variants, typo
 from trustml.data import AuditData
 from trustml.errors import ConfigError, DataError
+from trustml.metrics import calibration
+from trustml.robustness import NOISE_SCALES, tabular_variants, text_variants, typo
 
 
 def logistic_data(n=4000, seed=0):
