@@ -31,7 +31,8 @@ __version__ = "0.1.0"
 _LAZY = {"audit": "trustml._audit", "AuditData": "trustml.data", "AuditResult": "trustml.report",
          "Finding": "trustml.report", "wrap": "trustml.models",
          "PrivacyRecord": "trustml.privacy", "train_private": "trustml.privacy"}
-_SUBPACKAGES = ("checks", "data", "demos", "explain", "fairness", "models", "privacy", "report")
+_SUBPACKAGES = ("checks", "data", "demos", "explain", "fairness", "metrics", "models", "privacy",
+                "provenance", "report", "robustness")
 
 __all__ = ["AuditData", "AuditResult", "ConfigError", "DataError", "DataNotFoundError",
            "Finding", "ModelLoadError", "PrivacyRecord", "TrustMLError", "__version__", "audit",

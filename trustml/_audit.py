@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import datetime as _dt
-import platform
 import time
-from importlib.metadata import PackageNotFoundError, version
 from collections.abc import Callable, Sequence
 
 
 from tqdm.auto import tqdm
 
 from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext
-from trustml.checks.compute import hardware
 from trustml.checks.privacy import DEPTHS
 from trustml.data import PHONE_REGIONS, AuditData, Redactor
 from trustml.data._protection import phone_regions_of
 from trustml.errors import ConfigError, DataError
 from trustml.models import wrap
 from trustml.privacy import PrivacyRecord
+from trustml.provenance import hardware, versions
 from trustml.report import AuditResult
-
-_PACKAGES = ("trustml", "torch", "opacus", "captum", "fairlearn", "shap", "transformers",
-             "scikit-learn", "numpy", "pandas")
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | None = None,
@@ -132,11 +117,11 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     if base is not None:
         models["baseline"] = {**base.describe(), "private": False,
                               "training": (training or {}).get("baseline")}
-    provenance = {"trustml_version": _versions()["trustml"],
+    provenance = {"trustml_version": versions()["trustml"],
                   "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                   "seed": seed, "checks": names, "thresholds": ctx.thresholds,
                   "privacy_depth": privacy_depth, "cv_folds": cv_folds,
-                  "versions": _versions(), "hardware": hardware(), "seconds": seconds,
+                  "versions": versions(), "hardware": hardware(), "seconds": seconds,
                   "config": config or {}}
     redactor = Redactor.for_data(data, phone_regions=phone_regions)
     return AuditResult(title=redactor.text(title or f"trustml audit: {data.name}"),

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 
 import numpy as np
-import torch
 
 from trustml.checks._registry import AuditContext, register
 from trustml.data import select_rows
+from trustml.provenance import hardware
 from trustml.report._finding import Finding, Table
 
 REGS = ["EU AI Act Art. 11", "NIST AI RMF MEASURE 2.12"]
-
-
-def hardware() -> dict:
-    """The machine: OS, CPU architecture and cores, memory, torch threads and GPU (if any)."""
-    try:
-        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):  # not POSIX
-        memory_gb = None
-    return {"platform": platform.platform(), "machine": platform.machine(),
-            "cpu_cores": os.cpu_count(), "memory_gb": memory_gb,
-            "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
 
 
 TIMED_RUNS = 3  # after one warm-up call (first-call costs: allocation, lazy init, caches)
