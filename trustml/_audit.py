@@ -10,12 +10,11 @@ from collections.abc import Callable, Sequence
 from tqdm.auto import tqdm
 
 from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext
-from trustml.checks.privacy import DEPTHS
 from trustml.data import PHONE_REGIONS, AuditData, Redactor
 from trustml.data._protection import phone_regions_of
 from trustml.errors import ConfigError, DataError
 from trustml.models import wrap
-from trustml.privacy import PrivacyRecord
+from trustml.privacy import DEPTHS, PrivacyRecord
 from trustml.provenance import hardware, versions
 from trustml.report import AuditResult
 

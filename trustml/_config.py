@@ -15,9 +15,9 @@ import yaml
 
 from trustml._audit import audit
 from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
-from trustml.checks.privacy import DEPTHS
 from trustml.data import PHONE_REGIONS, AuditData, read_table, read_texts
 from trustml.errors import ConfigError, ModelLoadError
+from trustml.privacy import DEPTHS
 from trustml.report import FORMATS, AuditResult, write_atomic
 
 MODEL_KINDS = ("sklearn", "torch", "huggingface")

@@ -14,11 +14,10 @@ from pathlib import Path
 import torch
 
 from trustml._audit import audit
-from trustml.checks.privacy import DEPTHS
 from trustml.data import TabularEncoder, load_arrests, load_tweets
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, fit, transformer_sentiment, wrap
-from trustml.privacy import PrivacyLedger, check_privacy_params, train_private
+from trustml.privacy import DEPTHS, PrivacyLedger, check_privacy_params, train_private
 from trustml.report import AuditResult, write_atomic
 
 # Hyper-parameters shared by the baseline and the DP model of each demo, so the comparison

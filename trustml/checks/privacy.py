@@ -3,13 +3,19 @@ data set (personal information in text, k-anonymity of quasi-identifiers)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from trustml.checks._registry import AuditContext, register
-from trustml.data import concat_rows, k_anonymity, pii_summary, select_rows
+from trustml.data import k_anonymity, pii_summary
 from trustml.models import wrap
-from trustml.privacy import make_canaries, membership_inference, one_run_audit
+from trustml.privacy import (
+    DEPTHS,
+    make_canaries,
+    membership_candidates,
+    membership_inference,
+    one_run_audit,
+    reference_models,
+)
 from trustml.privacy._ledger import verify_claim
 from trustml.report._finding import Finding, Table, fmt_ci
 
@@ -176,39 +182,9 @@ def _k_anonymity(ctx: AuditContext) -> list[Finding]:
 
 
 # ---------------------------------------------------------------------- leakage audits
-DEPTHS = {"quick": {"references": 0, "canaries": False},
-          "standard": {"references": 4, "canaries": False},
-          "thorough": {"references": 8, "canaries": True}}
 MAX_CANDIDATES = 1000  # members and non-members each, for the membership attacks
 LEAK_REGS = ["EU AI Act Art. 15", "GDPR Art. 25", "NIST AI RMF MEASURE 2.7",
              "NIST AI RMF MEASURE 2.10"]
-
-
-def _candidates(ctx: AuditContext):
-    """Members (training rows), non-members (test rows) and the rest: the reference pool."""
-    rng = np.random.default_rng(ctx.seed)
-    x_tr, y_tr, s_tr = ctx.data.take("train")
-    x_te, y_te, s_te = ctx.data.take("test")
-    k = min(MAX_CANDIDATES, len(y_tr), len(y_te))
-    mem, non = rng.permutation(len(y_tr)), rng.permutation(len(y_te))
-    members = (select_rows(x_tr, mem[:k]), y_tr[mem[:k]], select_rows(s_tr, mem[:k]))
-    nonmem = (select_rows(x_te, non[:k]), y_te[non[:k]], select_rows(s_te, non[:k]))
-    pool_x = concat_rows(select_rows(x_tr, mem[k:]), select_rows(x_te, non[k:]))
-    pool_y = np.concatenate([y_tr[mem[k:]], y_te[non[k:]]])
-    return members, nonmem, (pool_x, pool_y)
-
-
-def _references(ctx: AuditContext, pool, n: int) -> list:
-    """``n`` non-private models trained like the audited one, each on a random half of the
-    reference pool (disjoint from every candidate)."""
-    x, y = pool
-    rng = np.random.default_rng(ctx.seed + 1)
-    models = []
-    for i in range(n):
-        idx = np.sort(rng.choice(len(y), len(y) // 2, replace=False))
-        models.append(wrap(ctx.retrain(select_rows(x, idx), y[idx], private=False,
-                                       seed=ctx.seed + 100 + i)))
-    return models
 
 
 @register("membership_inference", "privacy")
@@ -216,9 +192,10 @@ def membership(ctx: AuditContext) -> list[Finding]:
     if ctx.data.task == "regression":
         return []
     depth = DEPTHS[ctx.privacy_depth]
-    members, nonmem, pool = _candidates(ctx)
+    members, nonmem, pool = membership_candidates(ctx.data.take("train"), ctx.data.take("test"),
+                                                  max_candidates=MAX_CANDIDATES, seed=ctx.seed)
     n_ref = depth["references"] if ctx.retrain is not None else 0
-    references = _references(ctx, pool, n_ref) if n_ref else None
+    references = reference_models(ctx.retrain, pool, n_ref, seed=ctx.seed) if n_ref else None
     result = membership_inference(ctx.model, members[:2], nonmem[:2], references=references,
                                   groups=(members[2], nonmem[2]) if ctx.data.sensitive_names
                                   else None, n_boot=ctx.n_boot or 200, seed=ctx.seed)
