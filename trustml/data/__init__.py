@@ -1,7 +1,9 @@
-"""Data layer: :class:`AuditData`, loaders for the embedded and reference sets, and codecs."""
+"""Data layer: :class:`AuditData`, loaders for the embedded and reference sets, codecs, and the
+identity lexicon."""
 
 from trustml.data._audit_data import AuditData
 from trustml.data._encoding import OrdinalCodec, TabularEncoder
+from trustml.data._lexicon import LEXICON, TEMPLATES
 from trustml.data._protection import (
     PHONE_REGIONS,
     PIIMatch,
@@ -25,7 +27,8 @@ from trustml.data._loaders import (
     read_texts,
 )
 
-__all__ = ["AuditData", "OrdinalCodec", "PIIMatch", "PHONE_REGIONS", "Redactor", "TabularEncoder",
+__all__ = ["AuditData", "LEXICON", "OrdinalCodec", "PIIMatch", "PHONE_REGIONS", "Redactor",
+           "TEMPLATES", "TabularEncoder",
            "cache_dir", "data_strings", "find_data_file", "k_anonymity", "load_adult",
            "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets", "pii_summary",
            "read_table", "read_texts", "redact", "redact_pieces", "scan_pii", "select_rows",

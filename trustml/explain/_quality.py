@@ -25,11 +25,10 @@ from captum.attr import IntegratedGradients
 from captum.metrics import infidelity, sensitivity_max
 from scipy.stats import spearmanr
 
-from trustml.data import concat_rows
+from trustml.data import LEXICON, concat_rows
 from trustml.explain._attribution import Attribution, explained_classes
 from trustml.explain._image import is_image_model
 from trustml.explain._tabular import encoded_baseline, probability_forward
-from trustml.fairness._probes import LEXICON
 from trustml.models._adapters import ModelAdapter, TorchTabularAdapter
 
 FRACTIONS = (0.1, 0.2, 0.5)

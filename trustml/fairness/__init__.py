@@ -1,7 +1,8 @@
 """Fairness: group metrics with confidence intervals on Fairlearn, DP-versus-baseline, and
 counterfactual identity probes for text models."""
 
-from trustml.fairness._probes import LEXICON, TEMPLATES, identity_probe
+from trustml.data import LEXICON, TEMPLATES
+from trustml.fairness._probes import identity_probe
 from trustml.fairness._mitigation import (
     PrefitAdapter,
     WeightedPipeline,
