@@ -5,14 +5,12 @@ from __future__ import annotations
 from trustml.checks._registry import AuditContext, register
 from trustml.fairness import (
     before_after,
-    exponentiated_gradient,
     group_metrics,
     identity_probe,
+    mitigations,
     paired_accuracy_change,
     proxy_strength,
     regression_group_metrics,
-    supports_reduction,
-    threshold_optimizer,
 )
 from trustml.report._finding import Chart, Finding, Table, fmt_ci, worst
 
@@ -132,51 +130,50 @@ def fairness(ctx: AuditContext) -> list[Finding]:
     _, y, _ = data.take("test")
     score, pred = ctx.test_predictions("model")
     base_pred = ctx.test_predictions("baseline")[1] if ctx.baseline is not None else None
+    return [_binary_finding(ctx, target, y, score, pred, base_pred) for target in _views(ctx)]
+
+
+def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Finding:
+    """Group metrics of binary decisions over ``target`` (a sensitive feature, or their
+    intersection), with the cost of privacy per group and DP clipping per group where known."""
     t = ctx.thresholds
-    findings = []
-    for target in _views(ctx):
-        gm = group_metrics(y, pred, target, y_score=score[:, 1],
-                           min_group_size=t["min_group_size"], n_boot=ctx.n_boot,
-                           seed=ctx.seed)
-        feature = gm["feature"]
-        columns = ["group", "count", "accuracy", "selection_rate", "true_positive_rate",
-                   "false_positive_rate", "roc_auc"]
-        rows = [[r["group"] + ("" if r["judged"] else " (too small)"), r["count"],
-                 *(fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])]
-                for r in gm["by_group"]]
-        tables = [Table(f"Metrics by {feature} (test split, 95% bootstrap intervals)", columns,
-                        rows)]
-        if base_pred is not None:
-            change = paired_accuracy_change(y, pred, base_pred, target, n_boot=ctx.n_boot,
-                                            seed=ctx.seed)
-            gm["dp_accuracy_change"] = change
-            tables.append(Table(f"Cost of privacy by {feature}: accuracy of the audited model "
-                                "minus the non-private baseline",
-                                ["group", "count", "accuracy change"],
-                                [[c["group"], c["count"], fmt_ci(c["change"],
-                                                                   c.get("change_ci"))]
-                                 for c in change]))
-        clip = (ctx.privacy.clipped_fraction_by_group.get(feature)
-                if ctx.privacy is not None else None)
-        if clip:
-            gm["clipped_fraction_by_group"] = clip
-            tables.append(Table(f"Clipped per-sample gradients by {feature} (DP training): "
-                                "groups clipped more lose more accuracy to privacy",
-                                ["group", "clipped fraction"],
-                                [[g, f"{v:.1%}"] for g, v in clip.items()]))
-        status = _verdict(gm, t)
-        findings.append(Finding(
-            f"fairness.group_metrics.{feature}", "fairness", status,
-            f"Group fairness by {feature}", _summary(gm, t), metrics=gm, tables=tables,
-            charts=[Chart(f"Selection rate by {feature}", [r["group"] for r in gm["by_group"]],
-                          [r["selection_rate"] or 0.0 for r in gm["by_group"]])],
-            thresholds={k: t[k] for k in ("parity_difference_warn", "parity_difference_fail",
-                                          "min_group_size")} | {"four_fifths": 0.8},
-            regulations=REGS,
-            recommendation="" if status == "pass" else "Examine why groups are treated "
-            "differently (proxies, representation), collect more data for small groups, and "
-            "consider mitigation such as group-specific thresholds."))
-    return findings
+    gm = group_metrics(y, pred, target, y_score=score[:, 1], min_group_size=t["min_group_size"],
+                       n_boot=ctx.n_boot, seed=ctx.seed)
+    feature = gm["feature"]
+    columns = ["group", "count", "accuracy", "selection_rate", "true_positive_rate",
+               "false_positive_rate", "roc_auc"]
+    rows = [[r["group"] + ("" if r["judged"] else " (too small)"), r["count"],
+             *(fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])] for r in gm["by_group"]]
+    tables = [Table(f"Metrics by {feature} (test split, 95% bootstrap intervals)", columns, rows)]
+    if base_pred is not None:
+        change = paired_accuracy_change(y, pred, base_pred, target, n_boot=ctx.n_boot,
+                                        seed=ctx.seed)
+        gm["dp_accuracy_change"] = change
+        tables.append(Table(f"Cost of privacy by {feature}: accuracy of the audited model "
+                            "minus the non-private baseline",
+                            ["group", "count", "accuracy change"],
+                            [[c["group"], c["count"], fmt_ci(c["change"], c.get("change_ci"))]
+                             for c in change]))
+    clip = (ctx.privacy.clipped_fraction_by_group.get(feature)
+            if ctx.privacy is not None else None)
+    if clip:
+        gm["clipped_fraction_by_group"] = clip
+        tables.append(Table(f"Clipped per-sample gradients by {feature} (DP training): "
+                            "groups clipped more lose more accuracy to privacy",
+                            ["group", "clipped fraction"],
+                            [[g, f"{v:.1%}"] for g, v in clip.items()]))
+    status = _verdict(gm, t)
+    return Finding(
+        f"fairness.group_metrics.{feature}", "fairness", status,
+        f"Group fairness by {feature}", _summary(gm, t), metrics=gm, tables=tables,
+        charts=[Chart(f"Selection rate by {feature}", [r["group"] for r in gm["by_group"]],
+                      [r["selection_rate"] or 0.0 for r in gm["by_group"]])],
+        thresholds={k: t[k] for k in ("parity_difference_warn", "parity_difference_fail",
+                                      "min_group_size")} | {"four_fifths": 0.8},
+        regulations=REGS,
+        recommendation="" if status == "pass" else "Examine why groups are treated "
+        "differently (proxies, representation), collect more data for small groups, and "
+        "consider mitigation such as group-specific thresholds.")
 
 
 @register("identity_probes", "fairness")
@@ -247,18 +244,6 @@ def proxies(ctx: AuditContext) -> list[Finding]:
     return findings
 
 
-def _mitigators(ctx: AuditContext, x, y, sensitive):
-    """(method, constraint, fitted mitigator) for every mitigation that fits the model."""
-    for constraint in ("demographic_parity", "equalized_odds"):
-        yield ("thresholds", constraint,
-               threshold_optimizer(ctx.model, x, y, sensitive, constraint=constraint))
-    estimator = getattr(ctx.model, "estimator", None)  # scikit-learn models can be retrained
-    if estimator is not None and supports_reduction(estimator):
-        for constraint in ("demographic_parity", "equalized_odds"):
-            yield ("reduction", constraint,
-                   exponentiated_gradient(estimator, x, y, sensitive, constraint=constraint))
-
-
 METHODS = {"thresholds": "group-specific thresholds (ThresholdOptimizer)",
            "reduction": "retrained under a constraint (ExponentiatedGradient)"}
 
@@ -272,7 +257,7 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
     x_test, y_test, s_test = data.take("test")
     rows, metrics = [], {}
     for feature in data.sensitive_names:
-        for method, constraint, mitigator in _mitigators(ctx, x_train, y_train,
+        for method, constraint, mitigator in mitigations(ctx.model, x_train, y_train,
                                                          s_train[feature]):
             result = before_after(ctx.model, mitigator, x_test, y_test, s_test[feature],
                                   seed=ctx.seed)

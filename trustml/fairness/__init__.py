@@ -10,6 +10,7 @@ from trustml.fairness._mitigation import (
     disparities,
     exponentiated_gradient,
     mitigated_predict,
+    mitigations,
     supports_reduction,
     threshold_optimizer,
 )
@@ -24,6 +25,6 @@ from trustml.fairness._group_metrics import (
 
 __all__ = ["BINARY_METRICS", "LEXICON", "TEMPLATES", "group_labels", "group_metrics",
            "PrefitAdapter", "WeightedPipeline", "before_after", "disparities",
-           "exponentiated_gradient", "mitigated_predict", "identity_probe",
+           "exponentiated_gradient", "mitigated_predict", "mitigations", "identity_probe",
            "paired_accuracy_change", "proxy_strength", "regression_group_metrics",
            "supports_reduction", "threshold_optimizer"]

@@ -121,6 +121,24 @@ def exponentiated_gradient(estimator, X, y, sensitive, *,
     return mitigator.fit(X, np.asarray(y), sensitive_features=np.asarray(sensitive))
 
 
+def mitigations(adapter, X, y, sensitive):
+    """Every mitigation that fits ``adapter``, fitted on ``X``, ``y`` and ``sensitive``.
+
+    Yields ``(method, constraint, mitigator)``: group-specific thresholds (``"thresholds"``,
+    :func:`threshold_optimizer`) for any model, then, for a scikit-learn estimator that
+    :func:`supports_reduction`, retraining under the constraint (``"reduction"``,
+    :func:`exponentiated_gradient`); each under demographic parity and equalized odds.
+    """
+    for constraint in ("demographic_parity", "equalized_odds"):
+        yield ("thresholds", constraint,
+               threshold_optimizer(adapter, X, y, sensitive, constraint=constraint))
+    estimator = getattr(adapter, "estimator", None)  # scikit-learn models can be retrained
+    if estimator is not None and supports_reduction(estimator):
+        for constraint in ("demographic_parity", "equalized_odds"):
+            yield ("reduction", constraint,
+                   exponentiated_gradient(estimator, X, y, sensitive, constraint=constraint))
+
+
 def mitigated_predict(mitigator, X, sensitive, *, seed: int = 0) -> np.ndarray:
     """Decisions of a fitted ThresholdOptimizer or ExponentiatedGradient (both randomize)."""
     if isinstance(mitigator, ThresholdOptimizer):
