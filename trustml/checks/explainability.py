@@ -147,96 +147,37 @@ def _attribution_finding(ctx, methods, rows, n) -> Finding:
 
 def _quality_finding(ctx, methods, rows, background) -> Finding:
     t = ctx.thresholds
-    metrics, statuses, notes, table_rows = {}, [], [], []
-    kind = ctx.data.kind
-    bg = background if kind == "tabular" else None
-    for key, attr in methods:
-        quality = faithfulness(ctx.model, attr, _head(rows, len(attr)), background=bg,
-                               seed=ctx.seed)
-        quality.pop("per_example")
-        quality["completeness_gap"] = attr.completeness_gap
-        metrics[key] = quality
-        table_rows.append([attr.method, len(attr), round(quality["comprehensiveness"], 4),
-                           round(quality["random_comprehensiveness"], 4),
-                           round(quality["sufficiency"], 4),
-                           round(quality["random_sufficiency"], 4),
-                           "" if attr.completeness_gap is None
-                           else round(attr.completeness_gap, 5)])
-        if quality["comprehensiveness_gain"] < t["min_comprehensiveness_gain"]:
-            if max(abs(quality["comprehensiveness"]),
-                   abs(quality["random_comprehensiveness"])) < t["min_comprehensiveness_gain"]:
-                # deleting inputs hardly moves the output: no explainer can be judged
-                if not any("barely" in n for n in notes):
-                    notes.append("deleting inputs, ranked or random, moves the model's output "
-                                 f"by under {t['min_comprehensiveness_gain']:g} on average: the "
-                                 "model barely depends on them, so faithfulness cannot be "
-                                 "judged")
-                statuses.append("info")
-            else:
-                statuses.append("warn")
-                notes.append(f"{attr.method} is not more faithful than random attributions "
-                             f"(comprehensiveness {quality['comprehensiveness']:.3f} against "
-                             f"{quality['random_comprehensiveness']:.3f} for random inputs)")
-        if attr.completeness_gap is not None and attr.completeness_gap > t["max_completeness_gap"]:
-            statuses.append("warn")
-            notes.append(f"{attr.method} does not add up to the output change (completeness "
-                         f"gap {attr.completeness_gap:.3f}); raise its number of steps")
-    tables = [Table("Faithfulness by deletion (top 10/20/50% of inputs): comprehensiveness "
-                    "(higher is better) and sufficiency (lower is better), each against random "
-                    "inputs", ["explainer", "examples", "comprehensiveness", "random",
-                               "sufficiency", "random", "completeness gap"], table_rows)]
     primary_key, primary = methods[0]
+    metrics = _faithfulness(ctx, methods, rows, background)
+    tables = [_faithfulness_table(methods, metrics)]
+    verdicts = [v for key, attr in methods for v in _faithfulness_verdicts(attr, metrics[key], t)]
     caps = ctx.model.capabilities
     if (caps.modality in ("tabular", "image") and caps.differentiable
             and primary_key == "integrated_gradients"):
         m = min(ROBUSTNESS_ROWS, len(primary))
-        rob = captum_robustness(ctx.model, background, _head(rows, m), seed=ctx.seed)
-        metrics["robustness"] = rob
-        tables.append(Table(f"Captum robustness of integrated gradients ({m} examples; lower is "
-                            "better)", ["metric", "value", "for shuffled attributions"],
-                            [["infidelity", round(rob["infidelity"], 6),
-                              round(rob["infidelity_shuffled"], 6)],
-                             ["sensitivity (max)", round(rob["sensitivity_max"], 4), ""]]))
-    agreements, stable = [], None
-    for key, attr in methods[1:]:
-        m = min(len(primary), len(attr))
-        agree = rank_agreement(primary.head(m), attr.head(m))
-        metrics[f"agreement_{primary_key}_vs_{key}"] = agree
-        value, over = _agreement(agree)
-        if value is not None:
-            agreements.append([primary.method, attr.method, round(value, 3), over])
-            if value < t["min_rank_agreement"] and not primary.method.endswith("saliency"):
-                statuses.append("warn")
-                notes.append(f"{primary.method} and {attr.method} rank the inputs differently "
-                             f"(Spearman {value:.2f})")
+        metrics["robustness"] = captum_robustness(ctx.model, background, _head(rows, m),
+                                                  seed=ctx.seed)
+        tables.append(_captum_table(metrics["robustness"], m))
+    agreement, agreements, disagreements = _method_agreement(methods, t)
+    metrics |= agreement
+    verdicts += disagreements
+    stable = None
     if ctx.baseline is not None:
         base_attr = explain(ctx.baseline, _head(rows, len(primary)),
                             background=background, method=primary_key, seed=ctx.seed)
-        stability = rank_agreement(primary, base_attr)
-        metrics["stability_vs_baseline"] = stability
-        value, over = _agreement(stability)
-        if value is not None:
+        metrics["stability_vs_baseline"] = rank_agreement(primary, base_attr)
+        stable, over = _agreement(metrics["stability_vs_baseline"])
+        if stable is not None:
             agreements.append([f"{primary.method} (audited model)", "same, on the baseline",
-                               round(value, 3), over])
-            stable = value
+                               round(stable, 3), over])
     if agreements:
         tables.append(Table("Rank agreement (Spearman; 1 = same order)",
                             ["explanation", "compared with", "agreement", "over"], agreements))
-    status = worst(statuses) if statuses else "pass"
-    q = metrics[primary_key]
-    summary = (f"An explanation is only useful if it is faithful to the model. Deleting the "
-               f"inputs {primary.method} ranks highest lowers the predicted class's probability "
-               f"by {q['comprehensiveness']:.3f} on average, against "
-               f"{q['random_comprehensiveness']:.3f} for as many random inputs.")
-    if stable is not None:
-        summary += (f" Explanations of the audited model and its baseline agree with Spearman "
-                    f"{stable:.2f}.")
-    if notes:
-        text = "; ".join(notes)
-        summary += f" {text[0].upper()}{text[1:]}."
+    status = worst([s for s, _ in verdicts]) if verdicts else "pass"
     return Finding("explainability.quality", "explainability", status,
-                   "How far the explanations can be trusted", summary, metrics=metrics,
-                   tables=tables,
+                   "How far the explanations can be trusted",
+                   _quality_summary(primary, metrics[primary_key], stable, verdicts),
+                   metrics=metrics, tables=tables,
                    thresholds={k: t[k] for k in ("min_comprehensiveness_gain",
                                                  "max_completeness_gap", "min_rank_agreement")},
                    regulations=REGS,
@@ -245,11 +186,99 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                    "or evaluations.")
 
 
+def _faithfulness(ctx, methods, rows, background) -> dict:
+    """Per explainer key: :func:`faithfulness` on the rows it explains, with its completeness
+    gap (per-example values left out)."""
+    bg = background if ctx.data.kind == "tabular" else None
+    out = {}
+    for key, attr in methods:
+        quality = faithfulness(ctx.model, attr, _head(rows, len(attr)), background=bg,
+                               seed=ctx.seed)
+        quality.pop("per_example")
+        quality["completeness_gap"] = attr.completeness_gap
+        out[key] = quality
+    return out
+
+
+def _faithfulness_table(methods, quality: dict) -> Table:
+    rows = []
+    for key, attr in methods:
+        q = quality[key]
+        rows.append([attr.method, len(attr), round(q["comprehensiveness"], 4),
+                     round(q["random_comprehensiveness"], 4), round(q["sufficiency"], 4),
+                     round(q["random_sufficiency"], 4),
+                     "" if attr.completeness_gap is None else round(attr.completeness_gap, 5)])
+    return Table("Faithfulness by deletion (top 10/20/50% of inputs): comprehensiveness "
+                 "(higher is better) and sufficiency (lower is better), each against random "
+                 "inputs", ["explainer", "examples", "comprehensiveness", "random",
+                            "sufficiency", "random", "completeness gap"], rows)
+
+
+def _faithfulness_verdicts(attr: Attribution, quality: dict, t: dict) -> list[tuple[str, str]]:
+    """(status, note) for an explainer no more faithful than random, or whose attributions do
+    not add up to the output change."""
+    out = []
+    floor = t["min_comprehensiveness_gain"]
+    if quality["comprehensiveness_gain"] < floor:
+        if max(abs(quality["comprehensiveness"]), abs(quality["random_comprehensiveness"])) < floor:
+            # deleting inputs hardly moves the output: no explainer can be judged
+            out.append(("info", "deleting inputs, ranked or random, moves the model's output by "
+                        f"under {floor:g} on average: the model barely depends on them, so "
+                        "faithfulness cannot be judged"))
+        else:
+            out.append(("warn", f"{attr.method} is not more faithful than random attributions "
+                        f"(comprehensiveness {quality['comprehensiveness']:.3f} against "
+                        f"{quality['random_comprehensiveness']:.3f} for random inputs)"))
+    if attr.completeness_gap is not None and attr.completeness_gap > t["max_completeness_gap"]:
+        out.append(("warn", f"{attr.method} does not add up to the output change (completeness "
+                    f"gap {attr.completeness_gap:.3f}); raise its number of steps"))
+    return out
+
+
+def _captum_table(rob: dict, m: int) -> Table:
+    return Table(f"Captum robustness of integrated gradients ({m} examples; lower is better)",
+                 ["metric", "value", "for shuffled attributions"],
+                 [["infidelity", round(rob["infidelity"], 6),
+                   round(rob["infidelity_shuffled"], 6)],
+                  ["sensitivity (max)", round(rob["sensitivity_max"], 4), ""]])
+
+
+def _method_agreement(methods, t: dict) -> tuple[dict, list, list[tuple[str, str]]]:
+    """Rank agreement of the default explainer with each other one, over the examples both
+    explain: metrics, table rows, and a (status, note) where they disagree."""
+    primary_key, primary = methods[0]
+    metrics, rows, verdicts = {}, [], []
+    for key, attr in methods[1:]:
+        m = min(len(primary), len(attr))
+        agree = rank_agreement(primary.head(m), attr.head(m))
+        metrics[f"agreement_{primary_key}_vs_{key}"] = agree
+        value, over = _agreement(agree)
+        if value is not None:
+            rows.append([primary.method, attr.method, round(value, 3), over])
+            if value < t["min_rank_agreement"] and not primary.method.endswith("saliency"):
+                verdicts.append(("warn", f"{primary.method} and {attr.method} rank the inputs "
+                                 f"differently (Spearman {value:.2f})"))
+    return metrics, rows, verdicts
+
+
+def _quality_summary(primary: Attribution, q: dict, stable: float | None, verdicts) -> str:
+    summary = (f"An explanation is only useful if it is faithful to the model. Deleting the "
+               f"inputs {primary.method} ranks highest lowers the predicted class's probability "
+               f"by {q['comprehensiveness']:.3f} on average, against "
+               f"{q['random_comprehensiveness']:.3f} for as many random inputs.")
+    if stable is not None:
+        summary += (f" Explanations of the audited model and its baseline agree with Spearman "
+                    f"{stable:.2f}.")
+    notes = list(dict.fromkeys(note for _, note in verdicts))  # a shared note once
+    if notes:
+        text = "; ".join(notes)
+        summary += f" {text[0].upper()}{text[1:]}."
+    return summary
+
+
 def _identity_finding(attr: Attribution, threshold: float) -> Finding:
     share = identity_share(attr)
-    with_terms = share["texts_with_terms"]
-    among = share["mean_share"] * share["texts"] / with_terms if with_terms else 0.0
-    share["share_among_mentions"] = among
+    with_terms, among = share["texts_with_terms"], share["share_among_mentions"]
     if not with_terms:
         status = "info"
         summary = (f"None of the {share['texts']} explained texts mentions an identity term "

@@ -259,8 +259,10 @@ def identity_share(attr: Attribution, words: set[str] | None = None, top: int = 
     -------
     dict
         ``mean_share`` (mean over texts of |attribution| on identity tokens / total),
-        ``texts_with_terms``, ``top_rate`` (share of texts whose ``top`` most attributed tokens
-        include an identity term) and ``terms`` (identity terms by total |attribution|).
+        ``texts_with_terms``, ``texts``, ``top_rate`` (share of texts whose ``top`` most
+        attributed tokens include an identity term), ``terms`` (identity terms by total
+        |attribution|) and ``share_among_mentions`` (the mean share over the texts with terms
+        only; 0 when none has one).
     """
     words = identity_words() if words is None else {w.lower() for w in words}
     shares, in_top, totals = [], 0, {}
@@ -276,7 +278,8 @@ def identity_share(attr: Attribution, words: set[str] | None = None, top: int = 
             if h:
                 totals[t] = totals.get(t, 0.0) + float(m)
     n = len(attr.token_values)
-    return {"mean_share": float(np.sum(shares) / n) if n else 0.0,
-            "texts_with_terms": len(shares), "texts": n,
+    mean_share = float(np.sum(shares) / n) if n else 0.0
+    return {"mean_share": mean_share, "texts_with_terms": len(shares), "texts": n,
             "top_rate": in_top / n if n else 0.0,
-            "terms": sorted(totals, key=totals.get, reverse=True)[:10]}
+            "terms": sorted(totals, key=totals.get, reverse=True)[:10],
+            "share_among_mentions": mean_share * n / len(shares) if shares else 0.0}
