@@ -1,5 +1,5 @@
 """Performance: accuracy and friends, the confusion matrix, calibration and k-fold
-cross-validation, for the model and its baseline."""
+cross-validation, for the model and its baseline, as :mod:`trustml.metrics` computes them."""
 
 from __future__ import annotations
 
