@@ -96,6 +96,7 @@ def test_text_attributions_cover_every_token(kind):
 
 # ---------------------------------------------------------------------- issue 5
 from trustml.explain import (  # noqa: E402
+    Attribution,
     ablation_text,
     captum_image,
     captum_robustness,
@@ -207,6 +208,17 @@ def test_identity_share_sees_a_model_that_leans_on_who_is_mentioned(keyword_mode
     model, tok = transformer_sentiment(trainable="head")
     blind = wrap(KeywordModule(tok, {"film": 1.0}), tokenizer=tok)
     assert identity_share(ablation_text(blind, texts))["mean_share"] == 0.0
+
+
+def test_identity_share_among_mentions_averages_over_the_texts_with_terms_only():
+    attr = Attribution(method="by hand", tokens=[["a", "muslim", "film"], ["a", "film"],
+                                                ["my", "mother", "smiled"]],
+                       token_values=[[0.0, 3.0, 1.0], [1.0, 1.0], [1.0, 1.0, 2.0]])
+    share = identity_share(attr)
+    assert share["texts_with_terms"] == 2 and share["mean_share"] == pytest.approx(1.0 / 3)
+    assert share["share_among_mentions"] == pytest.approx((0.75 + 0.25) / 2)
+    assert identity_share(Attribution(method="none", tokens=[["a"]],
+                                      token_values=[[1.0]]))["share_among_mentions"] == 0.0
 
 
 class OnePixel(torch.nn.Module):

@@ -15,6 +15,7 @@ from trustml.privacy import (
     PrivacyLedger,
     epsilon_lower_bound,
     make_canaries,
+    membership_candidates,
     membership_inference,
     one_run_audit,
     train_private,
@@ -61,6 +62,23 @@ def test_audit_runs_lira_with_reference_models_for_sklearn(noisy):
     assert finding.metrics["lira"]["reference_models"] == 4
     assert finding.metrics["lira"]["auc_ci"][0] > 0.5
     assert finding.status in ("warn", "fail")
+
+
+def test_membership_candidates_are_as_many_each_and_the_rest_is_the_pool():
+    x = pd.DataFrame({"row": np.arange(10)})
+    y = np.arange(10) % 2
+    sensitive = pd.DataFrame({"g": list("ab") * 5})
+    train = (x.iloc[:7], y[:7], sensitive.iloc[:7])
+    test = (x.iloc[7:], y[7:], sensitive.iloc[7:])
+    members, non_members, (pool_x, pool_y) = membership_candidates(train, test,
+                                                                   max_candidates=2, seed=0)
+    drawn = {*members[0]["row"], *non_members[0]["row"]}
+    assert len(members[0]) == len(non_members[0]) == 2 and len(drawn) == 4
+    assert set(members[0]["row"]) <= set(range(7))
+    assert set(non_members[0]["row"]) <= {7, 8, 9}
+    assert sorted(pool_x["row"]) == sorted(set(range(10)) - drawn)
+    assert (pool_y == pool_x["row"].to_numpy() % 2).all()  # labels follow their rows
+    assert (members[1] == members[0]["row"].to_numpy() % 2).all()
 
 
 def test_p_value_and_lower_bound_by_hand():

@@ -18,7 +18,14 @@ import trustml
 from trustml.data import AuditData
 from trustml.errors import ConfigError, DataError
 from trustml.metrics import calibration
-from trustml.robustness import NOISE_SCALES, tabular_variants, text_variants, typo
+from trustml.robustness import (
+    NOISE_SCALES,
+    changed_rows,
+    prediction_changes,
+    tabular_variants,
+    text_variants,
+    typo,
+)
 
 
 def logistic_data(n=4000, seed=0):
@@ -260,6 +267,25 @@ def test_noise_keeps_integer_columns_integers_within_their_range():
         assert noisy["count"].dtype == np.uint8 and noisy["count"].max() <= 200
         assert (noisy["count"] > 0).mean() > 0.3
         assert noisy["x"].std() > 0
+
+
+def test_prediction_changes_count_only_the_inputs_a_perturbation_altered():
+    x = pd.DataFrame({"v": [-2.0, -1.0, 1.0, 2.0]})
+    variants = {"sign of two": pd.DataFrame({"v": [2.0, -1.0, 1.0, -2.0]}),  # rows 0, 3 flip
+                "nothing": x.copy()}
+    altered = {n: changed_rows(x, v) for n, v in variants.items() if changed_rows(x, v).any()}
+
+    def predict(frame):
+        p = (frame["v"].to_numpy() > 0).astype(float)
+        return np.column_stack([1 - p, p])
+
+    assert list(altered) == ["sign of two"] and altered["sign of two"].tolist() == [
+        True, False, False, True]
+    out = prediction_changes(predict, x, variants, altered, regression=False)
+    assert out == {"sign of two": (1.0, 1.0)}  # both altered rows flip, from 1 to 0
+    values = prediction_changes(lambda f: f["v"].to_numpy(), x, variants, altered,
+                                regression=True)
+    assert np.isnan(values["sign of two"][0]) and values["sign of two"][1] == 4.0
 
 
 def test_regression_robustness_reports_how_far_predictions_move():
