@@ -37,7 +37,7 @@ def test_demo_writes_a_model_card(demo_report):
 
 def test_demo_json_holds_what_an_auditor_needs(demo_report):
     _, report, _ = demo_report
-    assert report["schema_version"] == "1.1"
+    assert report["schema_version"] == "1.2"
     findings = {f["id"]: f for f in report["findings"]}
     dp = findings["privacy.dp_guarantee"]["metrics"]
     assert dp["accountant"] == "prv" and 0 < dp["epsilon"] <= 1.0 + 1e-6
@@ -239,7 +239,7 @@ def test_same_seed_gives_the_same_report_and_every_clause_is_explained():
     assert 'href="#fairness.group_metrics.grp"' in html
 
 
-def test_a_check_that_raises_leaves_a_failed_error_finding_and_a_complete_report(monkeypatch):
+def test_a_check_that_raises_leaves_an_error_finding_and_a_complete_report(monkeypatch):
     from trustml.checks import REGISTRY, register
     from trustml.checks._registry import CheckSpec
 
@@ -251,11 +251,44 @@ def test_a_check_that_raises_leaves_a_failed_error_finding_and_a_complete_report
     model = LogisticRegression().fit(*data.take("train")[:2])
     result = trustml.audit(model, data, checks=["broken", "privacy"], progress=False)
     found = result.finding("broken.error")
-    assert found.status == "fail" and "RuntimeError: library failed on this model." in (
+    assert found.status == "error" and "RuntimeError: library failed on this model." in (
         found.summary)
-    assert result.verdicts == {"robustness": "fail", "privacy": "warn"}  # the rest ran
+    assert result.verdicts == {"robustness": "error", "privacy": "warn"}  # the rest ran
     assert AuditResult.from_json(result.to_json()).to_html() == result.to_html()
     with pytest.raises(ValueError, match="registered twice"):
         register("privacy", "privacy")
     with pytest.raises(ValueError, match="is not one of"):
         register("new_check", "speed")
+
+
+def test_checks_declare_needs_thresholds_and_clauses(monkeypatch):
+    from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, register
+    from trustml.checks._registry import CheckSpec
+    # the defaults are the union of what the registered checks declare
+    declared = {k: v for spec in REGISTRY.values() for k, v in spec.thresholds.items()}
+    assert DEFAULT_THRESHOLDS == declared and DEFAULT_THRESHOLDS["max_epsilon"] == 10.0
+    with pytest.raises(ValueError, match="have other defaults"):
+        register("stricter", "privacy", thresholds={"max_epsilon": 1.0})
+    with pytest.raises(ValueError, match="needs \\['gpu'\\] are not among"):
+        register("gpu_check", "compute", needs=["gpu"])
+
+    data = hostile_data()  # tabular, binary, with a sensitive feature
+    model = LogisticRegression().fit(*data.take("train")[:2])
+    result = trustml.audit(model, data, checks=["identity_probes", "empirical_epsilon",
+                                                "calibration"], progress=False)
+    probes = result.finding("identity_probes.not_run")
+    assert probes.status == "not_run" and probes.summary == "Not run: it needs text inputs."
+    assert probes.regulations == []  # evidence of nothing
+    canaries = result.finding("empirical_epsilon.not_run")
+    assert canaries.metrics["needs"] == ["canaries"]  # a scikit-learn model retrains itself
+    assert result.finding("performance.calibration").status in ("pass", "warn")
+    assert result.verdicts["fairness"] == "not_run"
+    assert AuditResult.from_json(result.to_json()).to_html() == result.to_html()
+
+    def cites_too_much(ctx):
+        return [trustml.checks.Finding("x.y", "robustness", "pass", "t", "s",
+                                       regulations=["GDPR Art. 22"])]
+    monkeypatch.setitem(REGISTRY, "loose", CheckSpec("loose", "robustness", cites_too_much,
+                                                     clauses=("EU AI Act Art. 15",)))
+    found = trustml.audit(model, data, checks=["loose"], progress=False).finding("loose.error")
+    assert "cites ['GDPR Art. 22'], which the loose check does not declare" in found.summary

@@ -176,7 +176,7 @@ def test_render_refuses_an_unknown_format_and_an_older_schema_version(saved_audi
                                     str(tmp_path / "out"), "--formats", "html"])
     assert res.exit_code == 2 and res.output == (
         "trustml: error: schema_version: '1.0' reports can be validated but not read back; "
-        "this trustml reads 1.1 (re-run the audit)\n")
+        "this trustml reads 1.2 (re-run the audit)\n")
     assert not (tmp_path / "out").exists()
 
 

@@ -200,7 +200,9 @@ def test_a_dp_trained_scikit_learn_model_is_not_refitted_without_dp():
     found = result.finding("performance.cross_validation")
     assert found.status == "info" and "default retraining of a scikit-learn model is not " \
         "private" in found.summary
-    assert [f.id for f in result.findings] == ["performance.cross_validation"]
+    assert [f.id for f in result.findings] == ["performance.cross_validation",
+                                               "empirical_epsilon.not_run"]
+    assert result.finding("empirical_epsilon.not_run").metrics["needs"] == ["retrain_as_audited"]
 
 
 def test_default_folds_follow_the_cost_of_retraining():

@@ -298,8 +298,9 @@ def _load(name: str, what: str, load):
 
 
 def gate_failures(result: AuditResult, gates, fail_on: str = "fail") -> list[str]:
-    """Concerns among ``gates`` whose verdict is ``fail`` (or also ``warn``)."""
-    bad = {"fail"} if fail_on == "fail" else {"warn", "fail"}
+    """Concerns among ``gates`` whose verdict is ``fail`` (or also ``warn``), or ``error``: a
+    concern a check could not judge never passes a gate."""
+    bad = {"fail", "error"} if fail_on == "fail" else {"warn", "fail", "error"}
     return [c for c, status in result.verdicts.items()
             if status in bad and (not gates or c in gates)]
 

@@ -1,7 +1,8 @@
 """Command line: ``trustml report``, ``trustml train`` and ``trustml render``.
 
 Exit codes: 0 success (every gate passed); 1 a gate failed (``trustml report --config``; the
-reports are written); 2 a usage or input error (one line on stderr, nothing written).
+reports are written); 2 a usage or input error (one line on stderr, nothing written); 3 a check
+raised, so the audit is incomplete (the reports are written, the check's finding says why).
 
 Each command imports what it needs when it runs, so ``trustml --help`` and ``trustml render``
 never import torch or the checks.
@@ -64,7 +65,7 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
     \b
     Exit codes: 0 every gated concern passed; 1 a gate failed (reports are
     still written); 2 usage or input error (one line on stderr, nothing
-    written).
+    written); 3 a check raised (reports are written; its finding says why).
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     failed: list[str] = []
@@ -86,6 +87,11 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
         click.echo(f"{challenge:>15}: {status}")
     for path in paths.values():
         click.echo(f"wrote {path}")
+    broken = [f.id.removesuffix(".error") for f in result.findings if f.status == "error"]
+    if broken:
+        click.echo(f"trustml: audit incomplete: the {', '.join(broken)} check(s) raised; see "
+                   "their findings", err=True)
+        sys.exit(3)
     if failed:
         click.echo(f"trustml: gate failed: {', '.join(failed)}", err=True)
         sys.exit(1)

@@ -8,41 +8,17 @@ one, write it in a module of this package, decorate it, and import the module in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from trustml.data import PHONE_REGIONS, AuditData
 from trustml.errors import TrustMLError
 from trustml.models._adapters import ModelAdapter
-from trustml.privacy import PrivacyRecord
+from trustml.privacy import DEPTHS, PrivacyRecord
 from trustml.report._finding import CHALLENGES, Finding
 
-DEFAULT_THRESHOLDS = {
-    "max_epsilon": 10.0,             # privacy: above this a DP guarantee is weak
-    "parity_difference_warn": 0.10,  # fairness: demographic parity / equalized odds difference
-    "parity_difference_fail": 0.20,
-    "error_ratio_warn": 1.25,        # fairness (regression): worst / best group mean abs. error
-    "error_ratio_fail": 1.50,
-    "min_group_size": 30,            # fairness: smaller test groups are too small to judge
-    "probe_gap_warn": 0.05,          # fairness: identity-probe score gap between groups
-    "probe_gap_fail": 0.10,
-    "proxy_auc_warn": 0.70,          # fairness: an input predicting a sensitive attribute this well
-    "proxy_auc_fail": 0.90,
-    "min_rank_agreement": 0.5,       # explainability: Spearman rank of SHAP vs Captum importance
-    "min_comprehensiveness_gain": 0.02,  # explainability: faithfulness above random deletion
-    "max_completeness_gap": 0.05,    # explainability: integrated gradients' sum vs output change
-    "identity_share_warn": 0.20,     # explainability: attribution on identity terms (text)
-    "max_accuracy_drop": 0.05,       # performance: DP model versus its non-private baseline
-    "max_calibration_error": 0.05,   # performance: expected calibration error (10 bins)
-    "max_cv_std": 0.05,              # performance: spread of accuracy (R²) across k folds
-    "max_flip_rate": 0.05,           # robustness: predictions changed by a small perturbation
-    "max_test_in_train": 0.01,       # data quality: held-out rows also in the training split
-    "max_dropped_share": 0.05,       # data quality: rows left out for missing values
-    "min_k_anonymity": 5,            # privacy: smallest group sharing all quasi-identifiers
-    "membership_auc_warn": 0.55,     # privacy: membership attack ROC AUC (interval above 0.5)
-    "membership_auc_fail": 0.65,
-}
+DEFAULT_THRESHOLDS: dict[str, float] = {}  # every registered check's defaults, by name
 
 
 @dataclass
@@ -93,25 +69,74 @@ class AuditContext:
 
 
 @dataclass(frozen=True)
+class Need:
+    """Something a check requires of the audit: ``met(ctx)``, and in words what is missing."""
+
+    name: str
+    met: Callable[[AuditContext], bool]
+    wanting: str  # completes "Not run: it needs ..."
+
+
+NEEDS = {need.name: need for need in (
+    Need("classifier", lambda ctx: ctx.data.task != "regression",
+         "a classifier (this is a regression task)"),
+    Need("binary", lambda ctx: ctx.data.task == "binary",
+         "a binary classification task"),
+    Need("text", lambda ctx: ctx.data.kind == "text", "text inputs"),
+    Need("tabular", lambda ctx: ctx.data.kind == "tabular", "tabular inputs"),
+    Need("sensitive", lambda ctx: bool(ctx.data.sensitive_names),
+         "sensitive features (name them with sensitive=, or data.sensitive in a config)"),
+    Need("retrain_as_audited", lambda ctx: ctx.retrains_as_audited,
+         "a retrain function that trains the model as it was trained, with DP if it was "
+         "(pass retrain=)"),
+    Need("canaries", lambda ctx: DEPTHS[ctx.privacy_depth]["canaries"],
+         "privacy_depth='thorough', which allows a training run with canaries"),
+)}
+
+
+@dataclass(frozen=True)
 class CheckSpec:
+    """A registered check: its function, the concern it judges, its default thresholds, the
+    regulation clauses it evidences and what it needs."""
+
     name: str
     challenge: str
     func: Callable[[AuditContext], list[Finding]]
+    thresholds: dict = field(default_factory=dict)
+    clauses: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+
+    def unmet(self, ctx: AuditContext) -> list[Need]:
+        """The needs ``ctx`` does not meet."""
+        return [NEEDS[n] for n in self.needs if not NEEDS[n].met(ctx)]
 
     def run(self, ctx: AuditContext) -> list[Finding]:
-        """The check's findings; if it raises (a bug, or a library failing on this model),
-        one failed finding carrying the error, so the rest of the audit goes on and the
-        concern cannot pass unjudged. Input errors (:class:`TrustMLError`) still propagate."""
+        """The check's findings; a "not_run" finding naming what it needs when ``ctx`` does
+        not meet its needs; an "error" finding carrying the message if it raises (a bug, or
+        a library failing on this model), so the rest of the audit goes on and the concern
+        cannot pass unjudged. Input errors (:class:`TrustMLError`) still propagate."""
+        unmet = self.unmet(ctx)
+        if unmet:
+            wanting = "; ".join(n.wanting for n in unmet)
+            return [Finding(f"{self.name}.not_run", self.challenge, "not_run",
+                            f"The {self.name} check did not run", f"Not run: it needs {wanting}.",
+                            metrics={"needs": [n.name for n in unmet]})]
         try:
-            return self.func(ctx)
+            findings = self.func(ctx)
+            for f in findings:  # a clause is cited only by the checks declared to evidence it
+                stray = sorted(set(f.regulations) - set(self.clauses))
+                if stray:
+                    raise ValueError(f"finding {f.id} cites {stray}, which the {self.name} "
+                                     "check does not declare in clauses=")
+            return findings
         except TrustMLError:
             raise
         except Exception as exc:  # any failure of any library: report it, do not hide it
             message = (str(exc).strip().splitlines() or [""])[0][:300]
-            return [Finding(f"{self.name}.error", self.challenge, "fail",
+            return [Finding(f"{self.name}.error", self.challenge, "error",
                             f"The {self.name} check could not run",
-                            f"It raised {type(exc).__name__}: {message}. The concern is marked "
-                            "failed because it could not be judged; the other checks ran.",
+                            f"It raised {type(exc).__name__}: {message}. The concern could not "
+                            "be judged; the other checks ran.",
                             metrics={"error": type(exc).__name__, "message": message},
                             recommendation="Report the error with the model's kind and the "
                             "data's shape; run the audit with checks= leaving this check out "
@@ -121,20 +146,45 @@ class CheckSpec:
 REGISTRY: dict[str, CheckSpec] = {}
 
 
-def register(name: str, challenge: str):
+def register(name: str, challenge: str, *, thresholds: dict | None = None,
+             clauses: Sequence[str] = (), needs: Sequence[str] = ()):
     """Decorator adding a check to :data:`REGISTRY` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+    challenge : str
+        One of :data:`CHALLENGES`: the concern the check judges.
+    thresholds : dict, optional
+        Its default thresholds by name; they join :data:`DEFAULT_THRESHOLDS` (a name two checks
+        share must have one default).
+    clauses : sequence of str
+        The regulation clauses its findings evidence.
+    needs : sequence of str
+        Names in :data:`NEEDS`; when the audit does not meet one the check is not run and a
+        "not_run" finding says what it needs.
 
     Raises
     ------
     ValueError
-        ``name`` is registered already, or ``challenge`` is not a concern of the report.
+        ``name`` is registered already, ``challenge`` is not a concern of the report, a need
+        is unknown, or a threshold has another default already.
     """
     if name in REGISTRY:
         raise ValueError(f"check {name!r} is registered twice")
     if challenge not in CHALLENGES:
         raise ValueError(f"check {name!r}: challenge {challenge!r} is not one of {CHALLENGES}")
+    unknown = set(needs) - set(NEEDS)
+    if unknown:
+        raise ValueError(f"check {name!r}: needs {sorted(unknown)} are not among {list(NEEDS)}")
+    thresholds = dict(thresholds or {})
+    clash = {k for k, v in thresholds.items() if DEFAULT_THRESHOLDS.get(k, v) != v}
+    if clash:
+        raise ValueError(f"check {name!r}: thresholds {sorted(clash)} have other defaults")
 
     def decorate(func):
-        REGISTRY[name] = CheckSpec(name, challenge, func)
+        REGISTRY[name] = CheckSpec(name, challenge, func, thresholds, tuple(clauses),
+                                   tuple(needs))
+        DEFAULT_THRESHOLDS.update(thresholds)
         return func
     return decorate

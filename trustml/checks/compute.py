@@ -32,7 +32,7 @@ def _inference_rate(ctx: AuditContext, adapter, x) -> float:
     return len(x) / seconds if seconds > 0 else float("inf")
 
 
-@register("compute", "compute")
+@register("compute", "compute", clauses=REGS)
 def compute(ctx: AuditContext) -> list[Finding]:
     x, _, _ = ctx.data.take("test")
     rows, metrics = [], {}

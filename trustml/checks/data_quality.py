@@ -10,7 +10,7 @@ from trustml.report._finding import Finding, Table
 REGS = ["EU AI Act Art. 10", "NIST AI RMF MEASURE 2.11"]
 
 
-@register("data_quality", "data quality")
+@register("data_quality", "data quality", clauses=REGS)
 def representation(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     rows = []
@@ -36,7 +36,8 @@ def representation(ctx: AuditContext) -> list[Finding]:
                     regulations=REGS)]
 
 
-@register("duplicates", "data quality")
+@register("duplicates", "data quality", clauses=REGS,
+          thresholds={"max_test_in_train": 0.01})  # held-out rows also in the training split
 def duplicates(ctx: AuditContext) -> list[Finding]:
     x_train, y_train, _ = ctx.data.take("train")
     x_test, y_test, _ = ctx.data.take("test")
@@ -64,7 +65,8 @@ def duplicates(ctx: AuditContext) -> list[Finding]:
                     "so that no held-out example is also a training example.")]
 
 
-@register("missing_values", "data quality")
+@register("missing_values", "data quality", clauses=REGS,
+          thresholds={"max_dropped_share": 0.05})  # rows left out for missing values
 def missing_values(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     counts, dropped = data.missing["columns"], data.missing["dropped_rows"]

@@ -98,7 +98,12 @@ def _agreement(result: dict) -> tuple[float | None, str]:
     return result["per_example"], "per example"
 
 
-@register("explainability", "explainability")
+@register("explainability", "explainability", clauses=REGS, thresholds={
+    "min_rank_agreement": 0.5,           # Spearman rank of SHAP vs Captum importance
+    "min_comprehensiveness_gain": 0.02,  # faithfulness above random deletion
+    "max_completeness_gap": 0.05,        # integrated gradients' sum vs output change
+    "identity_share_warn": 0.20,         # attribution on identity terms (text)
+})
 def attributions(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     if data.task == "regression":

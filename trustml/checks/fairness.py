@@ -111,7 +111,13 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
         "for some groups: representation in the training data, and proxies.")
 
 
-@register("fairness", "fairness")
+@register("fairness", "fairness", clauses=REGS, thresholds={
+    "parity_difference_warn": 0.10,  # demographic parity / equalized odds difference
+    "parity_difference_fail": 0.20,
+    "error_ratio_warn": 1.25,        # regression: worst / best group mean absolute error
+    "error_ratio_fail": 1.50,
+    "min_group_size": 30,            # smaller test groups are too small to judge
+})
 def fairness(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     if not data.sensitive_names:
@@ -176,10 +182,9 @@ def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Fin
         "consider mitigation such as group-specific thresholds.")
 
 
-@register("identity_probes", "fairness")
+@register("identity_probes", "fairness", clauses=REGS, needs=("text", "binary"),
+          thresholds={"probe_gap_warn": 0.05, "probe_gap_fail": 0.10})  # score gap by group
 def identity_probes(ctx: AuditContext) -> list[Finding]:
-    if ctx.data.kind != "text" or ctx.data.task != "binary":
-        return []
     t = ctx.thresholds
     results = identity_probe(ctx.model, n_boot=ctx.n_boot, seed=ctx.seed)
     statuses = [_status(r["gap"], t["probe_gap_warn"], t["probe_gap_fail"]) for r in results]
@@ -207,11 +212,11 @@ def identity_probes(ctx: AuditContext) -> list[Finding]:
                     "counterfactual data augmentation.")]
 
 
-@register("proxies", "fairness")
+@register("proxies", "fairness", clauses=REGS, needs=("tabular", "sensitive"),
+          thresholds={"proxy_auc_warn": 0.70,   # inputs predicting a sensitive attribute
+                      "proxy_auc_fail": 0.90})  # this well (ROC AUC)
 def proxies(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
-    if data.kind != "tabular" or not data.sensitive_names:
-        return []
     t = ctx.thresholds
     x, _, sens = data.take("train")
     inputs = set(map(str, x.columns))
@@ -248,11 +253,9 @@ METHODS = {"thresholds": "group-specific thresholds (ThresholdOptimizer)",
            "reduction": "retrained under a constraint (ExponentiatedGradient)"}
 
 
-@register("mitigation", "fairness")
+@register("mitigation", "fairness", clauses=REGS, needs=("sensitive", "binary"))
 def mitigation(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
-    if not data.sensitive_names or data.task != "binary":
-        return []
     x_train, y_train, s_train = data.take("train")
     x_test, y_test, s_test = data.take("test")
     rows, metrics = [], {}

@@ -13,7 +13,8 @@ from trustml.report._finding import Curve, Finding, Table
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
 
 
-@register("performance", "performance")
+@register("performance", "performance", clauses=REGS,
+          thresholds={"max_accuracy_drop": 0.05})  # DP model versus its non-private baseline
 def performance(ctx: AuditContext) -> list[Finding]:
     _, y, _ = ctx.data.take("test")
     scores = {}
@@ -65,10 +66,9 @@ def performance(ctx: AuditContext) -> list[Finding]:
     return findings
 
 
-@register("calibration", "performance")
+@register("calibration", "performance", clauses=REGS, needs=("classifier",),
+          thresholds={"max_calibration_error": 0.05})  # expected calibration error, 10 bins
 def calibration_check(ctx: AuditContext) -> list[Finding]:
-    if ctx.data.task == "regression":
-        return []
     _, y, _ = ctx.data.take("test")
     cal = {w: calibration(y, ctx.test_predictions(w)[0], seed=ctx.seed) for w in ctx.models}
     ece, limit = cal["model"]["ece"], ctx.thresholds["max_calibration_error"]
@@ -130,7 +130,8 @@ def _folds(ctx: AuditContext) -> tuple[int, str]:
     return 5, ""
 
 
-@register("cross_validation", "performance")
+@register("cross_validation", "performance", clauses=REGS,
+          thresholds={"max_cv_std": 0.05})  # spread of accuracy (R²) across k folds
 def cross_validation(ctx: AuditContext) -> list[Finding]:
     k, why_not = _folds(ctx)
     data, regression = ctx.data, ctx.data.task == "regression"

@@ -22,7 +22,8 @@ from trustml.report._finding import Finding, Table, fmt_ci
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 
 
-@register("privacy", "privacy")
+@register("privacy", "privacy", clauses=REGS,
+          thresholds={"max_epsilon": 10.0})  # above this a DP guarantee is weak
 def dp_guarantee(ctx: AuditContext) -> list[Finding]:
     rec = ctx.privacy
     if rec is None:
@@ -123,7 +124,8 @@ def _scanned_values(ctx: AuditContext) -> tuple[list[str], str]:
     return values[:MAX_SCANNED], "distinct text values"
 
 
-@register("personal_data", "privacy")
+@register("personal_data", "privacy", clauses=DATA_REGS,
+          thresholds={"min_k_anonymity": 5})  # smallest group sharing all quasi-identifiers
 def personal_data(ctx: AuditContext) -> list[Finding]:
     values, unit = _scanned_values(ctx)
     findings = []
@@ -187,10 +189,10 @@ LEAK_REGS = ["EU AI Act Art. 15", "GDPR Art. 25", "NIST AI RMF MEASURE 2.7",
              "NIST AI RMF MEASURE 2.10"]
 
 
-@register("membership_inference", "privacy")
+@register("membership_inference", "privacy", clauses=LEAK_REGS, needs=("classifier",),
+          thresholds={"membership_auc_warn": 0.55,   # attack ROC AUC, its interval above 0.5
+                      "membership_auc_fail": 0.65})
 def membership(ctx: AuditContext) -> list[Finding]:
-    if ctx.data.task == "regression":
-        return []
     depth = DEPTHS[ctx.privacy_depth]
     members, nonmem, pool = membership_candidates(ctx.data.take("train"), ctx.data.take("test"),
                                                   max_candidates=MAX_CANDIDATES, seed=ctx.seed)
@@ -240,11 +242,9 @@ def membership(ctx: AuditContext) -> list[Finding]:
                     "(or a smaller epsilon), regularise, or train for fewer epochs.")]
 
 
-@register("empirical_epsilon", "privacy")
+@register("empirical_epsilon", "privacy", clauses=LEAK_REGS,
+          needs=("classifier", "canaries", "retrain_as_audited"))
 def empirical_epsilon(ctx: AuditContext) -> list[Finding]:
-    if not DEPTHS[ctx.privacy_depth]["canaries"] or not ctx.retrains_as_audited \
-            or ctx.data.task == "regression":
-        return []
     x_tr, y_tr, _ = ctx.data.take("train")
     x_te, y_te, _ = ctx.data.take("test")
     m = min(1000, max(100, len(y_tr) // 10), len(y_te))

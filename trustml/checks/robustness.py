@@ -46,7 +46,8 @@ def _perturbed(ctx: AuditContext) -> tuple[object, dict]:
     return x, (tabular_variants(x, rng, train[columns]) if columns else {})
 
 
-@register("robustness", "robustness")
+@register("robustness", "robustness", clauses=REGS,
+          thresholds={"max_flip_rate": 0.05})  # predictions changed by a small perturbation
 def robustness(ctx: AuditContext) -> list[Finding]:
     x, variants = _perturbed(ctx)
     if not variants:

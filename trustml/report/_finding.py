@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 CHALLENGES = ("privacy", "fairness", "explainability", "data quality", "performance",
               "robustness", "compute")
-STATUSES = ("pass", "info", "warn", "fail")  # in rising order of concern
+# In rising order of concern: "not_run" (the audit did not meet the check's needs) is below
+# every judgement, "error" (the check raised: the concern could not be judged) above them all.
+STATUSES = ("not_run", "pass", "info", "warn", "fail", "error")
 
 
 @dataclass
@@ -79,7 +81,7 @@ class Finding:
         Stable identifier, e.g. ``"fairness.group_metrics.sex"``.
     challenge : str
         One of :data:`CHALLENGES`.
-    status : {"pass", "info", "warn", "fail"}
+    status : {"not_run", "pass", "info", "warn", "fail", "error"}
     title, summary : str
         A headline and one paragraph in plain words.
     metrics : dict

@@ -14,7 +14,7 @@ from trustml._files import write_durably
 from trustml.report._finding import CHALLENGES, Finding, worst
 from trustml.report._schema import ReportReadError, ReportSchemaError, validate_report
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 # the report formats and the file each is written to
 FORMATS = {"html": "report.html", "json": "report.json", "model_card": "model_card.md"}
 

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 
 from trustml.errors import TrustMLError
 
-SCHEMA_VERSIONS = ("1.0", "1.1")  # every version ever written; the last is the current one
+SCHEMA_VERSIONS = ("1.0", "1.1", "1.2")  # every version ever written; the last is the current one
 
 
 class ReportSchemaError(TrustMLError):
