@@ -96,8 +96,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     for name in names:
         if name not in REGISTRY:
             raise ConfigError(f"checks: unknown check {name!r}; use names among {list(REGISTRY)}")
-    adapter = wrap(model, **wrap_kwargs)
-    base = wrap(baseline, **wrap_kwargs) if baseline is not None else None
+    adapter = wrap(model, **wrap_kwargs).on_inputs(data.kind)
+    base = wrap(baseline, **wrap_kwargs).on_inputs(data.kind) if baseline is not None else None
     ctx = AuditContext(data=data, model=adapter, baseline=base, privacy=privacy,
                        training=training or {},
                        thresholds={**DEFAULT_THRESHOLDS, **(thresholds or {})},

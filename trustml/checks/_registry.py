@@ -14,6 +14,7 @@ import numpy as np
 
 from trustml.data import PHONE_REGIONS, AuditData
 from trustml.errors import TrustMLError
+from trustml.explain import explainers_for
 from trustml.models._adapters import ModelAdapter
 from trustml.privacy import DEPTHS, PrivacyRecord
 from trustml.report._finding import CHALLENGES, Finding
@@ -89,6 +90,10 @@ NEEDS = {need.name: need for need in (
     Need("retrain_as_audited", lambda ctx: ctx.retrains_as_audited,
          "a retrain function that trains the model as it was trained, with DP if it was "
          "(pass retrain=)"),
+    Need("explainer", lambda ctx: bool(explainers_for(ctx.model)),
+         "an explainer that applies to the model (trustml's need a differentiable model or, "
+         "for SHAP, a tabular classifier or a text classifier with a tokenizer; "
+         "trustml.explain.register_explainer adds one)"),
     Need("canaries", lambda ctx: DEPTHS[ctx.privacy_depth]["canaries"],
          "privacy_depth='thorough', which allows a training run with canaries"),
 )}

@@ -20,6 +20,7 @@ from trustml.explain import (
 from trustml.report._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
 
 REGS = ["EU AI Act Art. 13", "NIST AI RMF MEASURE 2.9"]
+IDENTITY_REGS = REGS + ["EU AI Act Art. 10"]  # attribution on identity terms: data bias
 ROBUSTNESS_ROWS = 50
 VISUALS = 4
 
@@ -98,19 +99,15 @@ def _agreement(result: dict) -> tuple[float | None, str]:
     return result["per_example"], "per example"
 
 
-@register("explainability", "explainability", clauses=REGS, thresholds={
-    "min_rank_agreement": 0.5,           # Spearman rank of SHAP vs Captum importance
-    "min_comprehensiveness_gain": 0.02,  # faithfulness above random deletion
-    "max_completeness_gap": 0.05,        # integrated gradients' sum vs output change
-    "identity_share_warn": 0.20,         # attribution on identity terms (text)
-})
+@register("explainability", "explainability", clauses=IDENTITY_REGS,
+          needs=("classifier", "explainer"), thresholds={
+              "min_rank_agreement": 0.5,           # Spearman rank of SHAP vs Captum importance
+              "min_comprehensiveness_gain": 0.02,  # faithfulness above random deletion
+              "max_completeness_gap": 0.05,        # integrated gradients' sum vs output change
+              "identity_share_warn": 0.20,         # attribution on identity terms (text)
+          })
 def attributions(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
-    if data.task == "regression":
-        return [Finding("explainability.attributions", "explainability", "info",
-                        "Attributions explain classifiers here",
-                        "This is a regression task; attribution of it is not run yet.",
-                        regulations=REGS)]
     x_train, _, _ = data.take("train")
     x_test, _, _ = data.take("test")
     n = min(ctx.explain_rows, len(x_test))
@@ -300,4 +297,4 @@ def _identity_finding(attr: Attribution, threshold: float) -> Finding:
     return Finding("explainability.identity_terms", "explainability", status,
                    "Attribution on identity terms", summary, metrics=share,
                    thresholds={"identity_share_warn": threshold},
-                   regulations=REGS + ["EU AI Act Art. 10"])
+                   regulations=IDENTITY_REGS)

@@ -15,6 +15,8 @@ from trustml.fairness import (
 from trustml.report._finding import Chart, Finding, Table, fmt_ci, worst
 
 REGS = ["EU AI Act Art. 10", "EU AI Act Art. 15", "NIST AI RMF MEASURE 2.11"]
+PROXY_REGS = ["EU AI Act Art. 10", "GDPR Art. 5(1)(c)", "NIST AI RMF MEASURE 2.11"]
+MITIGATION_REGS = ["EU AI Act Art. 9", "EU AI Act Art. 10", "NIST AI RMF MANAGE 1.3"]
 
 
 def _status(value: float | None, warn: float, fail: float) -> str:
@@ -212,7 +214,7 @@ def identity_probes(ctx: AuditContext) -> list[Finding]:
                     "counterfactual data augmentation.")]
 
 
-@register("proxies", "fairness", clauses=REGS, needs=("tabular", "sensitive"),
+@register("proxies", "fairness", clauses=PROXY_REGS, needs=("tabular", "sensitive"),
           thresholds={"proxy_auc_warn": 0.70,   # inputs predicting a sensitive attribute
                       "proxy_auc_fail": 0.90})  # this well (ROC AUC)
 def proxies(ctx: AuditContext) -> list[Finding]:
@@ -242,7 +244,7 @@ def proxies(ctx: AuditContext) -> list[Finding]:
                           f"{result['rows']} training rows)", ["input", "AUC"],
                           [[r["input"], round(r["auc"], 3)] for r in result["by_feature"]])],
             thresholds={k: t[k] for k in ("proxy_auc_warn", "proxy_auc_fail")},
-            regulations=["EU AI Act Art. 10", "GDPR Art. 5(1)(c)", "NIST AI RMF MEASURE 2.11"],
+            regulations=PROXY_REGS,
             recommendation="" if status == "pass" else "Leaving the sensitive column out does "
             "not keep the model from using it: check the strongest proxies and whether they "
             "are needed."))
@@ -253,7 +255,7 @@ METHODS = {"thresholds": "group-specific thresholds (ThresholdOptimizer)",
            "reduction": "retrained under a constraint (ExponentiatedGradient)"}
 
 
-@register("mitigation", "fairness", clauses=REGS, needs=("sensitive", "binary"))
+@register("mitigation", "fairness", clauses=MITIGATION_REGS, needs=("sensitive", "binary"))
 def mitigation(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     x_train, y_train, s_train = data.take("train")
@@ -292,5 +294,4 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
                     tables=[Table("Before -> after mitigation (test split)",
                                   ["feature", "method", "constraint", "accuracy",
                                    "demographic parity diff.", "equalized odds diff."], rows)],
-                    regulations=["EU AI Act Art. 9", "EU AI Act Art. 10",
-                                 "NIST AI RMF MANAGE 1.3"])]
+                    regulations=MITIGATION_REGS)]

@@ -70,6 +70,11 @@ class ModelAdapter:
         when only the caller knows how (``audit(retrain=...)``)."""
         return None
 
+    def on_inputs(self, kind: str) -> ModelAdapter:
+        """This adapter told what the data's inputs are ("tabular" or "text"): a family that
+        takes either (a scikit-learn pipeline) takes the data's word for it."""
+        return self
+
     @classmethod
     def accepts(cls, obj, *, tokenizer=None) -> bool:
         """Whether :func:`wrap` should wrap ``obj`` in this family."""
@@ -88,8 +93,8 @@ class SklearnAdapter(ModelAdapter):
 
     kind = "sklearn"
 
-    def __init__(self, estimator, *, task: str | None = None):
-        self.estimator = estimator
+    def __init__(self, estimator, *, task: str | None = None, input_kind: str = "tabular"):
+        self.estimator, self.input_kind = estimator, input_kind
         self.task = task or ("classification" if hasattr(estimator, "predict_proba")
                              else "regression")
         if self.task == "classification":
@@ -121,9 +126,14 @@ class SklearnAdapter(ModelAdapter):
             if private:
                 raise ConfigError("retrain: a scikit-learn model has no DP training here; "
                                   "pass retrain= that trains it privately")
-            return SklearnAdapter(clone(self.estimator).fit(X, y), task=self.task)
+            return SklearnAdapter(clone(self.estimator).fit(X, y), task=self.task,
+                                  input_kind=self.input_kind)
         retrain.trains_privately = False  # read by AuditContext.retrains_as_audited
         return retrain
+
+    def on_inputs(self, kind: str) -> SklearnAdapter:
+        self.input_kind = kind
+        return self
 
     @classmethod
     def accepts(cls, obj, *, tokenizer=None) -> bool:
