@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext
+from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext, overall_statement
 from trustml.data import PHONE_REGIONS, AuditData, Redactor
 from trustml.data._protection import phone_regions_of
 from trustml.errors import ConfigError, DataError
@@ -125,4 +125,5 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     redactor = Redactor.for_data(data, phone_regions=phone_regions)
     return AuditResult(title=redactor.text(title or f"trustml audit: {data.name}"),
                        findings=redactor.apply(findings), data=redactor.apply(data.describe()),
-                       models=models, provenance=provenance)
+                       models=models, provenance=provenance,
+                       statement=redactor.text(overall_statement(findings, ctx)))

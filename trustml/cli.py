@@ -83,6 +83,7 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
     except TrustMLError as exc:
         click.echo(f"trustml: error: {exc}", err=True)
         sys.exit(2)
+    click.echo(f"{result.overall['status'].upper()}: {result.statement}")
     for challenge, status in result.verdicts.items():
         click.echo(f"{challenge:>15}: {status}")
     for path in paths.values():

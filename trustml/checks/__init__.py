@@ -12,7 +12,14 @@ from trustml.checks import (  # noqa: F401
     privacy,
     robustness,
 )
-from trustml.checks._registry import DEFAULT_THRESHOLDS, REGISTRY, AuditContext, register
+from trustml.checks._overall import overall_statement
+from trustml.checks._registry import (
+    DEFAULT_THRESHOLDS,
+    NEEDS,
+    REGISTRY,
+    AuditContext,
+    register,
+)
 from trustml.report._finding import (
     CHALLENGES,
     STATUSES,
@@ -25,5 +32,6 @@ from trustml.report._finding import (
     worst,
 )
 
-__all__ = ["CHALLENGES", "DEFAULT_THRESHOLDS", "REGISTRY", "STATUSES", "AuditContext", "Chart",
-           "Curve", "Finding", "ImageOverlay", "Table", "TokenHeatmap", "register", "worst"]
+__all__ = ["CHALLENGES", "DEFAULT_THRESHOLDS", "NEEDS", "REGISTRY", "STATUSES", "AuditContext",
+           "Chart", "Curve", "Finding", "ImageOverlay", "Table", "TokenHeatmap",
+           "overall_statement", "register", "worst"]

@@ -7,7 +7,7 @@ one, write it in a module of this package, decorate it, and import the module in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from trustml.data import PHONE_REGIONS, AuditData
 from trustml.errors import TrustMLError
 from trustml.explain import explainers_for
+from trustml.metrics import versus_trivial
 from trustml.models._adapters import ModelAdapter
 from trustml.privacy import DEPTHS, PrivacyRecord
 from trustml.report._finding import CHALLENGES, Finding
@@ -68,6 +69,38 @@ class AuditContext:
                                         else out.argmax(axis=1))
         return self._predictions[which]
 
+    def versus_trivial(self, which: str = "model") -> dict:
+        """:func:`trustml.metrics.versus_trivial` of a model on the test split, cached."""
+        key = f"{which}/trivial"
+        if key not in self._predictions:
+            _, y_test, _ = self.data.take("test")
+            self._predictions[key] = versus_trivial(
+                y_test, self.test_predictions(which)[1], self.data.take("train")[1],
+                regression=self.data.task == "regression", seed=self.seed)
+        return self._predictions[key]
+
+    def trivial_answer(self) -> str:
+        """What the trivial predictor answers, in words: "'Yes'" or "the mean, 3.2"."""
+        trivial = self.versus_trivial()["trivial"]
+        if self.data.task == "regression":
+            return f"the training mean, {trivial:.4g}"
+        return repr(self.data.class_names[trivial])
+
+    def not_working(self) -> str:
+        """Why the model cannot be judged as working (empty when it works): one sentence."""
+        vt = self.versus_trivial()
+        if vt["working"]:
+            return ""
+        low, high = vt["gain_ci"]
+        if self.data.task == "regression":
+            return (f"the model predicts no better than always answering "
+                    f"{self.trivial_answer()} (mean squared error {vt['model_score']:.4g} "
+                    f"against {vt['trivial_score']:.4g}; 95% interval of the error removed "
+                    f"{low:.4g} to {high:.4g})")
+        return (f"the model is no better than always answering {self.trivial_answer()} "
+                f"(accuracy {vt['model_score']:.3f} against {vt['trivial_score']:.3f}; 95% "
+                f"interval of the gain {low:+.3f} to {high:+.3f})")
+
 
 @dataclass(frozen=True)
 class Need:
@@ -110,6 +143,7 @@ class CheckSpec:
     thresholds: dict = field(default_factory=dict)
     clauses: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
+    model_dependent: bool = False
 
     def unmet(self, ctx: AuditContext) -> list[Need]:
         """The needs ``ctx`` does not meet."""
@@ -133,7 +167,8 @@ class CheckSpec:
                 if stray:
                     raise ValueError(f"finding {f.id} cites {stray}, which the {self.name} "
                                      "check does not declare in clauses=")
-            return findings
+            reason = ctx.not_working() if self.model_dependent else ""
+            return [_not_meaningful(f, reason) for f in findings] if reason else findings
         except TrustMLError:
             raise
         except Exception as exc:  # any failure of any library: report it, do not hide it
@@ -148,11 +183,21 @@ class CheckSpec:
                             "to judge the rest.")]
 
 
+def _not_meaningful(finding: Finding, reason: str) -> Finding:
+    """``finding`` of a model that does not work: a pass or info becomes "not_meaningful"
+    (evidence of nothing) with the reason first; a warning or failure stands."""
+    if finding.status not in ("pass", "info"):
+        return finding
+    return replace(finding, status="not_meaningful", regulations=[],
+                   summary=f"Not meaningful: {reason}. {finding.summary}")
+
+
 REGISTRY: dict[str, CheckSpec] = {}
 
 
 def register(name: str, challenge: str, *, thresholds: dict | None = None,
-             clauses: Sequence[str] = (), needs: Sequence[str] = ()):
+             clauses: Sequence[str] = (), needs: Sequence[str] = (),
+             model_dependent: bool = False):
     """Decorator adding a check to :data:`REGISTRY` under ``name``.
 
     Parameters
@@ -168,6 +213,10 @@ def register(name: str, challenge: str, *, thresholds: dict | None = None,
     needs : sequence of str
         Names in :data:`NEEDS`; when the audit does not meet one the check is not run and a
         "not_run" finding says what it needs.
+    model_dependent : bool
+        Its findings say something only about a model better than the trivial predictor
+        (:meth:`AuditContext.versus_trivial`); for one that is not, a pass or info becomes
+        "not_meaningful" with the reason.
 
     Raises
     ------
@@ -189,7 +238,7 @@ def register(name: str, challenge: str, *, thresholds: dict | None = None,
 
     def decorate(func):
         REGISTRY[name] = CheckSpec(name, challenge, func, thresholds, tuple(clauses),
-                                   tuple(needs))
+                                   tuple(needs), model_dependent)
         DEFAULT_THRESHOLDS.update(thresholds)
         return func
     return decorate

@@ -99,7 +99,7 @@ def _agreement(result: dict) -> tuple[float | None, str]:
     return result["per_example"], "per example"
 
 
-@register("explainability", "explainability", clauses=IDENTITY_REGS,
+@register("explainability", "explainability", clauses=IDENTITY_REGS, model_dependent=True,
           needs=("classifier", "explainer"), thresholds={
               "min_rank_agreement": 0.5,           # Spearman rank of SHAP vs Captum importance
               "min_comprehensiveness_gain": 0.02,  # faithfulness above random deletion

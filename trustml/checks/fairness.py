@@ -113,7 +113,7 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
         "for some groups: representation in the training data, and proxies.")
 
 
-@register("fairness", "fairness", clauses=REGS, thresholds={
+@register("fairness", "fairness", clauses=REGS, model_dependent=True, thresholds={
     "parity_difference_warn": 0.10,  # demographic parity / equalized odds difference
     "parity_difference_fail": 0.20,
     "error_ratio_warn": 1.25,        # regression: worst / best group mean absolute error
@@ -123,9 +123,9 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
 def fairness(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     if not data.sensitive_names:
-        return [Finding("fairness.group_metrics", "fairness", "info", "No sensitive features",
-                        "The data set names no sensitive features, so outcomes could not be "
-                        "compared between groups of people.", regulations=REGS,
+        return [Finding("fairness.group_metrics", "fairness", "not_run", "No sensitive features",
+                        "Not run: the data set names no sensitive features, so outcomes could not "
+                        "be compared between groups of people.",
                         recommendation="Pass sensitive= columns (e.g. sex, age) to audit "
                         "group fairness.")]
     if data.task == "regression":
@@ -184,7 +184,8 @@ def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Fin
         "consider mitigation such as group-specific thresholds.")
 
 
-@register("identity_probes", "fairness", clauses=REGS, needs=("text", "binary"),
+@register("identity_probes", "fairness", clauses=REGS, model_dependent=True,
+          needs=("text", "binary"),
           thresholds={"probe_gap_warn": 0.05, "probe_gap_fail": 0.10})  # score gap by group
 def identity_probes(ctx: AuditContext) -> list[Finding]:
     t = ctx.thresholds
@@ -255,7 +256,8 @@ METHODS = {"thresholds": "group-specific thresholds (ThresholdOptimizer)",
            "reduction": "retrained under a constraint (ExponentiatedGradient)"}
 
 
-@register("mitigation", "fairness", clauses=MITIGATION_REGS, needs=("sensitive", "binary"))
+@register("mitigation", "fairness", clauses=MITIGATION_REGS, model_dependent=True,
+          needs=("sensitive", "binary"))
 def mitigation(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     x_train, y_train, s_train = data.take("train")

@@ -7,66 +7,124 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from trustml.checks._registry import AuditContext, register
-from trustml.metrics import calibration, classification_metrics, cross_validate, regression_metrics
+from trustml.metrics import (
+    calibration,
+    classification_metrics,
+    cross_validate,
+    mean_interval,
+    regression_metrics,
+)
 from trustml.report._finding import Curve, Finding, Table
 
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
 
 
-@register("performance", "performance", clauses=REGS,
-          thresholds={"max_accuracy_drop": 0.05})  # DP model versus its non-private baseline
+@register("performance", "performance", clauses=REGS, thresholds={
+    "max_accuracy_drop": 0.05,       # accuracy the DP model loses against its baseline: warn
+    "max_accuracy_drop_fail": 0.10,  # and fail
+})
 def performance(ctx: AuditContext) -> list[Finding]:
     _, y, _ = ctx.data.take("test")
-    scores = {}
-    for which in ctx.models:
-        out, _ = ctx.test_predictions(which)
-        scores[which] = (regression_metrics(y, out) if ctx.data.task == "regression"
-                         else classification_metrics(y, out))
+    regression = ctx.data.task == "regression"
+    scores = {which: (regression_metrics if regression else classification_metrics)(
+        y, ctx.test_predictions(which)[0]) for which in ctx.models}
     names = list(scores["model"])
     table = Table("Test-set metrics", ["metric", *scores],
                   [[m, *(round(scores[w][m], 4) for w in scores)] for m in names])
     metrics = {f"{w}_{m}": v for w, s in scores.items() for m, v in s.items()}
-    if ctx.data.task == "regression":
-        return [Finding("performance.metrics", "performance", "info", "Prediction error",
-                        f"On {len(y)} held-out rows the model's mean absolute error is "
-                        f"{scores['model']['mae']:.3g} (R² {scores['model']['r2']:.3f}).",
-                        metrics=metrics, tables=[table], regulations=REGS)]
-    majority = float(np.bincount(y).max() / len(y))
-    metrics["majority_class_rate"] = majority
-    acc = scores["model"]["accuracy"]
-    status = "pass" if acc > majority else "warn"
-    summary = (f"On {len(y)} held-out examples the model is right {acc:.1%} of the time "
-               f"(ROC AUC {scores['model']['roc_auc']:.3f}); always answering the most common "
-               f"class would be right {majority:.1%} of the time.")
-    rec = "" if status == "pass" else ("The model does no better than always predicting the most "
-                                       "common class: check features, training, or the "
-                                       "decision threshold before relying on it.")
+    vt = ctx.versus_trivial()
+    metrics |= {"trivial_answer": ctx.trivial_answer(), "trivial_score": vt["trivial_score"],
+                "gain_over_trivial": vt["gain"], "gain_over_trivial_ci": vt["gain_ci"],
+                "working": vt["working"]}
+    if regression:
+        return [_regression_finding(ctx, scores["model"], metrics, table)]
+    findings = [_classification_finding(ctx, y, scores["model"], metrics, table)]
+    if "baseline" in scores:
+        findings.append(_cost_finding(ctx, y, scores))
+    return findings
+
+
+def _trivial_sentence(ctx: AuditContext) -> str:
+    if ctx.not_working():
+        return (" It is no better than that, so the findings that need a working model "
+                "(fairness, robustness, stability, explanations, calibration) are marked not "
+                "meaningful.")
+    return ""
+
+
+def _regression_finding(ctx: AuditContext, score: dict, metrics: dict, table: Table) -> Finding:
+    vt = ctx.versus_trivial()
+    low, high = vt["gain_ci"]
+    summary = (f"On {vt['rows']} held-out rows the model's mean absolute error is "
+               f"{score['mae']:.3g} (R² {score['r2']:.3f}); always answering "
+               f"{ctx.trivial_answer()} would give a mean squared error of "
+               f"{vt['trivial_score']:.4g} against the model's {vt['model_score']:.4g} (95% "
+               f"interval of the error removed {low:.4g} to {high:.4g})."
+               + _trivial_sentence(ctx))
+    return Finding("performance.metrics", "performance", "pass" if vt["working"] else "fail",
+                   "Prediction error on held-out data", summary, metrics=metrics,
+                   tables=[table], regulations=REGS,
+                   recommendation="" if vt["working"] else _NOT_WORKING)
+
+
+_NOT_WORKING = ("The model does no better than the trivial answer: check features, training, "
+                "or the decision threshold before relying on it or on the rest of this report.")
+
+
+def _classification_finding(ctx: AuditContext, y, score: dict, metrics: dict,
+                            table: Table) -> Finding:
+    vt = ctx.versus_trivial()
+    low, high = vt["gain_ci"]
+    metrics["majority_class_rate"] = vt["trivial_score"]
+    summary = (f"On {len(y)} held-out examples the model is right {score['accuracy']:.1%} of "
+               f"the time (ROC AUC {score['roc_auc']:.3f}); always answering "
+               f"{ctx.trivial_answer()} would be right {vt['trivial_score']:.1%} of the time: a "
+               f"gain of {vt['gain'] * 100:+.1f} points (95% interval {low * 100:+.1f} to "
+               f"{high * 100:+.1f})." + _trivial_sentence(ctx))
     pred = ctx.test_predictions("model")[1]
     matrix = confusion_matrix(y, pred, labels=range(len(ctx.data.class_names)))
     confusion = Table("Confusion matrix of the audited model (rows: true class, columns: "
                       "predicted class)", ["true \\ predicted", *ctx.data.class_names],
                       [[name, *map(int, row)] for name, row in zip(ctx.data.class_names, matrix)])
-    findings = [Finding("performance.metrics", "performance", status, "Accuracy on held-out data",
-                        summary, metrics=metrics, tables=[table, confusion], regulations=REGS,
-                        recommendation=rec)]
-    if "baseline" in scores:
-        drop = scores["baseline"]["accuracy"] - acc
-        limit = ctx.thresholds["max_accuracy_drop"]
-        findings.append(Finding(
-            "performance.private_vs_baseline", "performance", "pass" if drop <= limit else "warn",
-            "Accuracy cost of the privacy protection",
-            f"The non-private baseline, trained the same way, is right "
-            f"{scores['baseline']['accuracy']:.1%} of the time; the audited model {acc:.1%} "
-            + (f"({drop * 100:.1f} points lost)." if drop >= 0 else
-               f"({-drop * 100:.1f} points gained)."),
-            metrics={"accuracy_drop": drop}, thresholds={"max_accuracy_drop": limit},
-            regulations=REGS,
-            recommendation="" if drop <= limit else "Train longer, tune the learning rate and "
-            "clipping norm, or accept a larger epsilon if the use case allows it."))
-    return findings
+    return Finding("performance.metrics", "performance", "pass" if vt["working"] else "fail",
+                   "Accuracy on held-out data", summary, metrics=metrics,
+                   tables=[table, confusion], regulations=REGS,
+                   recommendation="" if vt["working"] else _NOT_WORKING)
+
+
+def _cost_finding(ctx: AuditContext, y, scores: dict) -> Finding:
+    """The accuracy the private model loses against its non-private baseline, with a paired
+    interval; judged only when the baseline itself works."""
+    t = ctx.thresholds
+    warn, fail = t["max_accuracy_drop"], t["max_accuracy_drop_fail"]
+    lost = ((ctx.test_predictions("baseline")[1] == y).astype(float)
+            - (ctx.test_predictions("model")[1] == y))
+    drop, (low, high) = float(lost.mean()), mean_interval(lost, seed=ctx.seed)
+    base, acc = scores["baseline"]["accuracy"], scores["model"]["accuracy"]
+    summary = (f"The non-private baseline, trained the same way, is right {base:.1%} of the "
+               f"time; the audited model {acc:.1%}: {drop * 100:.1f} points lost (95% paired "
+               f"interval {low * 100:.1f} to {high * 100:.1f}).")
+    status = "fail" if drop > fail else "warn" if drop > warn else "pass"
+    if not ctx.versus_trivial("baseline")["working"]:
+        status = "not_meaningful"
+        summary = ("Not meaningful: the baseline itself is no better than always answering "
+                   f"{ctx.trivial_answer()}. " + summary)
+    elif ctx.not_working():
+        status = "fail"
+        summary += (f" The private model is no better than always answering "
+                    f"{ctx.trivial_answer()}: the privacy protection left no working model.")
+    return Finding("performance.private_vs_baseline", "performance", status,
+                   "Accuracy cost of the privacy protection", summary,
+                   metrics={"accuracy_drop": drop, "accuracy_drop_ci": [low, high]},
+                   thresholds={"max_accuracy_drop": warn, "max_accuracy_drop_fail": fail},
+                   regulations=REGS if status != "not_meaningful" else [],
+                   recommendation="" if status in ("pass", "not_meaningful") else "Train longer, "
+                   "tune the learning rate and clipping norm, or accept a larger epsilon if the "
+                   "use case allows it.")
 
 
 @register("calibration", "performance", clauses=REGS, needs=("classifier",),
+          model_dependent=True,
           thresholds={"max_calibration_error": 0.05})  # expected calibration error, 10 bins
 def calibration_check(ctx: AuditContext) -> list[Finding]:
     _, y, _ = ctx.data.take("test")
@@ -130,7 +188,7 @@ def _folds(ctx: AuditContext) -> tuple[int, str]:
     return 5, ""
 
 
-@register("cross_validation", "performance", clauses=REGS,
+@register("cross_validation", "performance", clauses=REGS, model_dependent=True,
           thresholds={"max_cv_std": 0.05})  # spread of accuracy (R²) across k folds
 def cross_validation(ctx: AuditContext) -> list[Finding]:
     k, why_not = _folds(ctx)
@@ -143,8 +201,8 @@ def cross_validation(ctx: AuditContext) -> list[Finding]:
         k, why_not = 0, (f"the smallest class has {smallest} example, too few to hold one "
                          "out in each of two folds")
     if k < 2:
-        return [Finding("performance.cross_validation", "performance", "info",
-                        "k-fold cross-validation", f"Not run: {why_not}.", regulations=REGS)]
+        return [Finding("performance.cross_validation", "performance", "not_run",
+                        "k-fold cross-validation", f"Not run: {why_not}.")]
     scores = cross_validate(ctx.retrain, data.inputs, data.labels, k=k, regression=regression,
                             private=ctx.privacy is not None, seed=ctx.seed)
     names = list(scores[0])

@@ -17,13 +17,15 @@ from trustml.privacy import (
     reference_models,
 )
 from trustml.privacy._ledger import verify_claim
-from trustml.report._finding import Finding, Table, fmt_ci
+from trustml.report._finding import Finding, Table, fmt_ci, worst
 
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 
 
+# Epsilon bands of Ponomareva et al. 2023, "How to DP-fy ML" (JAIR 77, section 5.2): at most 1
+# a strong guarantee (tier 1), at most 10 a reasonable one (tier 2), above 10 a weak one.
 @register("privacy", "privacy", clauses=REGS,
-          thresholds={"max_epsilon": 10.0})  # above this a DP guarantee is weak
+          thresholds={"strong_epsilon": 1.0, "max_epsilon": 10.0})
 def dp_guarantee(ctx: AuditContext) -> list[Finding]:
     rec = ctx.privacy
     if rec is None:
@@ -33,11 +35,12 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
                         regulations=REGS,
                         recommendation="Train with trustml.privacy.train_private to get a "
                         "provable bound (epsilon, delta).")]
-    limit = ctx.thresholds["max_epsilon"]
+    strong, limit = ctx.thresholds["strong_epsilon"], ctx.thresholds["max_epsilon"]
     bound = 1.0 / rec.n_train
     check = verify_claim(rec.claim(), rec.ledger) if rec.ledger else None
-    problems = _dp_problems(rec, limit, bound)
-    status = "warn" if problems else "pass"
+    problems = _dp_problems(rec, strong, limit, bound)
+    status = worst(level for level, _ in problems)
+    problems = [text for _, text in problems]
     if check is not None and not check["verified"]:
         status, problems = "fail", [f"the claim does not hold: {check['problem']}"] + problems
     summary = (f"Trained with differential privacy (DP-SGD, {rec.clipping} clipping): epsilon = "
@@ -62,20 +65,26 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
                              for e in check["runs"]]))
     return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
                     summary, metrics=rec.to_dict(), tables=tables,
-                    thresholds={"max_epsilon": limit, "max_delta": bound}, regulations=REGS,
+                    thresholds={"strong_epsilon": strong, "max_epsilon": limit,
+                                "max_delta": bound}, regulations=REGS,
                     recommendation="" if not problems else "Lower the target epsilon or delta, "
                     "keep the noise seed secret, keep the ledger, and retrain.")]
 
 
-def _dp_problems(rec, limit: float, bound: float) -> list[str]:
+def _dp_problems(rec, strong: float, limit: float, bound: float) -> list[tuple[str, str]]:
+    """(status, sentence) for each way the guarantee falls short."""
     problems = []
     if rec.epsilon > limit:
-        problems.append(f"epsilon {rec.epsilon:.2f} is above the limit of {limit:g}")
+        problems.append(("fail", f"epsilon {rec.epsilon:.2f} is above {limit:g}, where a "
+                         "guarantee is weak (Ponomareva et al. 2023, tier 3)"))
+    elif rec.epsilon > strong:
+        problems.append(("warn", f"epsilon {rec.epsilon:.2f} is above {strong:g}: a reasonable "
+                         "guarantee, not a strong one (Ponomareva et al. 2023, tier 2)"))
     if rec.delta >= bound:
-        problems.append(f"delta {rec.delta:g} is not below 1/n = {bound:.2g}")
+        problems.append(("fail", f"delta {rec.delta:g} is not below 1/n = {bound:.2g}"))
     if rec.seeded_noise:
-        problems.append("the noise was drawn from a stated seed, so anyone who knows the seed "
-                        "can remove it")
+        problems.append(("warn", "the noise was drawn from a stated seed, so anyone who knows "
+                         "the seed can remove it"))
     return problems
 
 

@@ -46,7 +46,7 @@ def _perturbed(ctx: AuditContext) -> tuple[object, dict]:
     return x, (tabular_variants(x, rng, train[columns]) if columns else {})
 
 
-@register("robustness", "robustness", clauses=REGS,
+@register("robustness", "robustness", clauses=REGS, model_dependent=True,
           thresholds={"max_flip_rate": 0.05})  # predictions changed by a small perturbation
 def robustness(ctx: AuditContext) -> list[Finding]:
     x, variants = _perturbed(ctx)

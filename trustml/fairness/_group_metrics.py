@@ -46,6 +46,13 @@ def _clean(value) -> float | None:
     return None if not np.isfinite(value) else value
 
 
+def _defined(pick, *values) -> float | None:
+    """``pick`` (max or min) of the values that are defined: a constant model's rate ratios are
+    0 / 0, undefined, while its other rate can still be compared."""
+    values = [v for v in values if v is not None]
+    return _clean(pick(values)) if values else None
+
+
 def _auc(y, _pred, score) -> float:
     """ROC AUC of the scores; undefined (NaN) for a group holding one class only."""
     return roc_auc_score(y, score) if len(np.unique(y)) == 2 else float("nan")
@@ -151,10 +158,10 @@ def group_metrics(y_true: np.ndarray, y_pred: np.ndarray,
     diff, ratio = out["difference"], out["ratio"]
     out["demographic_parity_difference"] = diff["selection_rate"]
     out["demographic_parity_ratio"] = ratio["selection_rate"]
-    out["equalized_odds_difference"] = _clean(max(diff["true_positive_rate"],
-                                                  diff["false_positive_rate"]))
-    out["equalized_odds_ratio"] = _clean(min(ratio["true_positive_rate"],
-                                             ratio["false_positive_rate"]))
+    out["equalized_odds_difference"] = _defined(max, diff["true_positive_rate"],
+                                                diff["false_positive_rate"])
+    out["equalized_odds_ratio"] = _defined(min, ratio["true_positive_rate"],
+                                           ratio["false_positive_rate"])
     out["equal_opportunity_difference"] = diff["true_positive_rate"]
     out["equal_opportunity_ratio"] = ratio["true_positive_rate"]
     dpr = out["demographic_parity_ratio"]

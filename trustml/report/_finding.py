@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass, field
 CHALLENGES = ("privacy", "fairness", "explainability", "data quality", "performance",
               "robustness", "compute")
 # In rising order of concern: "not_run" (the audit did not meet the check's needs) is below
-# every judgement, "error" (the check raised: the concern could not be judged) above them all.
-STATUSES = ("not_run", "pass", "info", "warn", "fail", "error")
+# every judgement; "not_meaningful" (a pass or info about a model no better than the trivial
+# predictor) above pass and info, so no concern passes on it; "error" (the check raised: the
+# concern could not be judged) above them all.
+STATUSES = ("not_run", "pass", "info", "not_meaningful", "warn", "fail", "error")
 
 
 @dataclass
@@ -81,7 +83,7 @@ class Finding:
         Stable identifier, e.g. ``"fairness.group_metrics.sex"``.
     challenge : str
         One of :data:`CHALLENGES`.
-    status : {"not_run", "pass", "info", "warn", "fail", "error"}
+    status : {"not_run", "pass", "info", "not_meaningful", "warn", "fail", "error"}
     title, summary : str
         A headline and one paragraph in plain words.
     metrics : dict

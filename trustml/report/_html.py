@@ -12,6 +12,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trustml.report._finding import CHALLENGES
 
+JUDGED = ("pass", "info", "warn", "fail")  # statuses whose finding evidences its clauses
+
 _ENV = Environment(loader=PackageLoader("trustml.report", "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True),
                    trim_blocks=True, lstrip_blocks=True)
@@ -79,6 +81,8 @@ def _by_clause(findings) -> dict:
     """Clause -> the findings that evidence it, clauses in a stable order."""
     out: dict[str, list] = {}
     for f in findings:
+        if f.status not in JUDGED:
+            continue  # not run, not meaningful, or an error: evidence of nothing
         for clause in f.regulations:
             out.setdefault(clause, []).append(f)
     def natural(clause: str) -> list:  # "Art. 9" before "Art. 10"

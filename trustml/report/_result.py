@@ -56,6 +56,9 @@ class AuditResult:
         ``model`` and optionally ``baseline`` descriptions, with their training records.
     provenance : dict
         Versions, seed, time, configuration.
+    statement : str
+        The overall verdict in one sentence, the gravest problem first
+        (:func:`trustml.checks.overall_statement`).
     """
 
     title: str
@@ -63,6 +66,12 @@ class AuditResult:
     data: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    statement: str = ""
+
+    @property
+    def overall(self) -> dict:
+        """The worst status of any finding, and :attr:`statement`."""
+        return {"status": worst(f.status for f in self.findings), "statement": self.statement}
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -79,7 +88,8 @@ class AuditResult:
 
     def to_dict(self) -> dict:
         return _plain({"schema_version": SCHEMA_VERSION, "title": self.title,
-                       "verdicts": self.verdicts, "data": self.data, "models": self.models,
+                       "verdicts": self.verdicts, "overall": self.overall, "data": self.data,
+                       "models": self.models,
                        "findings": [f.to_dict() for f in self.findings],
                        "provenance": self.provenance})
 
@@ -100,7 +110,12 @@ class AuditResult:
         result = cls(title=report["title"],
                      findings=[Finding.from_dict(f) for f in report["findings"]],
                      data=report["data"], models=report["models"],
-                     provenance=report["provenance"])
+                     provenance=report["provenance"],
+                     statement=report["overall"]["statement"])
+        if result.overall != report["overall"]:
+            raise ReportSchemaError(f"report: overall: status {report['overall']['status']!r} "
+                                    f"is not the one its findings give "
+                                    f"({result.overall['status']!r}); the file was edited")
         if result.verdicts != report["verdicts"]:
             raise ReportSchemaError(f"report: verdicts: {report['verdicts']} are not those its "
                                     f"findings give ({result.verdicts}); the file was edited")
@@ -175,4 +190,5 @@ class AuditResult:
         (:meth:`from_json`, ``trustml render``) is the same file, byte for byte."""
         d = self.to_dict()
         return type(self)(title=d["title"], findings=[Finding.from_dict(f) for f in d["findings"]],
-                          data=d["data"], models=d["models"], provenance=d["provenance"])
+                          data=d["data"], models=d["models"], provenance=d["provenance"],
+                          statement=d["overall"]["statement"])
