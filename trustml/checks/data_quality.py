@@ -10,7 +10,8 @@ from trustml.report._finding import Finding, Table
 REGS = ["EU AI Act Art. 10", "NIST AI RMF MEASURE 2.11"]
 
 
-@register("data_quality", "data quality", clauses=REGS)
+@register("data_quality", "data quality", clauses=REGS,
+          thresholds={"min_group_share": 0.05})  # smaller classes or groups are hard to judge
 def representation(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     rows = []
@@ -22,7 +23,8 @@ def representation(ctx: AuditContext) -> list[Finding]:
         rows += [[feature, str(g), int(n), round(n / data.n_rows, 4)] for g, n in vc.items()]
     shares = [r[3] for r in rows]
     smallest = min(shares) if shares else 1.0
-    status = "warn" if smallest < 0.05 else "info"
+    limit = ctx.thresholds["min_group_share"]
+    status = "warn" if smallest < limit else "info"
     summary = (f"{data.n_rows} rows ({len(data.train_idx)} for training, {len(data.test_idx)} "
                f"held out). The smallest class or group makes up {smallest:.1%} of the data.")
     if status == "warn":
@@ -32,7 +34,7 @@ def representation(ctx: AuditContext) -> list[Finding]:
                     metrics={"rows": data.n_rows, "smallest_share": smallest},
                     tables=[Table("Shares of the data", ["column", "value", "rows", "share"],
                                   rows)],
-                    thresholds={"warn_below_share": 0.05},
+                    thresholds={"min_group_share": limit},
                     regulations=REGS)]
 
 
@@ -46,23 +48,27 @@ def duplicates(ctx: AuditContext) -> list[Finding]:
     limit = ctx.thresholds["max_test_in_train"]
     # When the inputs take few distinct values, different people share a row by chance.
     inherent = out["share_distinct_train"] < 0.9
-    status = "pass" if leak <= limit else ("info" if inherent else "warn")
+    status = "pass" if leak <= limit else "warn"
     unit = "texts" if ctx.data.kind == "text" else "rows"
     summary = (f"{out['test_rows_in_train']} of {out['test_rows']} held-out {unit} ({leak:.1%}) "
                f"also appear, with the same label, in the training split, and the training split "
                f"holds {out['train_duplicates']} exact duplicates.")
-    if status == "info":
+    if status == "warn" and inherent:
         summary += (f" Only {out['share_distinct_train']:.0%} of the training {unit} are "
                     "distinct: the inputs take few values, so identical rows are expected for "
-                    "different people rather than copies of one record.")
+                    "different people rather than copies of one record; still, held-out scores "
+                    "then measure recall of seen rows as much as generalisation.")
     elif leak:
         summary += (f" Held-out {unit} seen in training make test scores look better than they "
                     "are, and a membership attack mistakes them for members.")
     return [Finding("data_quality.duplicates", "data quality", status,
                     "Duplicates and train / test leakage", summary, metrics=out,
                     thresholds={"max_test_in_train": limit}, regulations=REGS,
-                    recommendation="" if status != "warn" else "Deduplicate before splitting, "
-                    "so that no held-out example is also a training example.")]
+                    recommendation="" if status != "warn" else (
+                        "Judge the model on rows unlike the training ones as well (a later "
+                        "period, another site), since identical rows are inherent here."
+                        if inherent else "Deduplicate before splitting, so that no held-out "
+                        "example is also a training example."))]
 
 
 @register("missing_values", "data quality", clauses=REGS,

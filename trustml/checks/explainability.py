@@ -172,6 +172,10 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
         if stable is not None:
             agreements.append([f"{primary.method} (audited model)", "same, on the baseline",
                                round(stable, 3), over])
+            if stable < t["min_rank_agreement"]:
+                verdicts.append(("warn", f"the audited model and its baseline are explained "
+                                 f"differently (Spearman {stable:.2f}): what drives the model "
+                                 "changed with the privacy protection"))
     if agreements:
         tables.append(Table("Rank agreement (Spearman; 1 = same order)",
                             ["explanation", "compared with", "agreement", "over"], agreements))
@@ -257,7 +261,8 @@ def _method_agreement(methods, t: dict) -> tuple[dict, list, list[tuple[str, str
         value, over = _agreement(agree)
         if value is not None:
             rows.append([primary.method, attr.method, round(value, 3), over])
-            if value < t["min_rank_agreement"] and not primary.method.endswith("saliency"):
+            # saliency is the gradient's size, not a signed share of the output: not comparable
+            if value < t["min_rank_agreement"] and not attr.method.endswith("saliency"):
                 verdicts.append(("warn", f"{primary.method} and {attr.method} rank the inputs "
                                  f"differently (Spearman {value:.2f})"))
     return metrics, rows, verdicts
