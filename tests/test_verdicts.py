@@ -29,15 +29,19 @@ def data():
     return AuditData.from_frame(frame, label="label", sensitive="group", seed=0)
 
 
-def test_versus_trivial_matches_a_hand_count():
+def test_versus_trivial_matches_a_hand_count_and_scikit_learn():
+    from sklearn.metrics import balanced_accuracy_score
     y_train = np.array([1, 1, 1, 0])  # trivial answer: 1
     y_test = np.array([1, 0, 1, 0, 1, 1])
     pred = np.array([1, 0, 1, 1, 1, 1])  # right 5 of 6; trivial right 4 of 6
     out = versus_trivial(y_test, pred, y_train, regression=False, n_boot=500)
     assert out["trivial"] == 1 and out["model_score"] == pytest.approx(5 / 6)
-    assert out["trivial_score"] == pytest.approx(4 / 6) and out["gain"] == pytest.approx(1 / 6)
+    assert out["trivial_score"] == pytest.approx(4 / 6)
+    assert out["model_balanced"] == pytest.approx((1 + 1 / 2) / 2)  # recalls: 1 and 1/2
+    assert out["model_balanced"] == pytest.approx(balanced_accuracy_score(y_test, pred))
+    assert out["trivial_balanced"] == 0.5 and out["gain"] == pytest.approx(0.25)
     low, high = out["gain_ci"]
-    assert 0 <= low <= 1 / 6 <= high  # per-row gains are 0 or +1: never below 0
+    assert low <= 0.25 <= high
     const = versus_trivial(y_test, np.ones(6, int), y_train, regression=False)
     assert const["gain_ci"] == [0.0, 0.0] and not const["working"]
     reg = versus_trivial(np.array([1.0, 2, 3]), np.array([1.0, 2, 3]), np.array([0.0, 4]),
@@ -62,7 +66,7 @@ def test_a_constant_predictor_earns_no_pass_and_the_verdict_names_it(data):
                                     "answering") and f.regulations == [] for f in judged)
     assert result.overall["status"] == "fail"
     assert result.statement.startswith("Not a working model: the model is no better than "
-                                       "always answering")
+                                       "always answering '0' (balanced accuracy 0.500")
     html = result.to_html()
     assert html.index("Not a working model") < html.index('<div class="cards">')  # first
     assert "EU AI Act Art. 10" not in {c for f in judged for c in f.regulations}

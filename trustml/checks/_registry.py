@@ -98,8 +98,9 @@ class AuditContext:
                     f"against {vt['trivial_score']:.4g}; 95% interval of the error removed "
                     f"{low:.4g} to {high:.4g})")
         return (f"the model is no better than always answering {self.trivial_answer()} "
-                f"(accuracy {vt['model_score']:.3f} against {vt['trivial_score']:.3f}; 95% "
-                f"interval of the gain {low:+.3f} to {high:+.3f})")
+                f"(balanced accuracy {vt['model_balanced']:.3f} against "
+                f"{vt['trivial_balanced']:.3f}; 95% interval of the gain {low:+.3f} to "
+                f"{high:+.3f})")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,15 @@ from trustml.explain import (
     image_pixels,
     rank_agreement,
 )
-from trustml.report._finding import Chart, Finding, ImageOverlay, Table, TokenHeatmap, worst
+from trustml.report._finding import (
+    Chart,
+    Finding,
+    ImageOverlay,
+    Table,
+    TokenHeatmap,
+    figure,
+    worst,
+)
 
 REGS = ["EU AI Act Art. 13", "NIST AI RMF MEASURE 2.9"]
 IDENTITY_REGS = REGS + ["EU AI Act Art. 10"]  # attribution on identity terms: data bias
@@ -184,6 +192,7 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                    "How far the explanations can be trusted",
                    _quality_summary(primary, metrics[primary_key], stable, verdicts),
                    metrics=metrics, tables=tables,
+                   headline=_faithfulness_figure(primary, metrics[primary_key]),
                    thresholds={k: t[k] for k in ("min_comprehensiveness_gain",
                                                  "max_completeness_gap", "min_rank_agreement")},
                    regulations=REGS,
@@ -266,6 +275,13 @@ def _method_agreement(methods, t: dict) -> tuple[dict, list, list[tuple[str, str
                 verdicts.append(("warn", f"{primary.method} and {attr.method} rank the inputs "
                                  f"differently (Spearman {value:.2f})"))
     return metrics, rows, verdicts
+
+
+def _faithfulness_figure(primary: Attribution, q: dict) -> dict:
+    return figure("Faithfulness (comprehensiveness gain)", q["comprehensiveness_gain"],
+                  f"deleting the inputs {primary.method} ranks highest lowers the output by "
+                  f"{q['comprehensiveness']:.3f}, random inputs by "
+                  f"{q['random_comprehensiveness']:.3f}")
 
 
 def _quality_summary(primary: Attribution, q: dict, stable: float | None, verdicts) -> str:

@@ -12,7 +12,7 @@ from trustml.fairness import (
     proxy_strength,
     regression_group_metrics,
 )
-from trustml.report._finding import Chart, Finding, Table, fmt_ci, worst
+from trustml.report._finding import Chart, Finding, Table, figure, fmt_ci, worst
 
 REGS = ["EU AI Act Art. 10", "EU AI Act Art. 15", "NIST AI RMF MEASURE 2.11"]
 PROXY_REGS = ["EU AI Act Art. 10", "GDPR Art. 5(1)(c)", "NIST AI RMF MEASURE 2.11"]
@@ -102,6 +102,9 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
     return Finding(
         f"fairness.group_metrics.{feature}", "fairness", status,
         f"Error by {feature} (regression)", summary, metrics=gm,
+        headline=figure(f"Error ratio by {feature}", gm.get("error_ratio"), "mean absolute "
+                        "error of the worst-served group over the best-served (1 is equal)",
+                        gm.get("error_ratio_ci")),
         tables=[Table(f"Errors by {feature} (test split, 95% bootstrap intervals)", columns,
                       rows)],
         charts=[Chart(f"Mean absolute error by {feature}", [r["group"] for r in gm["by_group"]],
@@ -141,6 +144,17 @@ def fairness(ctx: AuditContext) -> list[Finding]:
     return [_binary_finding(ctx, target, y, score, pred, base_pred) for target in _views(ctx)]
 
 
+def _gap_figure(gm: dict) -> dict:
+    label = f"Fairness gap by {gm['feature']}"
+    if not gm["comparable"]:
+        return figure(label, None, "groups too small to compare")
+    eod = gm["equalized_odds_difference"]
+    return figure(label, gm["demographic_parity_difference"],
+                  "demographic parity difference (share of positive decisions)"
+                  + (f"; equalized odds difference {eod:.3f}" if eod is not None else ""),
+                  gm.get("difference_ci", {}).get("selection_rate"))
+
+
 def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Finding:
     """Group metrics of binary decisions over ``target`` (a sensitive feature, or their
     intersection), with the cost of privacy per group and DP clipping per group where known."""
@@ -174,6 +188,7 @@ def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Fin
     return Finding(
         f"fairness.group_metrics.{feature}", "fairness", status,
         f"Group fairness by {feature}", _summary(gm, t), metrics=gm, tables=tables,
+        headline=_gap_figure(gm),
         charts=[Chart(f"Selection rate by {feature}", [r["group"] for r in gm["by_group"]],
                       [r["selection_rate"] or 0.0 for r in gm["by_group"]])],
         thresholds={k: t[k] for k in ("parity_difference_warn", "parity_difference_fail",

@@ -14,7 +14,7 @@ from trustml.metrics import (
     mean_interval,
     regression_metrics,
 )
-from trustml.report._finding import Curve, Finding, Table
+from trustml.report._finding import Curve, Finding, Table, figure
 
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
 
@@ -64,6 +64,9 @@ def _regression_finding(ctx: AuditContext, score: dict, metrics: dict, table: Ta
     return Finding("performance.metrics", "performance", "pass" if vt["working"] else "fail",
                    "Prediction error on held-out data", summary, metrics=metrics,
                    tables=[table], regulations=REGS,
+                   headline=figure("R²", score["r2"], f"R² {score['r2']:.3f}; mean squared "
+                                   f"error {vt['model_score']:.4g} against "
+                                   f"{vt['trivial_score']:.4g} for {ctx.trivial_answer()}"),
                    recommendation="" if vt["working"] else _NOT_WORKING)
 
 
@@ -76,20 +79,34 @@ def _classification_finding(ctx: AuditContext, y, score: dict, metrics: dict,
     vt = ctx.versus_trivial()
     low, high = vt["gain_ci"]
     metrics["majority_class_rate"] = vt["trivial_score"]
+    below = score["accuracy"] < vt["trivial_score"]
+    status = "fail" if not vt["working"] else "warn" if below else "pass"
     summary = (f"On {len(y)} held-out examples the model is right {score['accuracy']:.1%} of "
                f"the time (ROC AUC {score['roc_auc']:.3f}); always answering "
-               f"{ctx.trivial_answer()} would be right {vt['trivial_score']:.1%} of the time: a "
-               f"gain of {vt['gain'] * 100:+.1f} points (95% interval {low * 100:+.1f} to "
-               f"{high * 100:+.1f})." + _trivial_sentence(ctx))
+               f"{ctx.trivial_answer()} would be right {vt['trivial_score']:.1%} of the time. "
+               f"Its balanced accuracy (the mean recall over the classes) is "
+               f"{vt['model_balanced']:.3f} against {vt['trivial_balanced']:.3f} for that "
+               f"trivial answer: a gain of {vt['gain']:+.3f} (95% interval {low:+.3f} to "
+               f"{high:+.3f})." + _trivial_sentence(ctx))
+    if status == "warn":
+        summary += (" It separates the classes better than chance, yet is right less often "
+                    "than the trivial answer: check its decision threshold.")
     pred = ctx.test_predictions("model")[1]
     matrix = confusion_matrix(y, pred, labels=range(len(ctx.data.class_names)))
     confusion = Table("Confusion matrix of the audited model (rows: true class, columns: "
                       "predicted class)", ["true \\ predicted", *ctx.data.class_names],
                       [[name, *map(int, row)] for name, row in zip(ctx.data.class_names, matrix)])
-    return Finding("performance.metrics", "performance", "pass" if vt["working"] else "fail",
+    return Finding("performance.metrics", "performance", status,
                    "Accuracy on held-out data", summary, metrics=metrics,
                    tables=[table, confusion], regulations=REGS,
-                   recommendation="" if vt["working"] else _NOT_WORKING)
+                   headline=figure("Accuracy", score["accuracy"],
+                                   f"{score['accuracy']:.1%} against {vt['trivial_score']:.1%} "
+                                   f"for always answering {ctx.trivial_answer()}; balanced "
+                                   f"accuracy {vt['model_balanced']:.3f} against "
+                                   f"{vt['trivial_balanced']:.3f}"),
+                   recommendation={"pass": "", "fail": _NOT_WORKING}.get(
+                       status, "Move the decision threshold (or reweight the classes) and "
+                       "compare accuracy again."))
 
 
 def _cost_finding(ctx: AuditContext, y, scores: dict) -> Finding:
@@ -116,6 +133,9 @@ def _cost_finding(ctx: AuditContext, y, scores: dict) -> Finding:
     return Finding("performance.private_vs_baseline", "performance", status,
                    "Accuracy cost of the privacy protection", summary,
                    metrics={"accuracy_drop": drop, "accuracy_drop_ci": [low, high]},
+                   headline=figure("Accuracy cost of privacy", drop,
+                                   f"{drop * 100:.1f} points below the non-private baseline "
+                                   f"({base:.1%})", (low, high)),
                    thresholds={"max_accuracy_drop": warn, "max_accuracy_drop_fail": fail},
                    regulations=REGS if status != "not_meaningful" else [],
                    recommendation="" if status in ("pass", "not_meaningful") else "Train longer, "

@@ -17,7 +17,7 @@ from trustml.privacy import (
     reference_models,
 )
 from trustml.privacy._ledger import verify_claim
-from trustml.report._finding import Finding, Table, fmt_ci, worst
+from trustml.report._finding import Finding, Table, figure, fmt_ci, worst
 
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 
@@ -33,6 +33,8 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
                         "The model was not trained with differential privacy, so nothing bounds "
                         "what it may reveal about any one person in its training data.",
                         regulations=REGS,
+                        headline=figure("Differential privacy", None, "none: the model was "
+                                        "trained without it"),
                         recommendation="Train with trustml.privacy.train_private to get a "
                         "provable bound (epsilon, delta).")]
     strong, limit = ctx.thresholds["strong_epsilon"], ctx.thresholds["max_epsilon"]
@@ -65,6 +67,8 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
                              for e in check["runs"]]))
     return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
                     summary, metrics=rec.to_dict(), tables=tables,
+                    headline=figure("Differential privacy (epsilon)", rec.epsilon,
+                                    f"epsilon {rec.epsilon:.2f} at delta {rec.delta:g}"),
                     thresholds={"strong_epsilon": strong, "max_epsilon": limit,
                                 "max_delta": bound}, regulations=REGS,
                     recommendation="" if not problems else "Lower the target epsilon or delta, "
@@ -244,6 +248,9 @@ def membership(ctx: AuditContext) -> list[Finding]:
     return [Finding("privacy.membership_inference", "privacy", status,
                     "Membership inference (does the model leak who was in the training data?)",
                     summary, metrics=result | {"depth": ctx.privacy_depth}, tables=tables,
+                    headline=figure("Membership-inference AUC", auc, "0.5 is guessing; "
+                                    f"{best['tpr_at_0.01_fpr']:.1%} of members found at 1% "
+                                    "false alarms", (low, high)),
                     thresholds={k: t[k] for k in ("membership_auc_warn",
                                                   "membership_auc_fail")},
                     regulations=LEAK_REGS,

@@ -11,13 +11,13 @@ BOOT_BLOCK = 50  # bootstrap draws per block: bounds memory at BOOT_BLOCK x rows
 
 def versus_trivial(y_test: np.ndarray, answers: np.ndarray, y_train: np.ndarray, *,
                    regression: bool, n_boot: int = 200, seed: int = 0) -> dict:
-    """The model against the trivial predictor fitted on the training labels, row by row.
+    """The model against the trivial predictor fitted on the training labels.
 
     The trivial predictor answers the training majority class (classification) or the training
-    mean (regression). Per test row the gain is: model right minus trivial right
-    (classification), or the trivial squared error minus the model's (regression). The model
-    works when the 95% percentile interval of the mean gain, from ``n_boot`` paired bootstrap
-    draws of the rows, lies above 0.
+    mean (regression). A classifier is compared by balanced accuracy (the mean recall over the
+    classes, which always answering one class holds at 1 / classes however imbalanced the
+    data), a regression model by mean squared error. The model works when the 95% percentile
+    interval of its gain, from ``n_boot`` paired bootstrap draws of the test rows, lies above 0.
 
     Parameters
     ----------
@@ -32,26 +32,48 @@ def versus_trivial(y_test: np.ndarray, answers: np.ndarray, y_train: np.ndarray,
     Returns
     -------
     dict
-        ``trivial`` (the class code or mean answered), ``model_score`` and ``trivial_score``
-        (accuracy, or mean squared error), ``gain`` and ``gain_ci`` (accuracy points, or mean
-        squared error removed), ``working`` (bool) and ``rows``.
+        ``trivial`` (the class code or mean answered); ``model_score`` and ``trivial_score``
+        (accuracy, or mean squared error); for classifiers ``model_balanced`` and
+        ``trivial_balanced``; ``gain`` and ``gain_ci`` (balanced-accuracy points, or mean
+        squared error removed); ``working`` (bool) and ``rows``.
     """
     y_test, answers = np.asarray(y_test), np.asarray(answers)
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(y_test), size=(min(BOOT_BLOCK, n_boot - start), len(y_test)))
+             for start in range(0, n_boot, BOOT_BLOCK)]
     if regression:
         trivial = float(np.mean(y_train))
-        model_loss, trivial_loss = (y_test - answers) ** 2, (y_test - trivial) ** 2
-        gain_rows = trivial_loss - model_loss
-        scores = {"model_score": float(model_loss.mean()),
-                  "trivial_score": float(trivial_loss.mean())}
+        gain_rows = (y_test - trivial) ** 2 - (y_test - answers) ** 2
+        out = {"trivial": trivial, "model_score": float(np.mean((y_test - answers) ** 2)),
+               "trivial_score": float(np.mean((y_test - trivial) ** 2)),
+               "gain": float(gain_rows.mean())}
+        boot = np.concatenate([gain_rows[idx].mean(axis=1) for idx in draws])
     else:
+        y_test = y_test.astype(int)
         trivial = int(np.bincount(np.asarray(y_train, dtype=int)).argmax())
-        model_right, trivial_right = answers == y_test, y_test == trivial
-        gain_rows = model_right.astype(float) - trivial_right
-        scores = {"model_score": float(model_right.mean()),
-                  "trivial_score": float(trivial_right.mean())}
-    low, high = mean_interval(gain_rows, n_boot=n_boot, seed=seed)
-    return {"trivial": trivial, **scores, "gain": float(gain_rows.mean()),
-            "gain_ci": [low, high], "working": bool(low > 0), "rows": int(len(y_test))}
+        right = (answers == y_test).astype(float)
+        model_bal, trivial_bal = _balanced(y_test[None], right[None])
+        out = {"trivial": trivial, "model_score": float(right.mean()),
+               "trivial_score": float(np.mean(y_test == trivial)),
+               "model_balanced": float(model_bal[0]), "trivial_balanced": float(trivial_bal[0]),
+               "gain": float(model_bal[0] - trivial_bal[0])}
+        boot = np.concatenate([np.subtract(*_balanced(y_test[idx], right[idx])) for idx in draws])
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return out | {"gain_ci": [float(low), float(high)], "working": bool(low > 0),
+                  "rows": int(len(y_test))}
+
+
+def _balanced(labels: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw (row of ``labels``): the mean recall over the classes present, and that of
+    always answering one class (1 / classes present)."""
+    draws, k = len(labels), int(labels.max()) + 1
+    codes = (labels + k * np.arange(draws)[:, None]).ravel()
+    counts = np.bincount(codes, minlength=k * draws).reshape(draws, k)
+    hits = np.bincount(codes, weights=right.ravel(), minlength=k * draws).reshape(draws, k)
+    present = counts > 0
+    recall = np.divide(hits, counts, out=np.zeros_like(hits), where=present)
+    classes = present.sum(axis=1)
+    return recall.sum(axis=1) / classes, 1.0 / classes
 
 
 def mean_interval(values: np.ndarray, *, n_boot: int = 200, seed: int = 0) -> tuple[float, float]:

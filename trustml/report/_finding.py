@@ -96,6 +96,9 @@ class Finding:
     regulations : list of str
         Clauses this finding evidences (e.g. ``"EU AI Act Art. 10"``).
     recommendation : str
+    headline : dict
+        The key figure the first screen shows (empty for none): ``label``, ``value`` (a
+        number or None), ``ci`` (its 95% interval, or None) and ``text`` (one plain sentence).
     """
 
     id: str
@@ -110,6 +113,7 @@ class Finding:
     thresholds: dict = field(default_factory=dict)
     regulations: list[str] = field(default_factory=list)
     recommendation: str = ""
+    headline: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.challenge not in CHALLENGES:
@@ -129,6 +133,11 @@ class Finding:
         d["charts"] = [Chart(**c) for c in d.get("charts", [])]
         d["visuals"] = [VISUALS[v["kind"]](**v) for v in d.get("visuals", [])]
         return cls(**d)
+
+
+def figure(label: str, value, text: str, ci=None) -> dict:
+    """A :attr:`Finding.headline`: the key figure of a finding for the first screen."""
+    return {"label": label, "value": value, "ci": list(ci) if ci else None, "text": text}
 
 
 def fmt_ci(value, ci) -> str:

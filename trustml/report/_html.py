@@ -116,7 +116,21 @@ def render_html(result) -> str:
     sections = [(c, [f for f in result.findings if f.challenge == c]) for c in CHALLENGES]
     return _ENV.get_template("report.html.j2").render(
         r=result, verdicts=result.verdicts, sections=[s for s in sections if s[1]],
+        audited=_audited(result), figures=[f for f in result.findings if f.headline],
         glossary=GLOSSARY, regulations=_by_clause(result.findings), clause_texts=CLAUSES)
+
+
+def _audited(result) -> str:
+    """What was audited, in one line: the model, its data, the split."""
+    m, d = result.models.get("model", {}), result.data
+    what = m.get("estimator") or m.get("architecture") or m.get("kind", "model")
+    if m.get("backbone"):
+        what += f" ({m['backbone']})"
+    privacy = "differentially private" if m.get("private") else "not private"
+    split = (f"{d['train_rows']} training, {d['test_rows']} held out"
+             if "train_rows" in d else "")
+    return (f"Model: {what}, {m.get('task', '')} {m.get('input', '')}, {privacy} · Data: "
+            f"{d.get('name', '')}: {d.get('rows', '?')} rows" + (f" ({split})" if split else ""))
 
 
 def render_model_card(result) -> str:
