@@ -116,8 +116,18 @@ def render_html(result) -> str:
     sections = [(c, [f for f in result.findings if f.challenge == c]) for c in CHALLENGES]
     return _ENV.get_template("report.html.j2").render(
         r=result, verdicts=result.verdicts, sections=[s for s in sections if s[1]],
-        audited=_audited(result), figures=[f for f in result.findings if f.headline],
+        audited=_audited(result), figures=_figures(result.findings),
         glossary=GLOSSARY, regulations=_by_clause(result.findings), clause_texts=CLAUSES)
+
+
+FIGURE_ORDER = ("performance", "privacy", "fairness", "explainability")  # the story's order
+
+
+def _figures(findings) -> list:
+    """The findings with a headline figure: does the model work, what privacy it has, whom it
+    treats differently, whether its explanations hold; then the rest."""
+    order = [*FIGURE_ORDER, *CHALLENGES]
+    return sorted((f for f in findings if f.headline), key=lambda f: order.index(f.challenge))
 
 
 def _audited(result) -> str:
