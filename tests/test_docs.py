@@ -15,3 +15,12 @@ def test_getting_started_api_example_runs(tmp_path, monkeypatch):
                          "trustml.audit(model, data, progress=False)"), namespace)
     assert (tmp_path / "audit.html").is_file() and (tmp_path / "audit.json").is_file()
     assert set(namespace["result"].verdicts) >= {"fairness", "explainability", "performance"}
+
+
+def test_verdicts_doc_lists_every_registered_threshold_with_its_default():
+    from trustml.checks import DEFAULT_THRESHOLDS
+    text = (DOC.parent / "verdicts.md").read_text()
+    for name, value in DEFAULT_THRESHOLDS.items():
+        row = next((line for line in text.splitlines() if f"`{name}`" in line), None)
+        assert row is not None, name
+        assert f"| {value:g}" in row or f"{value:g} /" in row or f"/ {value:g}" in row, name
