@@ -152,6 +152,27 @@ def test_a_table_of_names_and_dates_of_birth_does_not_pass(people):
     assert scanned["contact"][4] == f"email address ({N})"
 
 
+def test_unique_names_and_a_date_of_birth_alone_do_not_pass():
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"name": [f"Bo{i} Ng{i}" for i in range(N)],
+                          "dob": pd.date_range("1960-01-01", periods=N, freq="29D").astype(str),
+                          "x": rng.normal(size=N), "y": rng.integers(0, 2, N)})
+    result = _audit(AuditData.from_frame(frame, label="y", features=["x"]))
+    personal = result.finding("privacy.personal_data")
+    assert personal.status == "warn" and personal.metrics["personal_columns"] == ["name", "dob"]
+    k_anon = result.finding("privacy.k_anonymity")
+    assert k_anon.status == "warn" and k_anon.metrics["k"] == 1
+    assert k_anon.metrics["quasi_identifiers"] == ["dob"]
+    assert list(k_anon.metrics["direct_identifiers"]) == ["name"]
+
+
+def test_the_scan_says_when_it_stopped_at_the_cap():
+    frame = pd.DataFrame({"code": [f"c{i}" for i in range(30)]})
+    out = table_pii(frame, max_values=10)
+    assert out["columns"][0]["values_scanned"] == 10 and out["max_values"] == 10
+    assert out["columns"][0]["distinct_values"] == 30
+
+
 def test_direct_identifiers_make_k_one(people):
     data, result = people
     finding = result.finding("privacy.k_anonymity")

@@ -162,8 +162,9 @@ def _table_finding(pii: dict, roles: dict) -> Finding:
     personal = [c for c in pii["columns"] if c["personal"]]
     capped = any(c["values_scanned"] < c["distinct_values"] for c in pii["columns"]
                  if not c["numeric"])
+    first = f" (the first {pii['max_values']:,} of each)" if capped else ""
     scope = (f"{_roles_sentence(roles)}: their names, and {pii['values_scanned']:,} distinct "
-             f"values of the text columns{' (the first 5,000 of each)' if capped else ''}")
+             f"values of the text columns{first}")
     if personal:
         listed = "; ".join(_column_phrase(c, roles[c["column"]]) for c in personal)
         summary = (f"{len(personal)} column(s) hold personal data: {listed}. Looked at {scope}. "

@@ -136,7 +136,8 @@ def table_pii(table: pd.DataFrame, *, max_values: int = MAX_VALUES,
         ``columns``: one dict per column (``column``, ``numeric``, ``name_says``,
         ``distinct_values``, ``values_scanned``, ``values_with_pii``, ``counts`` per entity,
         ``personal``: whether its name or its values say personal data); ``personal_columns``;
-        ``counts`` per entity over all columns; ``values_scanned`` and ``values_with_pii``.
+        ``counts`` per entity over all columns; ``values_scanned`` and ``values_with_pii``;
+        ``max_values``.
         No value of the table is returned.
     """
     columns = []
@@ -154,7 +155,7 @@ def table_pii(table: pd.DataFrame, *, max_values: int = MAX_VALUES,
     for c in columns:
         for kind, n in c["counts"].items():
             totals[kind] = totals.get(kind, 0) + n
-    return {"columns": columns,
+    return {"columns": columns, "max_values": max_values,
             "personal_columns": [c["column"] for c in columns if c["personal"]],
             "counts": dict(sorted(totals.items(), key=lambda kv: -kv[1])),
             "values_scanned": sum(c["values_scanned"] for c in columns),
