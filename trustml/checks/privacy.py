@@ -3,10 +3,8 @@ data set (personal information in text, k-anonymity of quasi-identifiers)."""
 
 from __future__ import annotations
 
-import pandas as pd
-
 from trustml.checks._registry import AuditContext, register
-from trustml.data import k_anonymity, pii_summary
+from trustml.data import pii_summary, plain_kind, reidentification, table_pii
 from trustml.models import wrap
 from trustml.privacy import (
     DEPTHS,
@@ -121,79 +119,161 @@ def _dp_table(rec) -> Table:
          f"{fractions[-1]:.1%}" if fractions else "n/a"]])
 
 
-MAX_SCANNED = 20_000  # texts (or distinct string values) scanned for personal information
+MAX_SCANNED = 20_000  # texts scanned for personal information
 DATA_REGS = ["GDPR Art. 5(1)(c)", "GDPR Art. 25", "EU AI Act Art. 10",
              "NIST AI RMF MEASURE 2.10"]
+DATA_REC = ("Remove or pseudonymise personal information before training; it is not needed to "
+            "learn the task (data minimisation).")
 
 
-def _scanned_values(ctx: AuditContext) -> tuple[list[str], str]:
-    """The strings to scan: every text, or the distinct values of the string columns."""
-    data = ctx.data
-    if data.kind == "text":
-        return [str(t) for t in list(data.inputs)[:MAX_SCANNED]], "texts"
-    frame = data.inputs
-    columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    values = sorted({str(v) for c in columns for v in frame[c].dropna().unique()})
-    return values[:MAX_SCANNED], "distinct text values"
+def _scanned_texts(ctx: AuditContext) -> list[str]:
+    """The texts of a text data set to scan: every one, up to :data:`MAX_SCANNED`."""
+    return [str(t) for t in list(ctx.data.inputs)[:MAX_SCANNED]]
 
 
 @register("personal_data", "privacy", clauses=DATA_REGS,
           thresholds={"min_k_anonymity": 5})  # smallest group sharing all quasi-identifiers
 def personal_data(ctx: AuditContext) -> list[Finding]:
-    values, unit = _scanned_values(ctx)
-    findings = []
-    if values:
-        result = pii_summary(values, phone_regions=ctx.phone_regions)
-        n, hits = result["texts"], result["texts_with_pii"]
-        capped = (f" (the first {MAX_SCANNED:,})" if ctx.data.kind == "text"
-                  and ctx.data.n_rows > MAX_SCANNED else "")
-        if hits:
-            kinds = ", ".join(f"{k.replace('_', ' ').lower()} ({v})"
-                              for k, v in result["counts"].items())
-            summary = (f"{hits} of {n} {unit}{capped} hold personal information: {kinds}. "
-                       "Examples below are redacted; a model trained on such data can memorise "
-                       "and repeat it.")
-        else:
-            summary = (f"No personal information (e-mail addresses, phone numbers, payment "
-                       f"cards, IP addresses, IBANs, social security numbers and similar) was "
-                       f"found in {n} {unit}{capped}. Names and places are not looked for.")
-        findings.append(Finding(
-            "privacy.personal_data", "privacy", "warn" if hits else "pass",
-            "Personal information in the data", summary, metrics=result,
-            tables=[Table("Redacted examples", ["row", "kinds", "text (redacted)"],
-                          [[e["row"], ", ".join(e["entities"]), e["text"]]
-                           for e in result["examples"]])] if hits else [],
-            regulations=DATA_REGS,
-            recommendation="" if not hits else "Remove or pseudonymise personal information "
-            "before training; it is not needed to learn the task (data minimisation)."))
-    if ctx.data.kind == "tabular":
-        findings += _k_anonymity(ctx)
-    return findings
+    if ctx.data.kind == "text":
+        return [_text_finding(ctx)]
+    pii = table_pii(ctx.data.table, phone_regions=ctx.phone_regions)
+    return [_table_finding(pii, ctx.data.column_roles()), _k_anonymity(ctx, pii)]
 
 
-def _k_anonymity(ctx: AuditContext) -> list[Finding]:
-    data = ctx.data
-    frame = pd.concat([data.inputs.reset_index(drop=True),
-                       data.sensitive.reset_index(drop=True)], axis=1)
-    frame = frame.loc[:, ~frame.columns.duplicated()]
-    columns = ctx.quasi_identifiers or data.sensitive_names
-    if not columns:
-        return []
-    limit = int(ctx.thresholds["min_k_anonymity"])
-    result = k_anonymity(frame, columns, k=limit)
-    status = "warn" if result["k"] < limit else "pass"
-    summary = (f"Over the quasi-identifiers {', '.join(map(repr, columns))}, the smallest group "
-               f"of people sharing all their values has {result['k']} member(s) (the data is "
-               f"{result['k']}-anonymous); {result['unique_rows']} rows "
-               f"({result['share_unique']:.1%}) are unique, and {result['share_below_k']:.1%} "
-               f"sit in groups smaller than {limit}. Anyone who knows these attributes of a "
-               "person can single out such rows.")
-    return [Finding("privacy.k_anonymity", "privacy", status, "Re-identification risk "
-                    "(k-anonymity)", summary, metrics=result,
-                    thresholds={"min_k_anonymity": limit}, regulations=DATA_REGS,
-                    recommendation="" if status == "pass" else "Coarsen or drop quasi-"
-                    "identifiers (bands instead of exact values) before sharing the data; "
-                    "name the columns that matter with quasi_identifiers=.")]
+def _text_finding(ctx: AuditContext) -> Finding:
+    result = pii_summary(_scanned_texts(ctx), phone_regions=ctx.phone_regions)
+    n, hits = result["texts"], result["texts_with_pii"]
+    capped = f" (the first {MAX_SCANNED:,})" if ctx.data.n_rows > MAX_SCANNED else ""
+    if hits:
+        summary = (f"{hits} of {n} texts{capped} hold personal information: "
+                   f"{_kinds(result['counts'])}. Examples below are redacted; a model trained "
+                   "on such data can memorise and repeat it.")
+    else:
+        summary = (f"No personal information (e-mail addresses, phone numbers, payment "
+                   f"cards, IP addresses, IBANs, social security numbers and similar) was "
+                   f"found in {n} texts{capped}. Names and places are not looked for.")
+    return Finding(
+        "privacy.personal_data", "privacy", "warn" if hits else "pass",
+        "Personal information in the data", summary, metrics=result,
+        tables=[Table("Redacted examples", ["row", "kinds", "text (redacted)"],
+                      [[e["row"], ", ".join(e["entities"]), e["text"]]
+                       for e in result["examples"]])] if hits else [],
+        regulations=DATA_REGS, recommendation=DATA_REC if hits else "")
+
+
+def _kinds(counts: dict) -> str:
+    return ", ".join(f"{k.replace('_', ' ').lower()} ({v})" for k, v in counts.items())
+
+
+def _roles_sentence(roles: dict) -> str:
+    n = {r: sum(v == r for v in roles.values()) for r in ("feature", "sensitive", "other")}
+    return (f"all {len(roles)} columns of the table ({n['feature']} model inputs, "
+            f"{n['sensitive']} sensitive, {n['other']} not used by the model)")
+
+
+def _table_finding(pii: dict, roles: dict) -> Finding:
+    personal = [c for c in pii["columns"] if c["personal"]]
+    capped = any(c["values_scanned"] < c["distinct_values"] for c in pii["columns"]
+                 if not c["numeric"])
+    first = f" (the first {pii['max_values']:,} of each)" if capped else ""
+    scope = (f"{_roles_sentence(roles)}: their names, and {pii['values_scanned']:,} distinct "
+             f"values of the text columns{first}")
+    if personal:
+        listed = "; ".join(_column_phrase(c, roles[c["column"]]) for c in personal)
+        summary = (f"{len(personal)} column(s) hold personal data: {listed}. Looked at {scope}. "
+                   "A model trained on such columns, or a file shared with them, can reveal who "
+                   "is in the data.")
+    else:
+        summary = (f"No column holds personal data. Looked at {scope}: names for people's "
+                   "names, contact details, identity numbers, addresses, dates of birth and "
+                   "postal codes; values for e-mail addresses, phone numbers, payment cards, IP "
+                   "addresses, IBANs, social security numbers and similar (names of people "
+                   "inside values are not recognised).")
+    rows = [[c["column"], roles[c["column"]], plain_kind(c["name_says"]) if c["name_says"] else "-",
+             "numeric: by name only" if c["numeric"] else
+             f"{c['values_scanned']:,} of {c['distinct_values']:,}",
+             _kinds(c["counts"]) or "-", "yes" if c["personal"] else "no"]
+            for c in pii["columns"]]
+    return Finding(
+        "privacy.personal_data", "privacy", "warn" if personal else "pass",
+        "Personal information in the data", summary,
+        metrics={**pii, "roles": roles},
+        tables=[Table("Columns scanned (values are never shown)",
+                      ["column", "role", "its name says", "distinct values scanned",
+                       "values with personal information", "personal data"], rows)],
+        regulations=DATA_REGS, recommendation=DATA_REC if personal else "")
+
+
+def _column_phrase(c: dict, role: str) -> str:
+    why = []
+    if c["name_says"]:
+        why.append(f"its name says {plain_kind(c['name_says'])}")
+    if c["values_with_pii"]:
+        why.append(f"{c['values_with_pii']} of {c['values_scanned']} values hold "
+                   f"{_kinds(c['counts'])}")
+    return f"{c['column']!r} ({role}: {', '.join(why)})"
+
+
+def _k_anonymity(ctx: AuditContext, pii: dict) -> Finding:
+    data, limit = ctx.data, int(ctx.thresholds["min_k_anonymity"])
+    result = reidentification(data.table, quasi_identifiers=ctx.quasi_identifiers,
+                              sensitive=data.sensitive_names, k=limit, pii=pii)
+    qis, direct = result["quasi_identifiers"], result["direct_identifiers"]
+    title = "Re-identification risk (k-anonymity)"
+    if not qis and not direct:
+        return Finding(
+            "privacy.k_anonymity", "privacy", "info", title,
+            f"k-anonymity was not computed: no quasi-identifier was declared, and none of the "
+            f"{len(data.table.columns)} columns looks like one (a date of birth, postal code, "
+            "age, sex, race and similar, by its name, or a sensitive feature). This is not a "
+            "pass: the audit cannot tell which attributes someone may know about a person.",
+            metrics={**result, "k": None}, thresholds={"min_k_anonymity": limit},
+            regulations=DATA_REGS, recommendation=_declare_hint(result))
+    stands = result["as_it_stands"] or result["over_quasi_identifiers"]
+    status = "warn" if stands["k"] < limit else "pass"
+    summary = " ".join(filter(None, [_qi_sentence(result, limit), _direct_sentence(result)]))
+    hint = "" if status == "pass" else (
+        "Drop direct identifiers and coarsen quasi-identifiers (bands instead of exact values) "
+        "before training or sharing the data.")
+    return Finding("privacy.k_anonymity", "privacy", status, title, summary,
+                   metrics={**result, "k": stands["k"]},
+                   thresholds={"min_k_anonymity": limit}, regulations=DATA_REGS,
+                   recommendation=" ".join(filter(None, [hint, _declare_hint(result)])))
+
+
+def _qi_sentence(result: dict, limit: int) -> str:
+    qis, over = result["quasi_identifiers"], result["over_quasi_identifiers"]
+    if not qis:
+        return ("No quasi-identifier was declared and none was recognised among the columns, so "
+                "only the direct identifiers are judged.")
+    named = ", ".join(map(repr, qis))
+    origin = (f"Over the declared quasi-identifiers {named}" if result["declared"] else
+              f"No quasi-identifiers were declared, so these were proposed from the whole table "
+              f"(by their names, and the sensitive features): {named}. Over them")
+    return (f"{origin}, the smallest group of people sharing all their values has "
+            f"{over['k']} member(s) (the data is {over['k']}-anonymous); {over['unique_rows']} "
+            f"rows ({over['share_unique']:.1%}) are unique, and {over['share_below_k']:.1%} sit "
+            f"in groups smaller than {limit}. Anyone who knows these attributes of a person can "
+            "single out such rows.")
+
+
+def _direct_sentence(result: dict) -> str:
+    direct, stands = result["direct_identifiers"], result["as_it_stands"]
+    if not direct:
+        return ""
+    listed = ", ".join(f"{c!r} ({why})" for c, why in direct.items())
+    return (f"The table also holds direct identifiers: {listed}. As it stands the data is "
+            f"{stands['k']}-anonymous: {stands['unique_rows']} rows "
+            f"({stands['share_unique']:.1%}) are unique over them together with the "
+            "quasi-identifiers: each of them is singled out.")
+
+
+def _declare_hint(result: dict) -> str:
+    if result["declared"]:
+        return ""
+    return ("Declare the quasi-identifiers (the attributes someone could know about a person: "
+            "date of birth, postal code, sex...) with quasi_identifiers, as an audit() argument "
+            "or a config key, so the audit judges the columns that matter.")
 
 
 # ---------------------------------------------------------------------- leakage audits

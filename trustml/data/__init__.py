@@ -13,6 +13,14 @@ from trustml.data._protection import (
     scan_pii,
     split_overlap,
 )
+from trustml.data._table_scan import (
+    direct_identifiers,
+    name_kind,
+    plain_kind,
+    propose_quasi_identifiers,
+    reidentification,
+    table_pii,
+)
 from trustml.data._redaction import Redactor, data_strings, redact_pieces
 from trustml.data._rows import concat_rows, select_rows
 from trustml.data._loaders import (
@@ -29,7 +37,9 @@ from trustml.data._loaders import (
 
 __all__ = ["AuditData", "LEXICON", "OrdinalCodec", "PIIMatch", "PHONE_REGIONS", "Redactor",
            "TEMPLATES", "TabularEncoder",
-           "cache_dir", "data_strings", "find_data_file", "k_anonymity", "load_adult",
-           "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets", "pii_summary",
+           "cache_dir", "data_strings", "direct_identifiers", "find_data_file", "k_anonymity",
+           "load_adult",
+           "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets", "name_kind",
+           "pii_summary", "plain_kind", "propose_quasi_identifiers", "reidentification",
            "read_table", "read_texts", "redact", "redact_pieces", "scan_pii", "select_rows",
-           "split_overlap", "concat_rows"]
+           "split_overlap", "table_pii", "concat_rows"]

@@ -50,6 +50,12 @@ class AuditData:
     missing : dict
         Missing (or infinite) values found in the source, per column, and ``dropped_rows``: the
         rows left out because an input or the label was missing (``missing="drop"``).
+    other : pandas.DataFrame or None
+        The columns of the audited table that are neither model inputs nor the label, as read:
+        the sensitive columns before banding, and every column the audit does not otherwise use
+        (names, identifiers, dates of birth...). Only the data-protection checks read them (see
+        :attr:`table`); they never reach a model. ``None`` for text data and arrays without
+        sensitive columns.
     """
 
     kind: Literal["tabular", "text"]
@@ -65,6 +71,7 @@ class AuditData:
     seed: int
     label_name: str = "label"
     missing: dict = field(default_factory=lambda: {"columns": {}, "dropped_rows": 0})
+    other: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -163,11 +170,13 @@ class AuditData:
         labels, class_names = _encode_labels(frame[label], task, positive_label, label)
         sens = _sensitive_frame(frame[sensitive])
         train_idx, test_idx = _split(labels, task, test_size, seed)
+        rest = [c for c in columns if c != label and c not in features]
         return cls(kind="tabular", features=x, texts=None, labels=labels,
                    class_names=class_names, sensitive=sens, train_idx=train_idx,
                    test_idx=test_idx, task=task, name=name, seed=seed, label_name=label,
                    missing={"columns": {c: n for c, n in counts.items() if n},
-                            "dropped_rows": int(bad_rows.sum()) if missing == "drop" else 0})
+                            "dropped_rows": int(bad_rows.sum()) if missing == "drop" else 0},
+                   other=frame[rest] if rest else None)
 
     @classmethod
     def from_arrays(
@@ -275,6 +284,27 @@ class AuditData:
     def sensitive_names(self) -> list[str]:
         return list(self.sensitive.columns)
 
+    @property
+    def table(self) -> pd.DataFrame | None:
+        """Every column of the audited table but the label, as read: the model inputs, then
+        :attr:`other` (sensitive and unused columns). What the personal-data and k-anonymity
+        checks scan; ``None`` for text data."""
+        if self.kind != "tabular":
+            return None
+        if self.other is None:
+            return self.features
+        return pd.concat([self.features, self.other], axis=1)
+
+    def column_roles(self) -> dict[str, str]:
+        """The role of each column of :attr:`table`: ``"feature"`` (a model input, sensitive
+        or not), ``"sensitive"`` (a sensitive feature that is not an input) or ``"other"``."""
+        table = self.table
+        if table is None:
+            return {}
+        inputs, sensitive = set(self.features.columns), set(self.sensitive_names)
+        return {c: "feature" if c in inputs else "sensitive" if c in sensitive else "other"
+                for c in table.columns}
+
     def take(self, part: Literal["train", "test"]):
         """Inputs, labels and sensitive features of one part of the split."""
         idx = {"train": self.train_idx, "test": self.test_idx}[part]
@@ -304,6 +334,7 @@ class AuditData:
                "dropped_rows": self.missing["dropped_rows"]}
         if self.kind == "tabular":
             out["features"] = list(self.features.columns)
+            out["other_columns"] = [] if self.other is None else list(self.other.columns)
         return out
 
 

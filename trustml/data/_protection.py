@@ -238,7 +238,8 @@ def k_anonymity(frame: pd.DataFrame, quasi_identifiers, *, k: int = 5) -> dict:
     if not columns:
         raise ConfigError("quasi_identifiers: name at least one column")
     sizes = frame.groupby(columns, dropna=False, observed=True).size()
-    per_row = frame.merge(sizes.rename("_n").reset_index(), on=columns, how="left")["_n"]
+    per_row = frame[columns].merge(sizes.rename("_n").reset_index(), on=columns,
+                                   how="left")["_n"]
     return {"quasi_identifiers": columns, "k": int(sizes.min()),
             "unique_rows": int((per_row == 1).sum()),
             "share_unique": float((per_row == 1).mean()),

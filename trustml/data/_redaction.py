@@ -82,10 +82,11 @@ def _forms(value: str) -> list[str]:
 
 def data_strings(data) -> list[str]:
     """The strings of an :class:`AuditData` that may hold personal data: every text (train and
-    test), or the distinct values of the string columns of the inputs and sensitive features."""
+    test), or the distinct values of the string columns of the whole table (inputs, sensitive
+    and other columns: :attr:`AuditData.table`) and of the sensitive features."""
     if data.kind == "text":
         return list(dict.fromkeys(str(t) for t in data.inputs))
-    frames = [f for f in (data.inputs, data.sensitive) if isinstance(f, pd.DataFrame)]
+    frames = [f for f in (data.table, data.sensitive) if isinstance(f, pd.DataFrame)]
     return list(dict.fromkeys(str(v) for f in frames for c in f.columns
                               if not pd.api.types.is_numeric_dtype(f[c])
                               for v in f[c].dropna().unique()))
@@ -113,6 +114,7 @@ class Redactor:
         self.phone_regions = tuple(phone_regions)
         texts = list(dict.fromkeys(str(t) for t in texts))[:MAX_KNOWN]
         known: dict[str, str] = {}
+        texts = [t for t in texts if _MAY_HOLD.search(t)]  # the others cannot match
         for m in scan_pii(texts, phone_regions=self.phone_regions):
             for form in _forms(texts[m.row][m.start:m.end]):
                 known.setdefault(form.lower(), m.entity)
