@@ -108,19 +108,15 @@ class DataSection(_Section):
         return self
 
 
-class AuditConfig(_Section):
-    """The whole file; see docs/config.md."""
+class Settings(_Section):
+    """The audit's settings: top-level keys of the file, and keywords of :func:`trustml.audit`
+    of the same names (:func:`check_keywords`)."""
 
     title: Optional[str] = Field(None, examples=["Release audit"])
     seed: int = Field(0, ge=0, examples=[0])
-    model: ModelSection = Field(examples=[{"kind": "sklearn", "path": "model.skops"}])
-    data: DataSection = Field(examples=[{"path": "data.csv", "label": "y"}])
     checks: Optional[list[str]] = Field(None, examples=[["performance", "fairness"]])
     thresholds: Optional[dict[str, Threshold]] = Field(
         None, examples=[{"parity_difference_fail": 0.2}])
-    gates: Optional[list[str]] = Field(None, examples=[["fairness", "privacy"]])
-    fail_on: Literal["fail", "warn"] = Field("fail", examples=["warn"])
-    formats: list[str] = Field(default_factory=lambda: list(FORMATS), examples=[["html", "json"]])
     privacy_depth: Literal[tuple(DEPTHS)] = Field("standard", examples=["quick"])
     explain_rows: Positive = Field(100, examples=[100])
     quasi_identifiers: Optional[list[str]] = Field(None, examples=[["age", "zip"]])
@@ -134,22 +130,6 @@ class AuditConfig(_Section):
         if value is not None and not value:
             raise ValueError("empty list runs no check; leave the key out to run all")
         _known(value or [], REGISTRY, "a check")
-        return value
-
-    @field_validator("gates")
-    @classmethod
-    def _gates(cls, value):
-        if value is not None and not value:
-            raise ValueError("empty list gates nothing; leave the key out to gate every concern")
-        _known(value or [], CHALLENGES, "a concern")
-        return value
-
-    @field_validator("formats")
-    @classmethod
-    def _formats(cls, value):
-        if not value:
-            raise ValueError("empty list writes no report; leave the key out to write all")
-        _known(value, FORMATS, "a format")
         return value
 
     @field_validator("thresholds")
@@ -177,6 +157,32 @@ class AuditConfig(_Section):
         return value
 
 
+class AuditConfig(Settings):
+    """The whole file; see docs/config.md."""
+
+    model: ModelSection = Field(examples=[{"kind": "sklearn", "path": "model.skops"}])
+    data: DataSection = Field(examples=[{"path": "data.csv", "label": "y"}])
+    gates: Optional[list[str]] = Field(None, examples=[["fairness", "privacy"]])
+    fail_on: Literal["fail", "warn"] = Field("fail", examples=["warn"])
+    formats: list[str] = Field(default_factory=lambda: list(FORMATS), examples=[["html", "json"]])
+
+    @field_validator("gates")
+    @classmethod
+    def _gates(cls, value):
+        if value is not None and not value:
+            raise ValueError("empty list gates nothing; leave the key out to gate every concern")
+        _known(value or [], CHALLENGES, "a concern")
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, value):
+        if not value:
+            raise ValueError("empty list writes no report; leave the key out to write all")
+        _known(value, FORMATS, "a format")
+        return value
+
+
 SECTIONS = set(AuditConfig.model_fields)
 DEFAULTS = {name: field.get_default(call_default_factory=True)
             for name, field in AuditConfig.model_fields.items() if not field.is_required()}
@@ -185,6 +191,36 @@ TYPE_WORDS = {"int_type": "a whole number", "float_type": "a number",
               "bool_type": "true or false (unquoted)", "string_type": "text",
               "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
               "model_attributes_type": "a mapping"}
+
+
+def check_keywords(**keywords) -> None:
+    """Check :func:`trustml.audit`'s settings (those not None) against :class:`Settings`.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the keyword and a valid value, e.g. ``checks: 'performance' is text,
+        not a list; pass e.g. checks=['performance']``.
+    """
+    try:
+        Settings.model_validate({k: _plain(v) for k, v in keywords.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(one_line(_first(exc), python=True)) from None
+
+
+def _plain(value):
+    """Python's own types for a keyword's value: lists for tuples, numbers for numpy's."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
+
+
+def _first(exc: ValidationError) -> dict:
+    """The error to report: an unknown key first (its did-you-mean explains what follows)."""
+    errors = exc.errors(include_url=False)
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
 
 
 def validate_config(raw: dict) -> dict:
@@ -198,12 +234,13 @@ def validate_config(raw: dict) -> dict:
     try:
         checked = AuditConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(one_line(exc.errors(include_url=False)[0])) from None
+        raise ConfigError(one_line(_first(exc))) from None
     return checked.model_dump(exclude_unset=True, exclude_none=True)
 
 
-def one_line(error: dict) -> str:
-    """A pydantic error as ``key.path: problem; fix``, in the file's own terms."""
+def one_line(error: dict, python: bool = False) -> str:
+    """A pydantic error as ``key.path: problem; fix``, in the file's own terms (``python``: in
+    keyword terms, ``keyword=value``)."""
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, ConfigError):
         return str(cause)  # already one line naming its key
@@ -219,14 +256,15 @@ def one_line(error: dict) -> str:
     if kind == "invalid_key":
         return f"{where}: the key {value!r} is not a name; write keys as words, e.g. seed: 0"
     if kind == "missing":
-        return f"{where}: missing{_write(path)}"
+        return f"{where}: missing{_write(path, python=python)}"
     if isinstance(cause, ValueError):
         return f"{where}: {cause}"
     if kind == "literal_error":
         return f"{where}: {value!r} is not one of {_choices(path)}{_close(value, path)}"
     if kind in TYPE_WORDS:
-        return f"{where}: {_not_a(kind, value, union)}{_write(path, value, kind)}"
-    return f"{where}: {value!r} {_bound(kind, error.get('ctx') or {})}{_write(path)}"
+        return f"{where}: {_not_a(kind, value, union)}{_write(path, value, kind, python)}"
+    return (f"{where}: {value!r} {_bound(kind, error.get('ctx') or {})}"
+            f"{_write(path, python=python)}")
 
 
 def _not_a(kind: str, value, union: bool) -> str:
@@ -294,8 +332,9 @@ def _close(value, path: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _write(path: list[str], value=None, kind: str = "") -> str:
-    """``"; write e.g. data: {test_size: 0.25}"``: the key at ``path`` with a valid value."""
+def _write(path: list[str], value=None, kind: str = "", python: bool = False) -> str:
+    """``"; write e.g. data: {test_size: 0.25}"``: the key at ``path`` with a valid value
+    (``python``: ``"; pass e.g. test_size=0.25"``)."""
     info = _info(path)
     if kind == "list_type" and isinstance(value, str):
         example = [value]  # the same word, as a list
@@ -303,6 +342,8 @@ def _write(path: list[str], value=None, kind: str = "") -> str:
         example = info.examples[0]
     else:
         return ""
+    if python:
+        return f"; pass e.g. {path[-1]}={example!r}"
     for key in reversed(path):
         example = {key: example}
     text = yaml.safe_dump(example, default_flow_style=True, width=10_000).strip()

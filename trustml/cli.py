@@ -89,7 +89,19 @@ def _refuse_demo_flags() -> None:
             raise ConfigError(f"{flag}: does not apply with --config; {instead}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineGroup(click.Group):
+    """A click group whose usage errors (an unknown flag, a value of the wrong type) are one
+    line on stderr, ``trustml: error: ...``, with exit code 2, as every other bad input."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = f"trustml {exc.ctx.info_name}" if exc.ctx and exc.ctx.parent else "trustml"
+            _fail(f"error: {exc.format_message()} (see {where} --help)", 2)
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trustml")
 def main() -> None:
     """trustml: audit models for privacy, fairness and explainability."""
