@@ -79,6 +79,11 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         :class:`trustml.data.Redactor`, which replaces any value the scan finds in the data's
         texts (or string values), or in the string itself, by its kind (``<EMAIL_ADDRESS>``).
     """
+    from trustml._schema import check_keywords  # the settings' schema, shared with --config
+
+    check_keywords(checks=checks, thresholds=thresholds, explain_rows=explain_rows, seed=seed,
+                   privacy_depth=privacy_depth, quasi_identifiers=quasi_identifiers,
+                   cv_folds=cv_folds, phone_regions=phone_regions, title=title)
     if not isinstance(data, AuditData):
         raise DataError(f"data: expected AuditData, got {type(data).__name__}; build it with "
                         "AuditData.from_frame or AuditData.from_texts")

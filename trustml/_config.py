@@ -14,20 +14,25 @@ from pathlib import Path
 import yaml
 
 from trustml._audit import audit
-from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
-from trustml.data import PHONE_REGIONS, AuditData, read_table, read_texts
+from trustml._files import check_writable_dir, write_reports
+from trustml._schema import DEFAULTS, AuditConfig, validate_config
+from trustml.data import AuditData, read_table, read_texts
 from trustml.errors import ConfigError, ModelLoadError
-from trustml.privacy import DEPTHS
-from trustml.report import FORMATS, AuditResult, write_atomic
+from trustml.report import FORMATS, AuditResult
 
-MODEL_KINDS = ("sklearn", "torch", "huggingface")
-SECTIONS = {"title", "seed", "model", "data", "checks", "thresholds", "gates", "fail_on",
-            "formats", "privacy_depth", "explain_rows", "quasi_identifiers", "cv_folds",
-            "phone_regions"}
+SECTIONS = set(AuditConfig.model_fields)  # the top-level keys, as the schema declares them
 
 
 def load_config(path: str | Path) -> dict:
-    """Read and validate an audit configuration; paths in it are relative to the file."""
+    """Read an audit configuration and validate it against the schema (``trustml._schema``).
+
+    Paths in it are made relative to the file. Returns the keys the file sets, validated.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key path in YAML terms and the YAML to write.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config: no file at {str(path)!r}; pass the path of an audit YAML")
@@ -44,78 +49,21 @@ def load_config(path: str | Path) -> dict:
         raise ConfigError(f"config: {path.name} is not valid YAML ({first})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"config: {path.name} must be a mapping with model: and data: sections")
-    unknown = set(config) - SECTIONS
-    if unknown:
-        raise ConfigError(f"config: unknown section(s) {sorted(unknown)}; use {sorted(SECTIONS)}")
-    for section in ("model", "data"):
-        if not isinstance(config.get(section), dict):
-            raise ConfigError(f"{section}: section missing; see docs/config.md")
-    if config["model"].get("kind") not in MODEL_KINDS:
-        raise ConfigError(f"model.kind: {config['model'].get('kind')!r} is not one of "
-                          f"{list(MODEL_KINDS)}")
-    _check_trust(config["model"])
-    for key in ("path", "weights", "training_record"):
-        if key in config["model"]:
-            config["model"][key] = str(path.parent / _path_value(config["model"], key, "model"))
-    if "path" not in config["data"]:
-        raise ConfigError("data.path: missing; name a CSV, TSV or Parquet file")
-    config["data"]["path"] = str(path.parent / _path_value(config["data"], "path", "data"))
-    for name in config.get("checks") or []:
-        if name not in REGISTRY:
-            raise ConfigError(f"checks: unknown check {name!r}; use names among {list(REGISTRY)}")
-    unknown = set(config.get("thresholds") or {}) - set(DEFAULT_THRESHOLDS)
-    if unknown:
-        raise ConfigError(f"thresholds: unknown name(s) {sorted(unknown)}; use names among "
-                          f"{sorted(DEFAULT_THRESHOLDS)}")
-    for gate in config.get("gates") or []:
-        if gate not in CHALLENGES:
-            raise ConfigError(f"gates: {gate!r} is not a concern; use names among "
-                              f"{list(CHALLENGES)}")
-    if config.get("fail_on", "fail") not in ("fail", "warn"):
-        raise ConfigError(f"fail_on: {config['fail_on']!r}; use 'fail' or 'warn'")
-    for fmt in config.get("formats") or []:
-        if fmt not in FORMATS:
-            raise ConfigError(f"formats: {fmt!r} is not one of {list(FORMATS)}")
-    if "phone_regions" in config:
-        from trustml.data._protection import phone_regions_of
-
-        phone_regions_of(config["phone_regions"])  # refused here, before any work
-    if config.get("privacy_depth", "standard") not in DEPTHS:
-        raise ConfigError(f"privacy_depth: {config['privacy_depth']!r} is not one of "
-                          f"{list(DEPTHS)}")
+    config = validate_config(config)
+    for section, keys in (("model", ("path", "weights", "training_record")), ("data", ("path",))):
+        for key in keys:
+            if key in config[section]:
+                config[section][key] = str(path.parent / config[section][key])
     return config
 
 
-def _check_trust(model: dict) -> None:
-    """Refuse a ``model.trust`` that is not a YAML boolean: ``'false'`` must not mean yes."""
-    if "trust" in model and not isinstance(model["trust"], bool):
-        raise ConfigError(f"model.trust: {model['trust']!r} is not true or false; write "
-                          "trust: true (unquoted) for a file you made, or leave it out")
-
-
-def _path_value(spec: dict, key: str, section: str) -> str:
-    """``spec[key]``, which must be a path written as a string."""
-    value = spec[key]
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{section}.{key}: {value!r} is not a path; write the file's path, "
-                          "relative to the config file")
-    return value
-
-
 def load_data(spec: dict, seed: int) -> AuditData:
-    """The configured data set, split with ``seed``."""
+    """The configured data set (``spec``: a validated ``data:`` section), split with ``seed``."""
     common = {k: spec[k] for k in ("positive_label", "test_size", "task", "name") if k in spec}
     if not Path(spec["path"]).is_file():
         raise ConfigError(f"data.path: no file at {spec['path']!r}")
-    if "label" not in spec:
-        raise ConfigError("data.label: missing; name the label column")
     sensitive = spec.get("sensitive", [])
-    if spec.get("missing", "error") not in ("error", "drop"):
-        raise ConfigError(f"data.missing: {spec['missing']!r}; use 'error' or 'drop'")
     if "text" in spec:
-        if "missing" in spec:
-            raise ConfigError("data.missing: applies to tabular data only; remove it (drop "
-                              "rows without a text or label from the file)")
         return read_texts(spec["path"], text=spec["text"], label=spec["label"],
                           sensitive=sensitive, seed=seed, **common)
     return read_table(spec["path"], label=spec["label"], sensitive=sensitive,
@@ -132,9 +80,6 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
     from trustml.privacy import PrivacyLedger, PrivacyRecord
 
     path = Path(spec["training_record"])
-    if spec["kind"] != "torch":
-        raise ConfigError("model.training_record: only torch models come from trustml train; "
-                          "remove it")
     try:
         result = json.loads(path.read_text())
         recipe, record = result["recipe"], dict(result["privacy"])
@@ -209,13 +154,10 @@ def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0
 def _torch(spec: dict, source: str, data: AuditData, seed: int, target: tuple):
     """A reference architecture with the state dict at ``source`` (no pickle: safetensors, or
     ``torch.load`` with ``weights_only=True``)."""
-    from trustml._recipes import MODELS, build_adapter
+    from trustml._recipes import build_adapter
     from trustml.models import load_weights
 
-    architecture = spec.get("architecture")
-    if architecture not in MODELS:
-        raise ConfigError(f"model.architecture: {architecture!r} is not one of {list(MODELS)}")
-    adapter = build_adapter({**spec, "kind": architecture}, data, seed, target)
+    adapter = build_adapter({**spec, "kind": spec["architecture"]}, data, seed, target)
     try:
         load_weights(adapter.module, source)
     except ModelLoadError as exc:
@@ -298,42 +240,70 @@ def _load(name: str, what: str, load):
 
 
 def gate_failures(result: AuditResult, gates, fail_on: str = "fail") -> list[str]:
-    """Concerns among ``gates`` whose verdict is ``fail`` (or also ``warn``), or ``error``: a
-    concern a check could not judge never passes a gate."""
-    bad = {"fail", "error"} if fail_on == "fail" else {"warn", "fail", "error"}
-    return [c for c, status in result.verdicts.items()
-            if status in bad and (not gates or c in gates)]
+    """Concerns among ``gates`` (default: every concern audited) whose verdict is ``fail`` (or
+    also ``warn``), or that were not judged: an error, a verdict not meaningful for a model no
+    better than the trivial answer, not run, or a gated concern no check reported on."""
+    bad = {"fail", "error", "not_meaningful", "not_run"} | ({"warn"} if fail_on == "warn"
+                                                          else set())
+    verdicts = result.verdicts
+    return [c for c in (gates or verdicts) if verdicts.get(c, "not_run") in bad]
+
+
+def check_features(model, data: AuditData) -> None:
+    """Refuse tabular data whose columns are not the features a scikit-learn model was fitted
+    on (``feature_names_in_``, else ``n_features_in_``), naming those missing and extra."""
+    estimator = getattr(model, "estimator", None)
+    if data.kind != "tabular" or estimator is None:
+        return
+    columns = [str(c) for c in data.features.columns]
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        names = [str(n) for n in names]
+        missing = [n for n in names if n not in columns]
+        extra = [c for c in columns if c not in names]
+        if missing or extra or names != columns:
+            problem = "; ".join(p for p in (missing and f"missing {missing}",
+                                            extra and f"extra {extra}") if p) or "another order"
+            raise ConfigError(f"data.features: the model was fitted on {len(names)} features, "
+                              f"the data gives {len(columns)} ({problem}); write data: "
+                              f"{{features: [{', '.join(names)}]}}")
+    count = getattr(estimator, "n_features_in_", None)
+    if names is None and count is not None and count != len(columns):
+        raise ConfigError(f"data.features: the model takes {count} features, the data gives "
+                          f"{len(columns)} ({', '.join(columns)}); list the model's {count} "
+                          "features in data: {features: [...]}, in training order")
 
 
 def run_config(config: dict, out: str | Path, *, progress: bool = True
                ) -> tuple[AuditResult, dict[str, Path], list[str]]:
-    """Audit per ``config``; write the formats asked for under ``out``.
+    """Audit per ``config`` (as :func:`load_config` returns it); write the formats asked for
+    under ``out``, all of them or none.
+
+    The output folder, the data, the model and its features are checked before the audit runs.
 
     Returns
     -------
     (AuditResult, {format: path}, failed gates)
     """
-    seed = int(config.get("seed", 0))
-    data = load_data(config["data"], seed)
-    trained = (load_training_record(config["model"], data)
-               if "training_record" in config["model"] else {})
-    model = load_model(config["model"], data, seed, trained.pop("target", (0.0, 1.0)))
-    result = audit(model, data, **trained, checks=config.get("checks"),
-                   thresholds=config.get("thresholds"),
-                   explain_rows=int(config.get("explain_rows", 100)),
-                   privacy_depth=config.get("privacy_depth", "standard"),
-                   quasi_identifiers=config.get("quasi_identifiers"),
-                   cv_folds=config.get("cv_folds"), seed=seed,
-                   phone_regions=config.get("phone_regions", PHONE_REGIONS),
-                   title=config.get("title"), progress=progress,
-                   config={k: v for k, v in config.items() if k not in ("model", "data")}
-                   | {"model": {k: Path(v).name if k in ("path", "weights", "training_record")
-                                else v
-                                for k, v in config["model"].items()},
-                      "data": {k: Path(v).name if k == "path" else v
-                               for k, v in config["data"].items()}})
-    formats = config.get("formats") or list(FORMATS)
-    render = {"html": result.to_html, "json": result.to_json, "model_card": result.to_model_card}
-    texts = {fmt: render[fmt]() for fmt in formats}  # render all before writing any
-    paths = {fmt: write_atomic(Path(out) / FORMATS[fmt], texts[fmt]) for fmt in formats}
-    return result, paths, gate_failures(result, config.get("gates"), config.get("fail_on", "fail"))
+    c = DEFAULTS | config
+    check_writable_dir(out, [FORMATS[fmt] for fmt in c["formats"]])
+    data = load_data(c["data"], c["seed"])
+    trained = (load_training_record(c["model"], data)
+               if "training_record" in c["model"] else {})
+    model = load_model(c["model"], data, c["seed"], trained.pop("target", (0.0, 1.0)))
+    check_features(model, data)
+    result = audit(model, data, **trained, checks=c["checks"], thresholds=c["thresholds"],
+                   explain_rows=c["explain_rows"], privacy_depth=c["privacy_depth"],
+                   quasi_identifiers=c["quasi_identifiers"], cv_folds=c["cv_folds"],
+                   seed=c["seed"], phone_regions=c["phone_regions"], title=c["title"],
+                   progress=progress, config=_as_recorded(config))
+    paths = write_reports(result, out, c["formats"])
+    return result, paths, gate_failures(result, c["gates"], c["fail_on"])
+
+
+def _as_recorded(config: dict) -> dict:
+    """The configuration as the report records it: file names, not the paths on this machine."""
+    names = {"model": ("path", "weights", "training_record"), "data": ("path",)}
+    return {k: v for k, v in config.items() if k not in names} | {
+        section: {k: Path(v).name if k in keys else v for k, v in config[section].items()}
+        for section, keys in names.items()}

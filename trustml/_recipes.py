@@ -21,7 +21,7 @@ from trustml.data import (
     load_rotten_tomatoes,
     load_tweets,
 )
-from trustml.errors import ConfigError, DataNotFoundError
+from trustml.errors import ConfigError, DataNotFoundError, did_you_mean
 from trustml.metrics import classification_metrics, regression_metrics
 from trustml.models import (
     CNNClassifier,
@@ -49,6 +49,7 @@ SECTIONS = {
     "training": {"epochs": int, "batch_size": int, "lr": float, "baseline_lr": float,
                  "max_physical_batch_size": int},
 }
+_MAPPINGS = sorted(k for k, v in SECTIONS.items() if isinstance(v, dict))
 MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")
 KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list"}
 # train_private's keyword names as a recipe spells them, for one-line errors in YAML terms.
@@ -71,17 +72,27 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
         raise ConfigError(f"recipe: {str(path)!r} does not exist; pass a recipe directory or "
                           "YAML file (see recipes/)")
     try:
-        recipe = yaml.safe_load(path.read_text()) or {}
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"recipe: {path.name} is not UTF-8 text; save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"recipe: {path.name} is not valid YAML ({exc.__class__.__name__}); "
-                          "fix its syntax") from exc
+                          "fix its syntax") from None
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"recipe: {path.name} must be a mapping with data:, model:, privacy: "
+                          "and training: sections; see recipes/ for examples")
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, field = key.partition(".")
-        if not sep or not dot:
+        if not sep or not dot or not section or not field:
             raise ConfigError(f"--set: {item!r} is not section.key=value; "
                               "e.g. --set training.epochs=1")
-        recipe.setdefault(section, {})[field] = _number_or_yaml(value)
+        if section not in SECTIONS or not isinstance(SECTIONS[section], dict):
+            raise ConfigError(f"--set: {section!r} is not a recipe section"
+                              f"{did_you_mean(section, _MAPPINGS)}")
+        if not isinstance(recipe.setdefault(section, {}), dict):
+            raise ConfigError(f"{section}: expected a mapping; see recipes/ for examples")
+        recipe[section][field] = _number_or_yaml(value)
     _validate(recipe)
     return recipe
 
@@ -100,15 +111,16 @@ def _number_or_yaml(text: str):
 def _validate(recipe: dict) -> None:
     for key, value in recipe.items():
         if key not in SECTIONS:
-            raise ConfigError(f"recipe: unknown section {key!r}; use {sorted(SECTIONS)}")
+            raise ConfigError(f"recipe: unknown section {key!r}"
+                              f"{did_you_mean(key, sorted(map(str, SECTIONS)))}")
         spec = SECTIONS[key]
         if isinstance(spec, dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"{key}: expected a mapping; see recipes/ for examples")
             for field, v in value.items():
                 if field not in spec:
-                    raise ConfigError(f"{key}.{field}: unknown setting; use one of "
-                                      f"{sorted(spec)}")
+                    raise ConfigError(f"{key}.{field}: unknown setting"
+                                      f"{did_you_mean(field, sorted(spec))}")
                 kinds = spec[field] if isinstance(spec[field], tuple) else (spec[field],)
                 if v is not None and (isinstance(v, bool) or not isinstance(v, kinds)) and not (
                         float in kinds and isinstance(v, int) and not isinstance(v, bool)):

@@ -1,8 +1,14 @@
 """Command line: ``trustml report``, ``trustml train`` and ``trustml render``.
 
-Exit codes: 0 success (every gate passed); 1 a gate failed (``trustml report --config``; the
-reports are written); 2 a usage or input error (one line on stderr, nothing written); 3 a check
-raised, so the audit is incomplete (the reports are written, the check's finding says why).
+Exit codes, the same for every command, so CI can trust them:
+
+- 0: done (``report``: every gated concern passed);
+- 1: ``trustml report``: a gate failed (the reports are written);
+- 2: bad input: a config key, a flag, a file or the output folder (one line on stderr naming
+  the key or flag, found before any work; nothing written);
+- 3: an internal error (one line, and the traceback in a log file whose path it gives), or a
+  check raised, so the audit is incomplete (the reports are written; its finding says why);
+- 130: interrupted (Ctrl-C); nothing half-written.
 
 Each command imports what it needs when it runs, so ``trustml --help`` and ``trustml render``
 never import torch or the checks.
@@ -10,15 +16,92 @@ never import torch or the checks.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from trustml.errors import ConfigError, TrustMLError
 
+# Flags of the built-in demos, and where a config says the same thing instead.
+DEMO_FLAGS = {"demo": "remove it (--config replaces the demo)",
+              "epsilon": "a config audits a model already trained; its epsilon comes from "
+                         "model.training_record",
+              "seed": "write seed: N in the config",
+              "privacy_depth": "write privacy_depth: quick|standard|thorough in the config"}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"trustml: {message}", err=True)
+    sys.exit(code)
+
+
+def _log_traceback() -> str:
+    """Write the current exception's traceback to a new log file; return its path."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                            ".local", "state")
+    for folder in (Path(state) / "trustml", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, path = tempfile.mkstemp(dir=folder, prefix="trustml-error-", suffix=".log")
+            with os.fdopen(fd, "w") as f:
+                f.write(traceback.format_exc())
+            return path
+        except OSError:
+            continue
+    return "no log: no writable folder"
+
+
+def guarded(interrupted):
+    """Run a command so that its exit code tells CI what happened: a :class:`TrustMLError`
+    exits 2 with its one line, Ctrl-C exits 130 with ``interrupted(**params)``, any other
+    exception (a bug) exits 3 with one line and the traceback in a log file."""
+    def decorate(command):
+        @functools.wraps(command)
+        def run(**params):
+            try:
+                return command(**params)
+            except TrustMLError as exc:
+                _fail(f"error: {exc}", 2)
+            except KeyboardInterrupt:
+                _fail(f"interrupted; {interrupted(**params)}", 130)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except Exception as exc:  # a bug: one line, never a traceback on screen
+                first = (str(exc).strip().splitlines() or [""])[0]
+                _fail(f"internal error: {type(exc).__name__}: {first} (traceback in "
+                      f"{_log_traceback()})", 3)
+        return run
+    return decorate
+
+
+def _refuse_demo_flags() -> None:
+    """With --config, refuse the demo's flags that were given (they would be ignored)."""
+    ctx = click.get_current_context()
+    for name, instead in DEMO_FLAGS.items():
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag}: does not apply with --config; {instead}")
+
+
+class OneLineGroup(click.Group):
+    """A click group whose usage errors (an unknown flag, a value of the wrong type) are one
+    line on stderr, ``trustml: error: ...``, with exit code 2, as every other bad input."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = f"trustml {exc.ctx.info_name}" if exc.ctx and exc.ctx.parent else "trustml"
+            _fail(f"error: {exc.format_message()} (see {where} --help)", 2)
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trustml")
 def main() -> None:
     """trustml: audit models for privacy, fairness and explainability."""
@@ -43,46 +126,53 @@ def main() -> None:
                    "models and a one-run canary audit) [default: standard tabular, quick "
                    "sentiment].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@guarded(lambda **_: "nothing was written")
 def report(config_path: str | None, demo: str, out: str | None, epsilon: float | None,
            seed: int, privacy_depth: str | None, quiet: bool) -> None:
     """Audit a model and write HTML, JSON and model-card reports.
 
     With --config, your model and data as the YAML file names them; otherwise a built-in demo
-    that trains a non-private and a DP model first.
+    that trains a non-private and a DP model first. --demo, --epsilon, --seed and
+    --privacy-depth belong to the demos: with --config they are refused (the config has seed
+    and privacy_depth keys).
 
     \b
-    The config file (docs/config.md has a tested example):
+    The config file (docs/config.md has a tested example and every key):
       model:    kind sklearn (path: .skops; joblib/pickle needs trust: true),
                 torch (weights, architecture, optional training_record from
                 trustml train) or huggingface (path: a save_pretrained directory)
       data:     path (CSV, TSV, Parquet), label, sensitive, features, text,
-                positive_label, task, test_size, missing (error | drop)
+                positive_label, task, test_size, missing (error | drop), name
       checks, thresholds, gates, fail_on (fail | warn), formats (html, json,
       model_card), privacy_depth, cv_folds, explain_rows, quasi_identifiers,
       phone_regions (e.g. [US, GB]: whose phone formats count as personal
       data), seed, title
+    An unknown key, a wrong type or an empty list is refused by its path.
 
     \b
     Exit codes: 0 every gated concern passed; 1 a gate failed (reports are
-    still written); 2 usage or input error (one line on stderr, nothing
-    written); 3 a check raised (reports are written; its finding says why).
+    still written); 2 usage or input error (one line on stderr naming the
+    key or flag, before any work; nothing written); 3 an internal error (one
+    line and the path of a log with the traceback) or a check raised
+    (reports are written; its finding says why); 130 interrupted (nothing
+    written). Every requested format is written, or none.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     failed: list[str] = []
-    try:
-        if config_path is not None:
-            from trustml._config import load_config, run_config
+    if config_path is not None:
+        from trustml._config import load_config, run_config
 
-            result, paths, failed = run_config(load_config(config_path), out or "reports/audit",
-                                               progress=not quiet)
-        else:
-            from trustml.demos import run_demo
+        _refuse_demo_flags()
+        result, paths, failed = run_config(load_config(config_path), out or "reports/audit",
+                                           progress=not quiet)
+    else:
+        from trustml._files import check_writable_dir
+        from trustml.demos import run_demo
+        from trustml.report import FORMATS
 
-            result, paths = run_demo(demo, out, epsilon=epsilon, seed=seed,
-                                     privacy_depth=privacy_depth, progress=not quiet)
-    except TrustMLError as exc:
-        click.echo(f"trustml: error: {exc}", err=True)
-        sys.exit(2)
+        check_writable_dir(out or Path("reports") / demo, FORMATS.values())
+        result, paths = run_demo(demo, out, epsilon=epsilon, seed=seed,
+                                 privacy_depth=privacy_depth, progress=not quiet)
     click.echo(f"{result.overall['status'].upper()}: {result.statement}")
     for challenge, status in result.verdicts.items():
         click.echo(f"{challenge:>15}: {status}")
@@ -90,12 +180,10 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
         click.echo(f"wrote {path}")
     broken = [f.id.removesuffix(".error") for f in result.findings if f.status == "error"]
     if broken:
-        click.echo(f"trustml: audit incomplete: the {', '.join(broken)} check(s) raised; see "
-                   "their findings", err=True)
-        sys.exit(3)
+        _fail(f"audit incomplete: the {', '.join(broken)} check(s) raised; see their findings",
+              3)
     if failed:
-        click.echo(f"trustml: gate failed: {', '.join(failed)}", err=True)
-        sys.exit(1)
+        _fail(f"gate failed: {', '.join(failed)}", 1)
 
 
 @main.command()
@@ -112,27 +200,26 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
               help="Privacy ledger store [default: $TRUSTML_LEDGER_DIR, else "
                    "~/.local/share/trustml/ledger]. Every run on the same rows composes there.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@guarded(lambda recipe, out, **_: "the last checkpoint and the ledger are intact: continue "
+                                  f"with trustml train {recipe} --out {out} --resume")
 def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
           ledger_dir: str | None, quiet: bool) -> None:
     """Train a recipe's DP model and its non-private baseline, and compare them.
 
     \b
-    Exit codes: 0 trained; 2 bad input, a spent budget, or another run on
-    the same data (one line on stderr); 130 interrupted (resume with --resume).
+    Exit codes: 0 trained; 2 bad input (an unknown or mistyped recipe key,
+    a bad --set, an --out that cannot be written), a spent budget, or
+    another run on the same data (one line on stderr); 3 an internal error
+    (one line and the path of a log with the traceback); 130 interrupted
+    (resume with --resume).
     """
+    from trustml._files import check_writable_dir
     from trustml._recipes import load_recipe, run_recipe
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        result = run_recipe(load_recipe(recipe, list(overrides)), out, progress=not quiet,
-                            resume=resume, ledger=ledger_dir)
-    except TrustMLError as exc:
-        click.echo(f"trustml: error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo(f"trustml: interrupted; the last checkpoint and the ledger are intact: "
-                   f"continue with trustml train {recipe} --out {out} --resume", err=True)
-        sys.exit(130)
+    loaded = load_recipe(recipe, list(overrides))
+    check_writable_dir(out, ["model.safetensors", "result.json", "baseline.json"])
+    result = run_recipe(loaded, out, progress=not quiet, resume=resume, ledger=ledger_dir)
     rec = result["privacy"]
     click.echo(f"{result['recipe'].get('name', recipe)}: epsilon {rec['epsilon']:.3f} "
                f"(delta {rec['delta']:g}, {rec['accountant']}, {rec['clipping']} clipping, "
@@ -156,6 +243,7 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
                    "model_card.md).")
 @click.option("--formats", default="html,json,model_card", show_default=True,
               help="Comma-separated formats to write: html, json, model_card.")
+@guarded(lambda **_: "nothing was written")
 def render(report_json: str, out: str, formats: str) -> None:
     """Re-render a saved report.json without re-running the audit.
 
@@ -164,21 +252,22 @@ def render(report_json: str, out: str, formats: str) -> None:
     wrote, byte for byte.
 
     \b
-    Exit codes: 0 written; 2 a missing, unreadable or invalid report or an
-    unknown format (one line on stderr, nothing written).
+    Exit codes: 0 written; 2 a missing, unreadable or invalid report, an
+    unknown format or an --out that cannot be written (one line on stderr,
+    nothing written); 3 an internal error (one line and the path of a log
+    with the traceback); 130 interrupted. Every format asked for is
+    written, or none.
     """
+    from trustml._files import check_writable_dir, write_reports
     from trustml.report import FORMATS, AuditResult
 
-    try:
-        wanted = [f.strip() for f in formats.split(",") if f.strip()]
-        for fmt in wanted or [""]:
-            if fmt not in FORMATS:
-                raise ConfigError(f"--formats: {fmt!r} is not one of {list(FORMATS)}")
-        result = AuditResult.from_json(report_json)
-        paths = result.write(out, wanted)
-    except TrustMLError as exc:
-        click.echo(f"trustml: error: {exc}", err=True)
-        sys.exit(2)
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    for fmt in wanted or [""]:
+        if fmt not in FORMATS:
+            raise ConfigError(f"--formats: {fmt!r} is not one of {list(FORMATS)}")
+    check_writable_dir(out, [FORMATS[fmt] for fmt in wanted])
+    result = AuditResult.from_json(report_json)
+    paths = write_reports(result, out, wanted)
     for path in paths.values():
         click.echo(f"wrote {path}")
 

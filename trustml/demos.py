@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 
 from trustml._audit import audit
+from trustml._files import check_writable_dir, write_reports
 from trustml.data import TabularEncoder, load_arrests, load_tweets
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, fit, transformer_sentiment, wrap
 from trustml.privacy import DEPTHS, PrivacyLedger, check_privacy_params, train_private
-from trustml.report import AuditResult, write_atomic
+from trustml.report import FORMATS, AuditResult
 
 # Hyper-parameters shared by the baseline and the DP model of each demo, so the comparison
 # isolates the cost of privacy. Chosen to finish in minutes on 2 CPU cores.
@@ -132,14 +133,9 @@ def run_demo(name: str = "tabular", out: str | Path | None = None, *,
     check_privacy_params(epsilon, None, "prv", names={"target_epsilon": "epsilon"})
     if privacy_depth is not None and privacy_depth not in DEPTHS:
         raise ConfigError(f"privacy_depth: {privacy_depth!r} is not one of {list(DEPTHS)}")
+    out = Path(out) if out is not None else Path("reports") / name
+    check_writable_dir(out, FORMATS.values(), flag="out")
     result = {"tabular": _tabular, "sentiment": _sentiment}[name](epsilon, seed, progress,
                                                                   privacy_depth)
-    out = Path(out) if out is not None else Path("reports") / name
-    paths = {"html": out / "report.html", "json": out / "report.json",
-             "model_card": out / "model_card.md"}
-    # render everything before writing anything
-    texts = {"json": result.to_json(), "html": result.to_html(),
-             "model_card": result.to_model_card()}
-    for key in ("json", "model_card", "html"):
-        write_atomic(paths[key], texts[key])
+    paths = write_reports(result, out, list(FORMATS))  # every format, or none
     return result, paths

@@ -4,6 +4,20 @@ Every error a user can cause is a :class:`TrustMLError` whose message is one lin
 field at fault and the fix, so the CLI can print it as it is and exit non-zero.
 """
 
+import difflib
+
+
+def did_you_mean(word, choices) -> str:
+    """The hint that ends a message about an unknown name: ``"; did you mean 'x'?"`` for the
+    closest of ``choices``, else ``"; use one of [...]"``.
+
+    >>> did_you_mean("sensitve", ["label", "sensitive"])
+    "; did you mean 'sensitive'?"
+    """
+    choices = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; use one of {choices}"
+
 
 class TrustMLError(Exception):
     """Base class of every error trustml raises on purpose."""
