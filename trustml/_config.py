@@ -241,10 +241,12 @@ def _load(name: str, what: str, load):
 
 def gate_failures(result: AuditResult, gates, fail_on: str = "fail") -> list[str]:
     """Concerns among ``gates`` (default: every concern audited) whose verdict is ``fail`` (or
-    also ``warn``), or that were not judged: an error, a verdict not meaningful for a model no
-    better than the trivial answer, not run, or a gated concern no check reported on."""
-    bad = {"fail", "error", "not_meaningful", "not_run"} | ({"warn"} if fail_on == "warn"
-                                                          else set())
+    also ``warn``), or that were not judged: an error, or a verdict not meaningful for a model
+    no better than the trivial answer; a concern named in ``gates`` also fails not run or
+    absent (no check reported on it)."""
+    bad = {"fail", "error", "not_meaningful"} | ({"warn"} if fail_on == "warn" else set())
+    if gates:  # a concern named as a gate must be judged
+        bad.add("not_run")
     verdicts = result.verdicts
     return [c for c in (gates or verdicts) if verdicts.get(c, "not_run") in bad]
 
