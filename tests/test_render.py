@@ -167,8 +167,12 @@ def test_render_refuses_an_unknown_format_and_an_older_schema_version(saved_audi
         del old["data"][key]
     for key in ("hardware", "seconds", "cv_folds"):
         del old["provenance"][key]
-    old["findings"] = [f | {"visuals": [v for v in f["visuals"] if v["kind"] != "curve"]}
-                       for f in old["findings"]]
+    del old["overall"]  # 1.2 added the overall verdict, headlines and two statuses
+    old["findings"] = [{k: v for k, v in f.items() if k != "headline"}
+                       | {"visuals": [v for v in f["visuals"] if v["kind"] != "curve"]}
+                       for f in old["findings"] if f["status"] in ("pass", "info", "warn", "fail")]
+    old["verdicts"] = {c: v for c, v in old["verdicts"].items()
+                       if v in ("pass", "info", "warn", "fail")}
     old["schema_version"] = "1.0"
     validate_report(old)
     (tmp_path / "old.json").write_text(json.dumps(old))
