@@ -316,7 +316,10 @@ def membership(ctx: AuditContext) -> list[Finding]:
                                                          "non-members"],
                             [[g, round(r["auc"], 3), r["members"], r["non_members"]]
                              for g, r in groups.items()]))
-    summary = (f"An attacker who sees the model's confidence guesses whether a person's record "
+    strongest = ("offline LiRA, which compares the model's confidence with that of "
+                 f"{best.get('reference_models', 0)} reference models trained without the record"
+                 if best is result.get("lira") else "a threshold on the model's confidence")
+    summary = (f"The strongest attack, {strongest}, guesses whether a person's record "
                f"was used for training with ROC AUC {auc:.3f} (95% interval {low:.3f} to "
                f"{high:.3f}; 0.5 is guessing); at a 1% false-alarm rate it finds "
                f"{best['tpr_at_0.01_fpr']:.1%} of the training records.")
