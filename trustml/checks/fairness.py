@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from trustml.checks._registry import AuditContext, register
+from trustml.data import select_rows
 from trustml.fairness import (
     before_after,
     group_metrics,
@@ -267,6 +270,13 @@ def proxies(ctx: AuditContext) -> list[Finding]:
     return findings
 
 
+def _judged_rows(groups, min_size: int) -> np.ndarray:
+    """Positions of the test rows in groups large enough to judge: the groups the fairness
+    finding compares, so mitigation's "before" is the finding's gap."""
+    sizes = groups.map(groups.value_counts())
+    return np.flatnonzero(sizes.to_numpy() >= min_size)
+
+
 METHODS = {"thresholds": "group-specific thresholds (ThresholdOptimizer)",
            "reduction": "retrained under a constraint (ExponentiatedGradient)"}
 
@@ -281,8 +291,9 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
     for feature in data.sensitive_names:
         for method, constraint, mitigator in mitigations(ctx.model, x_train, y_train,
                                                          s_train[feature]):
-            result = before_after(ctx.model, mitigator, x_test, y_test, s_test[feature],
-                                  seed=ctx.seed)
+            idx = _judged_rows(s_test[feature], ctx.thresholds["min_group_size"])
+            result = before_after(ctx.model, mitigator, select_rows(x_test, idx), y_test[idx],
+                                  s_test[feature].iloc[idx], seed=ctx.seed)
             key = f"{feature}/{constraint}" if method == "thresholds" else \
                 f"{feature}/{constraint}/{method}"
             metrics[key] = result | {"method": method, "feature": feature,
@@ -299,7 +310,8 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
                "thresholds work on any model"
                + (", and scikit-learn models can be retrained under a fairness constraint"
                   if any(r["method"] == "reduction" for r in metrics.values()) else "")
-               + ". Both are fitted on the training rows and judged on held-out data. The "
+               + ". Both are fitted on the training rows and judged on held-out data, over "
+               "the groups large enough to judge (as the group fairness findings are). The "
                f"fairest option by {best['feature']!r} is {METHODS[best['method']]} under "
                f"{best['constraint'].replace('_', ' ')}: accuracy "
                f"{best['before']['accuracy']:.3f} -> {best['after']['accuracy']:.3f}, "
@@ -308,7 +320,7 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
                f"{best['after']['demographic_parity_difference']:.3f}.")
     return [Finding("fairness.mitigation", "fairness", "info",
                     "What mitigation would cost", summary, metrics=metrics,
-                    tables=[Table("Before -> after mitigation (test split)",
+                    tables=[Table("Before -> after mitigation (test split, groups large enough to judge)",
                                   ["feature", "method", "constraint", "accuracy",
                                    "demographic parity diff.", "equalized odds diff."], rows)],
                     regulations=MITIGATION_REGS)]
