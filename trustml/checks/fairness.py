@@ -320,7 +320,8 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
                f"{best['after']['demographic_parity_difference']:.3f}.")
     return [Finding("fairness.mitigation", "fairness", "info",
                     "What mitigation would cost", summary, metrics=metrics,
-                    tables=[Table("Before -> after mitigation (test split, groups large enough to judge)",
+                    tables=[Table("Before -> after mitigation (test split, groups large "
+                                  "enough to judge)",
                                   ["feature", "method", "constraint", "accuracy",
                                    "demographic parity diff.", "equalized odds diff."], rows)],
                     regulations=MITIGATION_REGS)]
