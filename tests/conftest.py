@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,32 @@ def data_dir() -> Path:
     root = Path(os.environ.get("TRUSTML_DATA") or SHARED_DATA)
     if not (root / "adult" / "adult.data").is_file():
         pytest.skip(f"reference data not found under {root}; set TRUSTML_DATA")
+    return root
+
+
+@pytest.fixture(scope="module")
+def documented_example(tmp_path_factory) -> Path:
+    """docs/config.md's example, ready to run: arrests.csv, model.skops and audit.yaml."""
+    import skops.io as sio
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from trustml.data import load_arrests
+
+    root = tmp_path_factory.mktemp("cfg")
+    data = load_arrests()
+    frame = data.features.assign(**{c: data.sensitive[c] for c in data.sensitive_names},
+                                 released=[data.class_names[i] for i in data.labels])
+    frame.to_csv(root / "arrests.csv", index=False)
+    x, y, _ = data.take("train")
+    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),
+                                                  remainder="passthrough"),
+                          LogisticRegression(max_iter=1000)).fit(x, y)
+    sio.dump(model, root / "model.skops")
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    (root / "audit.yaml").write_text(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))
     return root
 
 

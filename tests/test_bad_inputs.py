@@ -6,21 +6,15 @@ The fixtures are built once per module and every case fails before the work star
 whole file runs in seconds.
 """
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import skops.io as sio
 from click.testing import CliRunner
-from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
 
 from trustml.cli import main
-from trustml.data import load_arrests
 from trustml.errors import TrustMLError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,20 +22,9 @@ RECIPE = ROOT / "recipes" / "mlp-digits"
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """As tests/test_config.py: arrests.csv, model.skops and docs/config.md's audit.yaml."""
-    root = tmp_path_factory.mktemp("bad")
-    data = load_arrests()
-    frame = data.features.assign(**{c: data.sensitive[c] for c in data.sensitive_names},
-                                 released=[data.class_names[i] for i in data.labels])
-    frame.to_csv(root / "arrests.csv", index=False)
-    x, y, _ = data.take("train")
-    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),
-                                                  remainder="passthrough"),
-                          LogisticRegression(max_iter=200)).fit(x, y)
-    sio.dump(model, root / "model.skops")
-    doc = (ROOT / "docs" / "config.md").read_text()
-    (root / "audit.yaml").write_text(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))
+def workdir(documented_example):
+    """As tests/test_config.py, with a file where a folder is expected."""
+    root = documented_example
     (root / "a_file").write_text("not a folder")
     return root
 

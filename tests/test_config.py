@@ -1,15 +1,10 @@
 import json
-import re
 from pathlib import Path
 
 import pytest
 import skops.io as sio
 import torch
 from click.testing import CliRunner
-from sklearn.compose import make_column_transformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
 
 from trustml._recipes import load_recipe_data
 from trustml.cli import main
@@ -20,21 +15,9 @@ DOC = ROOT / "docs" / "config.md"
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(documented_example):
     """The documented example: arrests.csv, model.skops and audit.yaml from docs/config.md."""
-    root = tmp_path_factory.mktemp("cfg")
-    data = load_arrests()
-    frame = data.features.assign(**{c: data.sensitive[c] for c in data.sensitive_names},
-                                 released=[data.class_names[i] for i in data.labels])
-    frame.to_csv(root / "arrests.csv", index=False)
-    x, y, _ = data.take("train")
-    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),
-                                                  remainder="passthrough"),
-                          LogisticRegression(max_iter=1000)).fit(x, y)
-    sio.dump(model, root / "model.skops")
-    example = re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.S).group(1)
-    (root / "audit.yaml").write_text(example)
-    return root
+    return documented_example
 
 
 def run(*args):
