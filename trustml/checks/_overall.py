@@ -27,7 +27,9 @@ def overall_statement(findings: list[Finding], ctx: AuditContext) -> str:
     if not parts:
         parts.append("Passes every check that ran.")
     if by["not_run"]:
-        parts.append(f"Not run: {_titles(by['not_run'])}.")
+        names = (f.id.removesuffix(".not_run") if f.id.endswith(".not_run") else f.title
+                 for f in by["not_run"])
+        parts.append(f"Not run: {'; '.join(dict.fromkeys(names))}.")
     return " ".join(parts)
 
 
