@@ -41,11 +41,12 @@ class KeyProblem(ValueError):
         self.key = key
 
 
-def _known(values, choices, what: str) -> None:
-    """Refuse the first of ``values`` not among ``choices`` (a ``what``)."""
+def _known(values, choices, refusal: str) -> None:
+    """Refuse the first of ``values`` not among ``choices``; ``refusal`` words it, ``{}``
+    standing for the value."""
     for value in values:
         if value not in choices:
-            raise ValueError(f"{value!r} is not {what}{did_you_mean(value, choices)}")
+            raise ValueError(refusal.format(repr(value)) + did_you_mean(value, choices))
 
 
 class _Section(BaseModel):
@@ -129,7 +130,7 @@ class Settings(_Section):
     def _checks(cls, value):
         if value is not None and not value:
             raise ValueError("empty list runs no check; leave the key out to run all")
-        _known(value or [], REGISTRY, "a check")
+        _known(value or [], REGISTRY, "unknown check {}")
         return value
 
     @field_validator("thresholds")
@@ -145,7 +146,8 @@ class Settings(_Section):
     @classmethod
     def _folds(cls, value):
         if value == 1:
-            raise ValueError("1 fold cannot be cross-validated; write 0 to turn it off or 2+")
+            raise ValueError("1 is not 0 or an integer of 2 or more (1 fold cannot be "
+                             "cross-validated); write 0 to turn it off, or 2 or more")
         return value
 
     @field_validator("phone_regions")
@@ -171,7 +173,7 @@ class AuditConfig(Settings):
     def _gates(cls, value):
         if value is not None and not value:
             raise ValueError("empty list gates nothing; leave the key out to gate every concern")
-        _known(value or [], CHALLENGES, "a concern")
+        _known(value or [], CHALLENGES, "{} is not a concern")
         return value
 
     @field_validator("formats")
@@ -179,7 +181,7 @@ class AuditConfig(Settings):
     def _formats(cls, value):
         if not value:
             raise ValueError("empty list writes no report; leave the key out to write all")
-        _known(value, FORMATS, "a format")
+        _known(value, FORMATS, "{} is not a format")
         return value
 
 
@@ -248,6 +250,8 @@ def one_line(error: dict, python: bool = False) -> str:
     # Deeper string parts of a location are pydantic's names for the members of a union.
     path, union = keys[:2], len(keys) > 2
     if isinstance(cause, KeyProblem):
+        if python and path == ["thresholds"]:  # a dict key is no keyword: name it in the text
+            return f"thresholds: {str(cause).replace('threshold', f'threshold {cause.key!r}', 1)}"
         path = path + [str(cause.key)]
     where = ".".join(path) or "config"
     kind, value = error["type"], error.get("input")
