@@ -38,9 +38,7 @@ def versus_trivial(y_test: np.ndarray, answers: np.ndarray, y_train: np.ndarray,
         squared error removed); ``working`` (bool) and ``rows``.
     """
     y_test, answers = np.asarray(y_test), np.asarray(answers)
-    rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(y_test), size=(min(BOOT_BLOCK, n_boot - start), len(y_test)))
-             for start in range(0, n_boot, BOOT_BLOCK)]
+    draws = _draws(len(y_test), n_boot, seed)
     if regression:
         trivial = float(np.mean(y_train))
         gain_rows = (y_test - trivial) ** 2 - (y_test - answers) ** 2
@@ -76,12 +74,15 @@ def _balanced(labels: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.nda
     return recall.sum(axis=1) / classes, 1.0 / classes
 
 
+def _draws(n: int, n_boot: int, seed: int):
+    """``n_boot`` bootstrap draws of ``n`` row positions, in blocks of at most BOOT_BLOCK."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, BOOT_BLOCK):
+        yield rng.integers(0, n, size=(min(BOOT_BLOCK, n_boot - start), n))
+
+
 def mean_interval(values: np.ndarray, *, n_boot: int = 200, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of the mean of ``values`` over rows drawn with replacement."""
-    rng = np.random.default_rng(seed)
-    n, means = len(values), []
-    for start in range(0, n_boot, BOOT_BLOCK):
-        idx = rng.integers(0, n, size=(min(BOOT_BLOCK, n_boot - start), n))
-        means.append(values[idx].mean(axis=1))
-    low, high = np.percentile(np.concatenate(means), [2.5, 97.5])
+    means = np.concatenate([values[idx].mean(axis=1) for idx in _draws(len(values), n_boot, seed)])
+    low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high)
