@@ -47,14 +47,20 @@ def test_demo_json_holds_what_an_auditor_needs(demo_report):
     assert dp["epsilon"] == pytest.approx(direct.get_epsilon(dp["delta"]), rel=1e-6)
     perf = findings["performance.metrics"]["metrics"]
     assert 0.5 < perf["baseline_accuracy"] <= 1 and 0.5 < perf["model_accuracy"] <= 1
-    for feature in ("colour", "sex"):
+    # The main job's DP model works: its balanced-accuracy gain over the majority class has a
+    # bootstrap interval above 0, so its passes elsewhere are meaningful.
+    assert perf["working"] and perf["gain_over_trivial_ci"][0] > 0
+    assert findings["performance.metrics"]["status"] == "pass"
+    for feature, n_groups in (("sex", 2), ("race", 5)):
         groups = findings[f"fairness.group_metrics.{feature}"]["metrics"]["by_group"]
-        assert len(groups) == 2 and all("selection_rate" in g for g in groups)
+        assert len(groups) == n_groups and all("selection_rate" in g for g in groups)
     methods = findings["explainability.attributions"]["metrics"]["methods"]
     assert set(methods) == {"integrated_gradients", "shap"}
     top = methods["shap"]["top_attributions"]
     assert top[0]["mean_abs"] >= top[-1]["mean_abs"] > 0
-    assert {r["feature"] for r in top} <= {"year", "age", "employed", "citizen", "checks"}
+    assert {r["feature"] for r in top} <= {
+        "age", "workclass", "education", "education-num", "marital-status", "occupation",
+        "relationship", "capital-gain", "capital-loss", "hours-per-week", "native-country"}
     quality = findings["explainability.quality"]["metrics"]
     assert quality["integrated_gradients"]["completeness_gap"] < 0.05
     assert quality["robustness"]["infidelity"] >= 0

@@ -1,3 +1,6 @@
+import hashlib
+import lzma
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +18,7 @@ from trustml.data import (
     read_table,
     read_texts,
 )
+from trustml.data._loaders import _URLS, EMBEDDED
 from trustml.errors import DataError, DataNotFoundError
 
 
@@ -162,9 +166,22 @@ def test_data_file_lookup_order(tmp_path, monkeypatch):
 def test_data_file_not_found_says_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.delenv("TRUSTML_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    with pytest.raises(DataNotFoundError, match=r"adult/adult.data not found; put it at "
+    with pytest.raises(DataNotFoundError, match=r"german/german.data not found; put it at "
                                                 r"TRUSTML_DATA=<dir>"):
-        load_adult(download=False)
+        load_german(download=False)
+
+
+def test_adult_ships_inside_the_package_byte_identical(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRUSTML_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing in the cache, no download
+    for name in ("adult.data", "adult.test"):
+        raw = lzma.open(EMBEDDED / f"{name}.xz").read()
+        assert hashlib.sha256(raw).hexdigest() == _URLS[f"adult/{name}"][1]
+    adult = load_adult(download=False)
+    assert adult.n_rows == 45222 and adult.class_names == ["<=50K", ">50K"]
+    sample = load_adult(download=False, rows=6000, seed=3)
+    assert sample.n_rows == 6000 and set(sample.features.columns) == set(adult.features.columns)
+    assert load_adult(download=False, rows=6000, seed=3).labels.tolist() == sample.labels.tolist()
 
 
 def test_read_table_csv_and_parquet(tmp_path):

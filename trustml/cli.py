@@ -112,7 +112,7 @@ def main() -> None:
               help="Audit your own model and data as this YAML file says (docs/config.md); "
                    "replaces --demo. Exit code 1 when a gate fails.")
 @click.option("--demo", default="tabular", show_default=True,
-              help="Built-in demo to run: 'tabular' (MLP on Toronto arrests) or 'sentiment' "
+              help="Built-in demo to run: 'tabular' (MLP on UCI Adult) or 'sentiment' "
                    "(MiniLM on tweets).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory for report.html, report.json and model_card.md "

