@@ -56,19 +56,55 @@ def test_group_metrics_match_fairlearn(outcomes):
         equalized_odds_difference(y[keep], pred[keep], sensitive_features=g[keep]))
 
 
-def test_bootstrap_intervals_are_fairlearns(outcomes):
+def _same(a, b):
+    return (a is None and np.isnan(b)) or a == pytest.approx(b, abs=1e-12, rel=0)
+
+
+@pytest.mark.parametrize("with_scores", [False, True])
+def test_bootstrap_intervals_are_fairlearns(outcomes, with_scores):
     y, pred, g = outcomes
-    out = group_metrics(y, pred, g, min_group_size=1, n_boot=40, seed=7)
+    y, pred = y.copy(), pred.copy()
+    y[(g == "c").to_numpy()] = 0  # a group without positives: its TPR is 0, its AUC undefined
+    score = np.round(np.random.default_rng(5).random(len(y)) * 0.5 + 0.5 * pred, 2)  # ties
     from trustml.fairness import BINARY_METRICS
-    mf = MetricFrame(metrics=BINARY_METRICS, y_true=y, y_pred=pred, sensitive_features=g,
-                     n_boot=40, ci_quantiles=[0.025, 0.975], random_state=7)
+    from trustml.fairness._group_metrics import _auc
+    metrics, params = dict(BINARY_METRICS), None
+    if with_scores:
+        metrics["roc_auc"], params = _auc, {"roc_auc": {"score": score}}
+    out = group_metrics(y, pred, g, y_score=score if with_scores else None, min_group_size=1,
+                        n_boot=40, seed=7)
+    mf = MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=g,
+                     sample_params=params, n_boot=40, ci_quantiles=[0.025, 0.975],
+                     random_state=7)
     for row in out["by_group"]:
-        low, high = row["accuracy_ci"]
-        assert low == pytest.approx(mf.by_group_ci[0].loc[row["group"], "accuracy"])
-        assert high == pytest.approx(mf.by_group_ci[1].loc[row["group"], "accuracy"])
-        assert low <= row["accuracy"] <= high
-    assert out["difference_ci"]["selection_rate"][0] == pytest.approx(
-        mf.difference_ci()[0]["selection_rate"])
+        for m in metrics:
+            assert _same(row[m], mf.by_group.loc[row["group"], m])
+            for i in (0, 1):
+                assert _same(row[f"{m}_ci"][i], mf.by_group_ci[i].loc[row["group"], m]), m
+        assert row["accuracy_ci"][0] <= row["accuracy"] <= row["accuracy_ci"][1]
+    for m in metrics:
+        for i in (0, 1):
+            assert _same(out["difference_ci"][m][i], mf.difference_ci()[i][m]), m
+            assert _same(out["ratio_ci"][m][i], mf.ratio_ci()[i][m]), m
+
+
+def test_regression_intervals_are_fairlearns():
+    from trustml.fairness import regression_group_metrics
+    from trustml.fairness._group_metrics import REGRESSION_METRICS
+    rng = np.random.default_rng(2)
+    g = pd.Series(rng.choice(["a", "b", "c"], 300, p=[0.5, 0.4, 0.1]), name="g")
+    y = rng.normal(size=300)
+    pred = y + rng.normal(size=300) * np.where(g == "b", 2.0, 1.0)
+    out = regression_group_metrics(y, pred, g, min_group_size=1, n_boot=30, seed=4)
+    mf = MetricFrame(metrics=REGRESSION_METRICS, y_true=y, y_pred=pred, sensitive_features=g,
+                     n_boot=30, ci_quantiles=[0.025, 0.975], random_state=4)
+    for row in out["by_group"]:
+        for m in REGRESSION_METRICS:
+            for i in (0, 1):
+                assert _same(row[f"{m}_ci"][i], mf.by_group_ci[i].loc[row["group"], m]), m
+    for m in REGRESSION_METRICS:
+        for i in (0, 1):
+            assert _same(out["difference_ci"][m][i], mf.difference_ci()[i][m]), m
 
 
 def test_intersections_and_four_fifths():

@@ -1,5 +1,5 @@
 """Group metrics over sensitive features (classification and regression), on Fairlearn's
-``MetricFrame``, with bootstrap CIs.
+``MetricFrame``, with bootstrap CIs over Fairlearn's draws, vectorised (:mod:`._bootstrap`).
 
 Groups smaller than ``min_group_size`` are reported on their own as too small to judge; the
 differences, ratios and fairness criteria are computed over the other groups only, so a handful
@@ -22,6 +22,13 @@ from sklearn.metrics import (
     precision_score,
     roc_auc_score,
     root_mean_squared_error,
+)
+
+from trustml.fairness._bootstrap import (
+    binary_draws,
+    fairlearn_draws,
+    regression_draws,
+    spread,
 )
 
 BINARY_METRICS = {
@@ -67,29 +74,47 @@ def group_labels(sensitive: pd.Series | pd.DataFrame) -> pd.Series:
     return pd.Series(joined, name=name)
 
 
-def _compare(metrics: dict, y_true, y_pred, groups: pd.Series, sample_params: dict,
-             min_group_size: int, n_boot: int, seed: int) -> tuple[dict, object]:
+def _draws(kind: str, y_true, y_pred, groups: pd.Series, score, n_boot: int, seed: int):
+    """Bootstrap values ``{metric: (n_boot, n_groups)}`` over Fairlearn's draws of these rows,
+    with the groups in sorted order (as ``MetricFrame.by_group``)."""
+    names, codes = np.unique(groups.to_numpy(), return_inverse=True)
+    draws = fairlearn_draws(len(groups), n_boot, seed)
+    if kind == "regression":
+        values = regression_draws(y_true, y_pred, codes, len(names), draws)
+    else:
+        values = binary_draws(y_true, y_pred, codes, len(names), draws, score)
+    return list(names), values
+
+
+def _compare(kind: str, y_true, y_pred, groups: pd.Series, score, min_group_size: int,
+             n_boot: int, seed: int) -> tuple[dict, object]:
     """Per-group values (all groups) and max - min / min / max over the judged groups.
 
-    Returns the result dict and the judged groups' ``MetricFrame`` (None when fewer than two
-    groups can be judged)."""
-    boot = {"n_boot": n_boot, "ci_quantiles": list(CI), "random_state": seed} if n_boot else {}
+    Point estimates are Fairlearn's ``MetricFrame``; intervals are the 2.5% and 97.5%
+    quantiles over ``n_boot`` of Fairlearn's bootstrap draws, computed vectorised
+    (:mod:`._bootstrap`). Returns the result dict and the judged groups' ``MetricFrame``
+    (None when fewer than two groups can be judged)."""
+    metrics = dict(REGRESSION_METRICS if kind == "regression" else BINARY_METRICS)
+    if score is not None:
+        metrics["roc_auc"] = _auc
 
     def frame(mask):
-        params = {m: {k: v[mask] for k, v in p.items()} for m, p in sample_params.items()}
+        params = {"roc_auc": {"score": score[mask]}} if score is not None else None
         return MetricFrame(metrics=metrics, y_true=y_true[mask], y_pred=y_pred[mask],
                            sensitive_features=groups[mask].reset_index(drop=True),
-                           sample_params=params or None, **boot)
+                           sample_params=params)
+
+    def draws(mask):
+        return _draws(kind, y_true[mask], y_pred[mask], groups[mask].reset_index(drop=True),
+                      None if score is None else score[mask], n_boot, seed)
 
     full = frame(np.ones(len(groups), dtype=bool))
     sizes = groups.value_counts()
     small = sorted(str(g) for g in sizes.index[sizes < min_group_size])
     judged_mask = ~groups.isin(small).to_numpy()
-    if not small:
-        judged = full
-    else:
-        judged = frame(judged_mask) if judged_mask.any() else None
+    judged = full if not small else (frame(judged_mask) if judged_mask.any() else None)
     names = list(metrics)
+    order, boot = draws(np.ones(len(groups), dtype=bool)) if n_boot else (None, None)
 
     rows = []
     for g in full.by_group.index:
@@ -97,7 +122,8 @@ def _compare(metrics: dict, y_true, y_pred, groups: pd.Series, sample_params: di
         for m in names:
             row[m] = _clean(full.by_group.loc[g, m])
             if n_boot:
-                row[f"{m}_ci"] = [_clean(full.by_group_ci[i].loc[g, m]) for i in range(2)]
+                column = boot[m][:, order.index(g)]
+                row[f"{m}_ci"] = [_clean(q) for q in np.quantile(column, CI)]
         rows.append(row)
 
     out = {"feature": groups.name, "by_group": rows, "small_groups": small,
@@ -111,9 +137,11 @@ def _compare(metrics: dict, y_true, y_pred, groups: pd.Series, sample_params: di
     out["difference"] = {m: _clean(diff[m]) for m in names}
     out["ratio"] = {m: _clean(ratio[m]) for m in names}
     if n_boot:
-        out["difference_ci"] = {m: [_clean(judged.difference_ci()[i][m]) for i in range(2)]
+        judged_boot = boot if judged is full else draws(judged_mask)[1]
+        spreads = {m: spread(judged_boot[m]) for m in names}
+        out["difference_ci"] = {m: [_clean(q) for q in np.quantile(spreads[m][0], CI)]
                                 for m in names}
-        out["ratio_ci"] = {m: [_clean(judged.ratio_ci()[i][m]) for i in range(2)]
+        out["ratio_ci"] = {m: [_clean(q) for q in np.quantile(spreads[m][1], CI)]
                            for m in names}
     return out, judged
 
@@ -145,13 +173,10 @@ def group_metrics(y_true: np.ndarray, y_pred: np.ndarray,
         ``equalized_odds_*``, ``equal_opportunity_*`` (differences and ratios);
         ``four_fifths`` (selection-rate ratio >= 0.8); ``small_groups``.
     """
-    metrics = dict(BINARY_METRICS)
-    sample_params = {}
-    if y_score is not None:
-        metrics["roc_auc"] = _auc
-        sample_params = {"roc_auc": {"score": np.asarray(y_score)}}
-    out, judged = _compare(metrics, np.asarray(y_true), np.asarray(y_pred),
-                           group_labels(sensitive), sample_params, min_group_size, n_boot, seed)
+    out, judged = _compare("binary", np.asarray(y_true), np.asarray(y_pred),
+                           group_labels(sensitive),
+                           None if y_score is None else np.asarray(y_score), min_group_size,
+                           n_boot, seed)
     if judged is None:
         return out
     # The standard criteria, as Fairlearn defines them, over the judged groups.
@@ -180,8 +205,8 @@ def regression_group_metrics(y_true: np.ndarray, y_pred: np.ndarray,
     ``mean_prediction`` and ``mean_target``. ``error_ratio`` is the judged groups' largest mean
     absolute error over the smallest (1 = equally accurate), with its bootstrap interval.
     """
-    out, judged = _compare(REGRESSION_METRICS, np.asarray(y_true, dtype=float),
-                           np.asarray(y_pred, dtype=float), group_labels(sensitive), {},
+    out, judged = _compare("regression", np.asarray(y_true, dtype=float),
+                           np.asarray(y_pred, dtype=float), group_labels(sensitive), None,
                            min_group_size, n_boot, seed)
     if judged is None:
         return out
