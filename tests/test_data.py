@@ -197,3 +197,14 @@ def test_read_table_csv_and_parquet(tmp_path):
         read_table(tmp_path / "missing.csv", label="y")
     pd.DataFrame({"t": ["good", "bad"] * 3, "l": [1, 0] * 3}).to_csv(tmp_path / "t.csv")
     assert read_texts(tmp_path / "t.csv", text="t", label="l").kind == "text"
+
+
+def test_tabular_encoder_equals_its_column_transformer_with_unseen_categories():
+    train = frame(200, seed=1)
+    enc = TabularEncoder().fit(train)
+    test = frame(50, seed=2)
+    test.loc[0, "sex"] = "unseen"
+    cats = [c for c in enc.columns_ if c in enc._cats]
+    expected = enc._ct.transform(test[enc.columns_].astype({c: str for c in cats}))
+    np.testing.assert_array_equal(enc.transform(test), expected.astype(np.float32))
+    assert enc.transform(test)[0, [i for i, g in enumerate(enc.groups) if g == "sex"]].sum() == 0
