@@ -263,12 +263,13 @@ def test_shap_picks_exact_explainers_for_sklearn_models():
     lr = make_pipeline(pre, LogisticRegression(max_iter=1000)).fit(x, y)
     attr = explain(wrap(lr), xt, background=x)
     assert attr.method == "SHAP linear" and attr.output_space == "log-odds"
-    # interventional linear SHAP, summed over one-hot columns: w . (z - mean z) per input
-    bg = x.sample(n=50, random_state=0)
-    z, zb = pre.transform(xt), pre.transform(bg)
+    # Exact interventional linear SHAP against the mean of ALL background rows (thousands, more
+    # than SHAP's default masker samples), summed over one-hot columns: w . (z - mean z).
+    z, zb = pre.transform(xt), pre.transform(x)
     per_column = lr[-1].coef_[0] * (z - zb.mean(0))
-    np.testing.assert_allclose(attr.values[:, 2], per_column[:, :2].sum(1), atol=1e-8)
-    np.testing.assert_allclose(attr.values[:, :2], per_column[:, 2:], atol=1e-8)
+    np.testing.assert_allclose(attr.values[:, 2], per_column[:, :2].sum(1), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(attr.values[:, :2], per_column[:, 2:], rtol=0, atol=1e-9)
+    assert attr.baseline == f"the mean of all {len(x)} background rows (exact)" and len(x) > 1000
     rf = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(
         x[["age", "checks"]], y)
     attr = explain(wrap(rf), xt[["age", "checks"]], background=x[["age", "checks"]])

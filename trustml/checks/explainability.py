@@ -136,6 +136,7 @@ def _attribution_finding(ctx, methods, rows, n) -> Finding:
         ranked, table, chart = _importance(_shown(ctx, attr, rows), top)
         metrics["methods"][key] = {"method": attr.method, "examples": len(attr),
                                    "seconds": attr.seconds, "output_space": attr.output_space,
+                                   "baseline": attr.baseline,
                                    "top_attributions": ranked}
         if attr.image_shape is None:
             tables.append(table)
@@ -149,6 +150,10 @@ def _attribution_finding(ctx, methods, rows, n) -> Finding:
                f"held-out examples with {', '.join(a.method for _, a in methods)}. The default "
                f"explainer is {primary.method}; by it the most influential {what} are "
                f"{', '.join(repr(r['feature']) for r in leaders)}.")
+    references = [f"{a.method}: {a.baseline} ({a.output_space})" for _, a in methods
+                  if a.baseline]
+    if references:
+        summary += f" Attributions are measured against {'; '.join(references)}."
     return Finding("explainability.attributions", "explainability", "info",
                    "What drives the model's decisions", summary, metrics=metrics,
                    tables=tables, charts=charts, visuals=_visuals(ctx, primary, rows),

@@ -42,6 +42,9 @@ class Attribution:
         Images: (height, width) of the pixel grid ``values`` flattens.
     output_space : {"probability", "log-odds"}
         What the attributions add up to (SHAP's linear and boosted-tree explainers: log-odds).
+    baseline : str
+        What the attributions are measured against, in words (e.g. "the mean of 4,500
+        background rows"): SHAP values add up to f(x) minus the model's output there.
     seconds : float
         Wall-clock time the explainer took.
     """
@@ -56,6 +59,7 @@ class Attribution:
     completeness_gap: float | None = None
     image_shape: tuple[int, int] | None = None
     output_space: str = "probability"
+    baseline: str = ""
     seconds: float = 0.0
 
     def __len__(self) -> int:

@@ -98,12 +98,19 @@ def _shap_sklearn(adapter, background, explain, kind, seed, max_background) -> A
         z = pre.transform(frame) if pre is not None else frame.to_numpy()
         return np.asarray(z.toarray() if hasattr(z, "toarray") else z, dtype=float)
 
-    bg = encode(background.sample(n=min(max_background, len(background)), random_state=seed))
     if kind == "linear":
-        sv = shap.LinearExplainer(final, bg)(encode(explain)).values
+        # Exact: against the mean of every background row. SHAP's default masker would average
+        # a random 100 of them, so the reference would move with the seed.
+        bg = encode(background)
+        masker = shap.maskers.Independent(bg, max_samples=len(bg))
+        sv = shap.LinearExplainer(final, masker)(encode(explain)).values
+        baseline = f"the mean of all {len(bg)} background rows (exact)"
     else:
+        bg = encode(background.sample(n=min(max_background, len(background)),
+                                      random_state=seed))
         sv = shap.TreeExplainer(final, bg, model_output="probability")(encode(explain),
                                                                       check_additivity=False).values
+        baseline = f"{len(bg)} background rows sampled with seed {seed} (interventional)"
     sv = np.asarray(sv, dtype=float)
     if sv.ndim == 3:  # one slice per class: take the positive class
         sv = sv[:, :, 1]
@@ -112,7 +119,8 @@ def _shap_sklearn(adapter, background, explain, kind, seed, max_background) -> A
         values[:, columns.index(owner)] += sv[:, j]
     return Attribution(method=f"SHAP {kind}", features=columns, values=values,
                        target=np.ones(len(explain), dtype=int),
-                       output_space="log-odds" if kind == "linear" else "probability")
+                       output_space="log-odds" if kind == "linear" else "probability",
+                       baseline=baseline)
 
 
 def _shap_permutation(adapter, background, explain, seed, max_background,
@@ -138,7 +146,8 @@ def _shap_permutation(adapter, background, explain, seed, max_background,
     if values.ndim == 3:
         values = values[np.arange(len(values)), :, target]
     return Attribution(method="SHAP permutation", features=list(background.columns),
-                       values=values, target=target)
+                       values=values, target=target,
+                       baseline=f"{len(bg)} background rows sampled with seed {seed}")
 
 
 def probability_forward(adapter, module):
@@ -183,6 +192,7 @@ def captum_tabular(adapter: TorchTabularAdapter, background: pd.DataFrame,
         names = [f"x{j}" for j in range(encoded.shape[1])]
     return Attribution(method="Captum integrated gradients", features=list(names),
                        values=values, target=target, completeness_gap=float(delta.abs().mean()),
+                       baseline=f"the mean encoded row of {len(background)} background rows",
                        seconds=time.perf_counter() - start)
 
 
