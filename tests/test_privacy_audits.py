@@ -13,6 +13,7 @@ from trustml.data import AuditData, k_anonymity, redact, scan_pii, split_overlap
 from trustml.models import MLPClassifier, wrap
 from trustml.privacy import (
     PrivacyLedger,
+    confidence_scores,
     epsilon_lower_bound,
     make_canaries,
     membership_candidates,
@@ -62,6 +63,16 @@ def test_audit_runs_lira_with_reference_models_for_sklearn(noisy):
     assert finding.metrics["lira"]["reference_models"] == 4
     assert finding.metrics["lira"]["auc_ci"][0] > 0.5
     assert finding.status in ("warn", "fail")
+    # The attacked rows are recorded: scoring them again gives the reported AUC.
+    from sklearn.metrics import roc_auc_score
+    rows = json.loads(json.dumps(finding.metrics["rows"]))
+    xt_, yt_, _ = data.take("test")
+    x_attacked = pd.concat([xs.iloc[rows["members"]], xt_.iloc[rows["non_members"]]])
+    y_attacked = np.r_[ys[rows["members"]], yt_[rows["non_members"]]]
+    truth = np.r_[np.ones(len(rows["members"])), np.zeros(len(rows["non_members"]))]
+    scores = confidence_scores(wrap(forest), x_attacked, y_attacked)
+    assert roc_auc_score(truth, scores) == pytest.approx(finding.metrics["confidence"]["auc"],
+                                                         abs=1e-12)
 
 
 def test_membership_candidates_are_as_many_each_and_the_rest_is_the_pool():

@@ -9,6 +9,7 @@ from trustml.models import wrap
 from trustml.privacy import (
     DEPTHS,
     make_canaries,
+    candidate_order,
     membership_candidates,
     membership_inference,
     one_run_audit,
@@ -330,7 +331,9 @@ def membership(ctx: AuditContext) -> list[Finding]:
                     "audit (scikit-learn models retrain themselves).")
     return [Finding("privacy.membership_inference", "privacy", status,
                     "Membership inference (does the model leak who was in the training data?)",
-                    summary, metrics=result | {"depth": ctx.privacy_depth}, tables=tables,
+                    summary, metrics=result | {"depth": ctx.privacy_depth,
+                                               "rows": _attacked_rows(ctx, len(members[1]))},
+                    tables=tables,
                     headline=figure("Membership-inference AUC", auc, "0.5 is guessing; "
                                     f"{best['tpr_at_0.01_fpr']:.1%} of members found at 1% "
                                     "false alarms", (low, high)),
@@ -339,6 +342,15 @@ def membership(ctx: AuditContext) -> list[Finding]:
                     regulations=LEAK_REGS,
                     recommendation="" if status == "pass" else "Train with differential privacy "
                     "(or a smaller epsilon), regularise, or train for fewer epochs.")]
+
+
+def _attacked_rows(ctx: AuditContext, k: int) -> dict:
+    """Which rows the attacks judged, so that anyone can score them again and recompute the
+    AUC: positions in the audit data's train and test splits."""
+    mem, non = candidate_order(len(ctx.data.take("train")[1]), len(ctx.data.take("test")[1]),
+                               ctx.seed)
+    return {"members": mem[:k].tolist(), "non_members": non[:k].tolist(), "seed": ctx.seed,
+            "of": "positions in AuditData.take('train') and take('test')"}
 
 
 @register("empirical_epsilon", "privacy", clauses=LEAK_REGS,

@@ -2,7 +2,11 @@
 attacks that audit a model's privacy (membership inference, canaries) at a chosen depth."""
 
 from trustml.privacy._bookkeeping import BookKeepingClipper
-from trustml.privacy._candidates import membership_candidates, reference_models
+from trustml.privacy._candidates import (
+    candidate_order,
+    membership_candidates,
+    reference_models,
+)
 from trustml.privacy._canary import epsilon_lower_bound, make_canaries, one_run_audit
 from trustml.privacy._depths import DEPTHS
 from trustml.privacy._membership import (
@@ -32,7 +36,8 @@ from trustml.privacy._train_private import train_private
 
 __all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DEPTHS", "DPSanityError", "PrivacyBudgetError",
            "attack_metrics", "confidence_scores", "epsilon_lower_bound", "lira_scores",
-           "make_canaries", "membership_candidates", "membership_inference", "one_run_audit",
+           "candidate_order", "make_canaries", "membership_candidates", "membership_inference",
+           "one_run_audit",
            "reference_models",
            "LedgerError", "PrivacyLedger", "PrivacyRecord", "data_fingerprint",
            "default_ledger_dir", "TrainState", "allowed_steps", "balanced_sample_rates",

@@ -10,6 +10,13 @@ from trustml.data import concat_rows, select_rows
 from trustml.models import wrap
 
 
+def candidate_order(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The order in which :func:`membership_candidates` draws training and held-out rows
+    (positions in each split): its first ``k`` of each are the attacked rows."""
+    rng = np.random.default_rng(seed)
+    return rng.permutation(n_train), rng.permutation(n_test)
+
+
 def membership_candidates(train: tuple, test: tuple, *, max_candidates: int = 1000,
                           seed: int = 0) -> tuple[tuple, tuple, tuple]:
     """Members (training rows), non-members (held-out rows) and the rest: the reference pool.
@@ -29,11 +36,10 @@ def membership_candidates(train: tuple, test: tuple, *, max_candidates: int = 10
     pool : tuple
         ``(inputs, labels)`` of every row not drawn, from both splits.
     """
-    rng = np.random.default_rng(seed)
     x_tr, y_tr, s_tr = train
     x_te, y_te, s_te = test
+    mem, non = candidate_order(len(y_tr), len(y_te), seed)
     k = min(max_candidates, len(y_tr), len(y_te))
-    mem, non = rng.permutation(len(y_tr)), rng.permutation(len(y_te))
     members = (select_rows(x_tr, mem[:k]), y_tr[mem[:k]], select_rows(s_tr, mem[:k]))
     nonmem = (select_rows(x_te, non[:k]), y_te[non[:k]], select_rows(s_te, non[:k]))
     pool_x = concat_rows(select_rows(x_tr, mem[k:]), select_rows(x_te, non[k:]))
