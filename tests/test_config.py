@@ -195,3 +195,35 @@ def test_help_names_every_config_section_and_exit_code():
     text = CliRunner().invoke(main, ["report", "--help"]).output
     assert all(section in text for section in SECTIONS - {"model", "data"} | {"model:", "data:"})
     assert "Exit codes: 0" in text and "1 a gate failed" in text and "2 usage" in text
+
+
+def test_a_config_audit_with_a_lexicon_file_reports_the_users_groups(tmp_path):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    rows = [(f"{'a cat owner loved it' if i % 2 else 'a dog owner hated it'} {i}",
+             "pos" if i % 2 else "neg") for i in range(120)]
+    (tmp_path / "reviews.csv").write_text(
+        "text,label\n" + "\n".join(f"{t},{label}" for t, label in rows))
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(
+        [t for t, _ in rows], [label == "pos" for _, label in rows])
+    sio.dump(model, tmp_path / "model.skops")
+    (tmp_path / "terms.csv").write_text("category,group,term\npets,cat people,a cat owner\n"
+                                        "pets,dog people,a dog owner\n")
+    (tmp_path / "audit.yaml").write_text(
+        "model: {kind: sklearn, path: model.skops}\n"
+        "data: {path: reviews.csv, text: text, label: label, positive_label: pos}\n"
+        "checks: [identity_probes]\nlexicon: terms.csv\n"
+        "templates: ['{person} wrote this.', 'I met {person}.']\nformats: [json]\n")
+    res = run("--config", tmp_path / "audit.yaml", "--out", tmp_path / "out")
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    [probe] = next(f for f in report["findings"]
+                   if f["id"] == "fairness.identity_probes")["metrics"]["categories"]
+    assert probe["category"] == "pets" and set(probe["groups"]) == {"cat people", "dog people"}
+    assert probe["highest"] == "cat people"
+    assert report["provenance"]["config"]["lexicon"] == "terms.csv"
+    (tmp_path / "terms.csv").write_text("category,group\npets,cats\n")
+    res = run("--config", tmp_path / "audit.yaml", "--out", tmp_path / "out2")
+    assert res.exit_code == 2 and not (tmp_path / "out2").exists()
+    assert "lexicon: terms.csv: needs exactly the columns category,group,term" in res.output

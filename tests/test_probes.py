@@ -51,3 +51,46 @@ def test_text_audit_runs_the_probes():
     finding = result.finding("fairness.identity_probes")
     assert finding.status == "fail"  # a 0.4 gap is far above the 0.10 fail threshold
     assert "gender" in finding.summary and len(TEMPLATES) >= 10
+
+
+LEXICON_FILES = {
+    "yaml": "pets:\n  cat people: [a woman with a cat]\n  dog people: [a man with a dog]\n",
+    "json": '{"pets": {"cat people": ["a woman with a cat"], "dog people": ["a man with a dog"]}}',
+    "csv": "category,group,term\npets,cat people,a woman with a cat\npets,dog people,a man with a dog\n",
+}
+
+
+@pytest.mark.parametrize("suffix", sorted(LEXICON_FILES))
+def test_audit_probes_the_users_groups_from_a_lexicon_file(tmp_path, suffix):
+    path = tmp_path / f"terms.{suffix}"
+    path.write_text(LEXICON_FILES[suffix])
+    (tmp_path / "templates.yaml").write_text("- '{person} liked it.'\n- '{person} hated it.'\n")
+    result = trustml.audit(KeywordModel(), load_tweets(n=60), checks=["identity_probes"],
+                           lexicon=path, templates=tmp_path / "templates.yaml", n_boot=10,
+                           progress=False)
+    [probe] = result.finding("fairness.identity_probes").metrics["categories"]
+    assert probe["category"] == "pets" and probe["highest"] == "cat people"
+    assert probe["groups"] == pytest.approx({"cat people": 0.9, "dog people": 0.5})
+
+
+@pytest.mark.parametrize("content, message", [
+    ("pets: {cats: [a cat]}\n", "lexicon: terms.yaml: category 'pets' needs at least two groups"),
+    ("pets: {a: [], b: [x]}\n", "lexicon: terms.yaml: group 'a' of 'pets' needs a list of"),
+    ("pets: {a: [x], b: [y]\n", "lexicon: terms.yaml: not valid YAML"),
+    ("- a\n- b\n", "lexicon: terms.yaml: expected categories of groups of terms"),
+])
+def test_a_malformed_lexicon_file_is_one_line_before_any_work(tmp_path, content, message):
+    (tmp_path / "terms.yaml").write_text(content)
+
+    class Untouchable(KeywordModel):
+        def predict_proba(self, texts):
+            raise AssertionError("the model ran before the lexicon was checked")
+    with pytest.raises(ConfigError, match=message):
+        trustml.audit(Untouchable(), load_tweets(n=60), lexicon=tmp_path / "terms.yaml",
+                      progress=False)
+
+
+def test_a_single_template_string_is_refused_with_the_list_to_write():
+    with pytest.raises(ConfigError, match=r"templates: one string is read as a file name; "
+                                          r"pass a list, e.g. \['\{person\} was here.'\]"):
+        identity_probe(KeywordModel(), templates="{person} was here.")

@@ -10,7 +10,15 @@ from collections.abc import Callable, Sequence
 from tqdm.auto import tqdm
 
 from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext, overall_statement
-from trustml.data import PHONE_REGIONS, AuditData, Redactor
+from trustml.data import (
+    LEXICON,
+    PHONE_REGIONS,
+    TEMPLATES,
+    AuditData,
+    Redactor,
+    read_lexicon,
+    read_templates,
+)
 from trustml.data._protection import phone_regions_of
 from trustml.errors import ConfigError, DataError
 from trustml.models import wrap
@@ -25,7 +33,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
           quasi_identifiers: Sequence[str] | None = None, privacy_depth: str = "standard",
           retrain: Callable | None = None, cv_folds: int | None = None, seed: int = 0,
           title: str | None = None, progress: bool = True, config: dict | None = None,
-          phone_regions: Sequence[str] = PHONE_REGIONS, **wrap_kwargs) -> AuditResult:
+          phone_regions: Sequence[str] = PHONE_REGIONS, lexicon=None, templates=None,
+          **wrap_kwargs) -> AuditResult:
     """Audit a model on a data set.
 
     Parameters
@@ -71,6 +80,11 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     phone_regions : sequence of str
         Countries (ISO 3166 codes) whose national phone-number formats the personal-data scan
         recognises (numbers written with a country code are found whatever this says).
+    lexicon, templates : optional
+        The identity terms (category -> group -> terms) and sentences with a ``{person}``
+        slot that the identity probes fill and the explanation checks look for: Python
+        objects or YAML / JSON / CSV files (:func:`trustml.data.read_lexicon`). Default:
+        trustml's own (:data:`trustml.data.LEXICON`, :data:`trustml.data.TEMPLATES`).
 
     Returns
     -------
@@ -84,6 +98,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     check_keywords(checks=checks, thresholds=thresholds, explain_rows=explain_rows, seed=seed,
                    privacy_depth=privacy_depth, quasi_identifiers=quasi_identifiers,
                    cv_folds=cv_folds, phone_regions=phone_regions, title=title)
+    lexicon = read_lexicon(lexicon) if lexicon is not None else LEXICON
+    templates = read_templates(templates) if templates is not None else TEMPLATES
     if not isinstance(data, AuditData):
         raise DataError(f"data: expected AuditData, got {type(data).__name__}; build it with "
                         "AuditData.from_frame or AuditData.from_texts")
@@ -110,7 +126,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                        quasi_identifiers=list(quasi_identifiers) if quasi_identifiers else None,
                        privacy_depth=privacy_depth,
                        retrain=retrain or adapter.retrainer(), cv_folds=cv_folds,
-                       progress=progress, phone_regions=phone_regions)
+                       progress=progress, phone_regions=phone_regions, lexicon=lexicon,
+                       templates=templates)
     findings, seconds = [], {}
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):
         start = time.perf_counter()

@@ -16,7 +16,7 @@ import yaml
 from trustml._audit import audit
 from trustml._files import check_writable_dir, write_reports
 from trustml._schema import DEFAULTS, AuditConfig, validate_config
-from trustml.data import AuditData, read_table, read_texts
+from trustml.data import AuditData, read_lexicon, read_table, read_templates, read_texts
 from trustml.errors import ConfigError, ModelLoadError
 from trustml.report import FORMATS, AuditResult
 
@@ -54,6 +54,13 @@ def load_config(path: str | Path) -> dict:
         for key in keys:
             if key in config[section]:
                 config[section][key] = str(path.parent / config[section][key])
+    for key in ("lexicon", "templates"):  # a file name, or the value written in the YAML
+        if isinstance(config.get(key), str):
+            config[key] = str(path.parent / config[key])
+    if config.get("lexicon") is not None:  # checked now, before any data or model is loaded
+        read_lexicon(config["lexicon"])
+    if config.get("templates") is not None:
+        read_templates(config["templates"])
     return config
 
 
@@ -298,7 +305,8 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
                    explain_rows=c["explain_rows"], privacy_depth=c["privacy_depth"],
                    quasi_identifiers=c["quasi_identifiers"], cv_folds=c["cv_folds"],
                    seed=c["seed"], phone_regions=c["phone_regions"], title=c["title"],
-                   progress=progress, config=_as_recorded(config))
+                   lexicon=c["lexicon"], templates=c["templates"], progress=progress,
+                   config=_as_recorded(config))
     paths = write_reports(result, out, c["formats"])
     return result, paths, gate_failures(result, c["gates"], c["fail_on"])
 
@@ -306,6 +314,8 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
 def _as_recorded(config: dict) -> dict:
     """The configuration as the report records it: file names, not the paths on this machine."""
     names = {"model": ("path", "weights", "training_record"), "data": ("path",)}
-    return {k: v for k, v in config.items() if k not in names} | {
+    files = {k: Path(config[k]).name for k in ("lexicon", "templates")
+             if isinstance(config.get(k), str)}
+    return {k: v for k, v in config.items() if k not in names} | files | {
         section: {k: Path(v).name if k in keys else v for k, v in config[section].items()}
         for section, keys in names.items()}

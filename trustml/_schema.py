@@ -124,6 +124,9 @@ class Settings(_Section):
     cv_folds: Optional[int] = Field(None, ge=0, examples=[5])
     phone_regions: list[str] = Field(default_factory=lambda: list(PHONE_REGIONS),
                                      examples=[["US", "GB"]])
+    lexicon: Optional[Union[Path_, dict[str, dict[str, list[str]]]]] = Field(
+        None, examples=["identity_terms.yaml"])
+    templates: Optional[Union[Path_, list[str]]] = Field(None, examples=["templates.txt"])
 
     @field_validator("checks")
     @classmethod

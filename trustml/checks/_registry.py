@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from trustml.data import PHONE_REGIONS, AuditData
+from trustml.data import LEXICON, PHONE_REGIONS, TEMPLATES, AuditData
 from trustml.errors import TrustMLError
 from trustml.explain import explainers_for
 from trustml.metrics import versus_trivial
@@ -42,6 +42,8 @@ class AuditContext:
     cv_folds: int | None = None
     progress: bool = True
     phone_regions: tuple[str, ...] = PHONE_REGIONS  # whose phone formats count as personal data
+    lexicon: dict = field(default_factory=lambda: LEXICON)  # identity terms for probes, shares
+    templates: list = field(default_factory=lambda: TEMPLATES)
     _predictions: dict = field(default_factory=dict, repr=False)
 
     @property

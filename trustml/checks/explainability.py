@@ -14,6 +14,7 @@ from trustml.explain import (
     explainers_for,
     faithfulness,
     identity_share,
+    identity_words,
     image_pixels,
     rank_agreement,
 )
@@ -124,7 +125,8 @@ def attributions(ctx: AuditContext) -> list[Finding]:
     findings = [_attribution_finding(ctx, methods, rows, n),
                 _quality_finding(ctx, methods, rows, x_train)]
     if data.kind == "text":
-        findings.append(_identity_finding(methods[0][1], ctx.thresholds["identity_share_warn"]))
+        findings.append(_identity_finding(methods[0][1], ctx.thresholds["identity_share_warn"],
+                                          identity_words(ctx.lexicon)))
     return findings
 
 
@@ -304,8 +306,8 @@ def _quality_summary(primary: Attribution, q: dict, stable: float | None, verdic
     return summary
 
 
-def _identity_finding(attr: Attribution, threshold: float) -> Finding:
-    share = identity_share(attr)
+def _identity_finding(attr: Attribution, threshold: float, words: set[str]) -> Finding:
+    share = identity_share(attr, words)
     with_terms, among = share["texts_with_terms"], share["share_among_mentions"]
     if not with_terms:
         status = "info"

@@ -207,7 +207,8 @@ def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Fin
           thresholds={"probe_gap_warn": 0.05, "probe_gap_fail": 0.10})  # score gap by group
 def identity_probes(ctx: AuditContext) -> list[Finding]:
     t = ctx.thresholds
-    results = identity_probe(ctx.model, n_boot=ctx.n_boot, seed=ctx.seed)
+    results = identity_probe(ctx.model, templates=ctx.templates, lexicon=ctx.lexicon,
+                             n_boot=ctx.n_boot, seed=ctx.seed)
     statuses = [_status(r["gap"], t["probe_gap_warn"], t["probe_gap_fail"]) for r in results]
     rows = [[r["category"], fmt_ci(r["gap"], r.get("gap_ci")), r["highest"], r["lowest"],
              ", ".join(list(r["terms"])[:2])] for r in results]

@@ -4,6 +4,7 @@ identity lexicon."""
 from trustml.data._audit_data import AuditData
 from trustml.data._encoding import OrdinalCodec, TabularEncoder
 from trustml.data._lexicon import LEXICON, TEMPLATES
+from trustml.data._lexicon_files import read_lexicon, read_templates
 from trustml.data._protection import (
     PHONE_REGIONS,
     PIIMatch,
@@ -41,5 +42,5 @@ __all__ = ["AuditData", "LEXICON", "OrdinalCodec", "PIIMatch", "PHONE_REGIONS", 
            "load_adult",
            "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets", "name_kind",
            "pii_summary", "plain_kind", "propose_quasi_identifiers", "reidentification",
-           "read_table", "read_texts", "redact", "redact_pieces", "scan_pii", "select_rows",
+           "read_lexicon", "read_table", "read_templates", "read_texts", "redact", "redact_pieces", "scan_pii", "select_rows",
            "split_overlap", "table_pii", "concat_rows"]

@@ -5,8 +5,8 @@ so a fair model scores them alike (Kiritchenko and Mohammad 2018). Per category 
 religion...), the audit reports each group's mean positive score, the largest gap between two
 groups with a bootstrap interval over templates, and the terms that move the score most.
 
-Templates and terms are trustml's own; users can pass theirs (lists, or files with one entry
-per line; a template holds ``{person}``).
+Templates and terms are trustml's own; users can pass theirs: Python objects, or YAML, JSON
+or CSV files (:func:`trustml.data.read_lexicon`, :func:`trustml.data.read_templates`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from trustml.data import LEXICON, TEMPLATES
-from trustml.errors import ConfigError
-
-
-def _read_lines(source) -> list[str]:
-    if isinstance(source, (str, Path)) and Path(source).is_file():
-        return [line.strip() for line in Path(source).read_text().splitlines() if line.strip()]
-    return list(source)
+from trustml.data import LEXICON, TEMPLATES, read_lexicon, read_templates
 
 
 def _capitalise(sentence: str) -> str:
@@ -31,7 +24,7 @@ def _capitalise(sentence: str) -> str:
 
 
 def identity_probe(adapter, *, templates: Sequence[str] | str | Path | None = None,
-                   lexicon: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+                   lexicon: Mapping[str, Mapping[str, Sequence[str]]] | str | Path | None = None,
                    n_boot: int = 200, seed: int = 0, positive: int = 1) -> list[dict]:
     """Score every template with every identity term; compare groups per category.
 
@@ -39,10 +32,10 @@ def identity_probe(adapter, *, templates: Sequence[str] | str | Path | None = No
     ----------
     adapter : text model adapter
         Anything with ``predict_proba(list_of_strings)``.
-    templates : list of str, or a file with one template per line
+    templates : list of str, or a file (YAML / JSON list, or one template per line)
         Each holds ``{person}``. Default: :data:`TEMPLATES`.
-    lexicon : mapping category -> group -> terms
-        Default: :data:`LEXICON`.
+    lexicon : mapping category -> group -> terms, or a YAML / JSON / CSV file
+        Default: :data:`LEXICON` (see :func:`trustml.data.read_lexicon`).
     n_boot : int
         Bootstrap resamples over templates for the gap's interval.
     seed : int
@@ -56,19 +49,12 @@ def identity_probe(adapter, *, templates: Sequence[str] | str | Path | None = No
         ``gap_ci``, ``highest`` / ``lowest`` group, ``terms`` (term -> mean score, sorted by
         distance from the category mean, largest first).
     """
-    templates = _read_lines(templates) if templates is not None else TEMPLATES
-    lexicon = lexicon if lexicon is not None else LEXICON
-    bad = [t for t in templates if "{person}" not in t]
-    if not templates or bad:
-        raise ConfigError(f"templates: every template needs a {{person}} slot ({len(bad)} "
-                          "without one); e.g. '{person} wrote this review.'")
+    templates = read_templates(templates) if templates is not None else TEMPLATES
+    lexicon = read_lexicon(lexicon) if lexicon is not None else LEXICON
     rng = np.random.default_rng(seed)
     results = []
     for category, groups in lexicon.items():
         terms = [(g, term) for g, ts in groups.items() for term in ts]
-        if len({g for g, _ in terms}) < 2:
-            raise ConfigError(f"lexicon: category {category!r} needs at least two groups with "
-                              "terms")
         sentences = [_capitalise(t.format(person=term)) for _, term in terms for t in templates]
         scores = adapter.predict_proba(sentences)[:, positive].reshape(len(terms), len(templates))
         names = list(groups)
