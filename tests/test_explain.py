@@ -334,3 +334,65 @@ def test_attention_mask_integrated_gradients_add_up_to_hiding_the_tokens():
     lstm = wrap(LSTMTextClassifier(tok.vocab_size, embed_dim=8, hidden=8), tokenizer=tok)
     assert not supports_attention_bias(lstm)
     assert explain(lstm, texts).method == "Captum layer integrated gradients"
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    from sklearn.datasets import load_diabetes
+    d = load_diabetes(as_frame=True)
+    x, y = d.data, d.target.to_numpy()
+    return x.iloc[:300], y[:300], x.iloc[300:320]
+
+
+def test_sklearn_linear_regression_shap_is_the_closed_form(diabetes):
+    from sklearn.linear_model import Ridge
+    x, y, held_out = diabetes
+    model = Ridge(alpha=0.1).fit(x, y)
+    attr = explain(wrap(model), held_out, background=x)
+    assert attr.method == "SHAP linear" and attr.output_space == "target units"
+    expected = model.coef_ * (held_out.to_numpy() - x.to_numpy().mean(0))
+    np.testing.assert_allclose(attr.values, expected, rtol=0, atol=1e-9)
+    assert attr.features == list(x.columns)
+
+
+def test_torch_linear_regression_integrated_gradients_is_the_closed_form(diabetes):
+    from trustml.data import TabularEncoder
+    from trustml.models import LinearRegression
+    x, y, held_out = diabetes
+    enc = TabularEncoder().fit(x)
+    torch.manual_seed(0)
+    module = LinearRegression(enc.n_outputs)
+    adapter = wrap(module, encoder=enc, task="regression", target_center=150.0,
+                   target_scale=80.0)
+    attr = explain(adapter, held_out, background=x, method="integrated_gradients")
+    assert attr.output_space == "target units"
+    z, zbar = enc.transform(held_out), enc.transform(x).mean(0)
+    w = module.linear.weight.detach().numpy()[0]
+    np.testing.assert_allclose(attr.values, 80.0 * w * (z - zbar), rtol=0, atol=1e-4)
+    # completeness: attributions add up to the change of the prediction from the baseline
+    baseline = (zbar @ w + module.linear.bias.item()) * 80.0 + 150.0
+    np.testing.assert_allclose(attr.values.sum(1), adapter.predict(held_out) - baseline,
+                               atol=1e-3)
+
+
+def test_any_regression_model_is_explained_additively_by_permutation_shap(diabetes):
+    from sklearn.neighbors import KNeighborsRegressor
+    x, y, held_out = diabetes
+    model = KNeighborsRegressor(5).fit(x, y)
+    bg = x.iloc[:40]
+    attr = explain(wrap(model), held_out, background=bg, max_background=40)
+    assert attr.method == "SHAP permutation" and attr.output_space == "target units"
+    np.testing.assert_allclose(attr.values.sum(1),
+                               model.predict(held_out) - model.predict(bg).mean(), atol=1e-6)
+
+
+def test_tree_regressor_shap_equals_shap_called_directly(diabetes):
+    import shap
+    from sklearn.ensemble import RandomForestRegressor
+    x, y, held_out = diabetes
+    forest = RandomForestRegressor(n_estimators=10, max_depth=3, random_state=0).fit(x, y)
+    attr = explain(wrap(forest), held_out, background=x, max_background=60)
+    assert attr.method == "SHAP tree" and attr.output_space == "target units"
+    bg = x.sample(n=60, random_state=0).to_numpy()
+    direct = shap.TreeExplainer(forest, bg, model_output="raw")
+    np.testing.assert_allclose(attr.values, direct(held_out.to_numpy()).values, atol=1e-9)

@@ -40,8 +40,9 @@ class Attribution:
         Integrated gradients: mean |sum of attributions - (f(x) - f(baseline))|.
     image_shape : tuple, optional
         Images: (height, width) of the pixel grid ``values`` flattens.
-    output_space : {"probability", "log-odds"}
-        What the attributions add up to (SHAP's linear and boosted-tree explainers: log-odds).
+    output_space : {"probability", "log-odds", "target units"}
+        What the attributions add up to (SHAP's linear explainer on a classifier: log-odds; a
+        regression model: its prediction, in the target's units).
     baseline : str
         What the attributions are measured against, in words (e.g. "the mean of 4,500
         background rows"): SHAP values add up to f(x) minus the model's output there.
@@ -108,7 +109,10 @@ def _is_special(token: str) -> bool:
 
 
 def explained_classes(adapter: ModelAdapter, X) -> np.ndarray:
-    """The class to explain per example: 1 for a binary model, else the predicted class."""
+    """The class to explain per example: 1 for a binary model, else the predicted class; 0
+    (the one output) for a regression model."""
+    if adapter.task == "regression":
+        return np.zeros(len(X), dtype=int)
     proba = adapter.predict_proba(X)
     if proba.shape[1] == 2:
         return np.full(len(proba), POSITIVE)

@@ -11,8 +11,7 @@ import pandas as pd
 import shap
 import torch
 from captum.attr import IntegratedGradients
-from sklearn.base import is_classifier
-from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
 from sklearn.pipeline import Pipeline
 
 from trustml.data import OrdinalCodec
@@ -20,8 +19,8 @@ from trustml.explain._attribution import Attribution, explained_classes
 from trustml.explain._registry import register_explainer
 from trustml.models._adapters import ModelAdapter, TorchTabularAdapter
 
-TREE_MODELS = ("DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
-               "GradientBoostingClassifier", "HistGradientBoostingClassifier")
+TREE_MODELS = tuple(f"{family}{kind}" for kind in ("Classifier", "Regressor") for family in (
+    "DecisionTree", "RandomForest", "ExtraTrees", "GradientBoosting", "HistGradientBoosting"))
 
 
 def shap_tabular(adapter: ModelAdapter, background: pd.DataFrame, explain: pd.DataFrame, *,
@@ -57,16 +56,21 @@ def _split(estimator):
     return None, estimator
 
 
+def _space(adapter: ModelAdapter) -> str:
+    return "target units" if adapter.task == "regression" else "probability"
+
+
 def _sklearn_kind(adapter: ModelAdapter) -> str:
     estimator = getattr(adapter, "estimator", None)  # a scikit-learn model's
-    if estimator is None or adapter.task != "binary":
+    if estimator is None or adapter.task not in ("binary", "regression"):
         return "permutation"
     pre, final = _split(estimator)
     if pre is not None and _column_map(pre) is None:
         return "permutation"
-    if isinstance(final, LinearClassifierMixin):
+    linear = LinearClassifierMixin if adapter.task == "binary" else LinearModel
+    if isinstance(final, linear):
         return "linear"
-    if is_classifier(final) and type(final).__name__ in TREE_MODELS:
+    if type(final).__name__ in TREE_MODELS:
         return "tree"
     return "permutation"
 
@@ -108,8 +112,9 @@ def _shap_sklearn(adapter, background, explain, kind, seed, max_background) -> A
     else:
         bg = encode(background.sample(n=min(max_background, len(background)),
                                       random_state=seed))
-        sv = shap.TreeExplainer(final, bg, model_output="probability")(encode(explain),
-                                                                      check_additivity=False).values
+        output = "raw" if adapter.task == "regression" else "probability"
+        sv = shap.TreeExplainer(final, bg, model_output=output)(encode(explain),
+                                                               check_additivity=False).values
         baseline = f"{len(bg)} background rows sampled with seed {seed} (interventional)"
     sv = np.asarray(sv, dtype=float)
     if sv.ndim == 3:  # one slice per class: take the positive class
@@ -119,8 +124,8 @@ def _shap_sklearn(adapter, background, explain, kind, seed, max_background) -> A
         values[:, columns.index(owner)] += sv[:, j]
     return Attribution(method=f"SHAP {kind}", features=columns, values=values,
                        target=np.ones(len(explain), dtype=int),
-                       output_space="log-odds" if kind == "linear" else "probability",
-                       baseline=baseline)
+                       output_space="log-odds" if kind == "linear" and adapter.task == "binary"
+                       else _space(adapter), baseline=baseline)
 
 
 def _shap_permutation(adapter, background, explain, seed, max_background,
@@ -131,9 +136,12 @@ def _shap_permutation(adapter, background, explain, seed, max_background,
     bg = background.sample(n=min(max_background, len(background)), random_state=seed)
     masker = shap.maskers.Independent(codec.encode(bg), max_samples=max_background)
     target = explained_classes(adapter, explain)
-    binary = adapter.predict_proba(explain.iloc[:1]).shape[1] == 2
+    regression = adapter.task == "regression"
+    binary = not regression and adapter.predict_proba(explain.iloc[:1]).shape[1] == 2
 
     def f(z):
+        if regression:
+            return adapter.predict(codec.decode(z))
         proba = adapter.predict_proba(codec.decode(z))
         return proba[:, 1] if binary else proba
 
@@ -146,14 +154,17 @@ def _shap_permutation(adapter, background, explain, seed, max_background,
     if values.ndim == 3:
         values = values[np.arange(len(values)), :, target]
     return Attribution(method="SHAP permutation", features=list(background.columns),
-                       values=values, target=target,
+                       values=values, target=target, output_space=_space(adapter),
                        baseline=f"{len(bg)} background rows sampled with seed {seed}")
 
 
 def probability_forward(adapter, module):
-    """``f(inputs) -> class probabilities`` of a torch adapter's module, for Captum."""
+    """``f(inputs) -> class probabilities`` of a torch adapter's module, for Captum; for a
+    regression model, its prediction in the target's units (one column)."""
     def forward(*inputs):
         logits = adapter.forward(module, *inputs).float()
+        if adapter.task == "regression":
+            return logits[:, :1] * adapter.target_scale + adapter.target_center
         if logits.shape[1] == 1:
             p = torch.sigmoid(logits)
             return torch.cat([1 - p, p], 1)
@@ -192,13 +203,14 @@ def captum_tabular(adapter: TorchTabularAdapter, background: pd.DataFrame,
         names = [f"x{j}" for j in range(encoded.shape[1])]
     return Attribution(method="Captum integrated gradients", features=list(names),
                        values=values, target=target, completeness_gap=float(delta.abs().mean()),
+                       output_space=_space(adapter),
                        baseline=f"the mean encoded row of {len(background)} background rows",
                        seconds=time.perf_counter() - start)
 
 
 def _tabular(adapter) -> bool:
     caps = adapter.capabilities
-    return caps.modality == "tabular" and caps.probabilities
+    return caps.modality == "tabular" and (caps.probabilities or caps.task == "regression")
 
 
 @register_explainer("integrated_gradients",
