@@ -396,3 +396,26 @@ def test_tree_regressor_shap_equals_shap_called_directly(diabetes):
     bg = x.sample(n=60, random_state=0).to_numpy()
     direct = shap.TreeExplainer(forest, bg, model_output="raw")
     np.testing.assert_allclose(attr.values, direct(held_out.to_numpy()).values, atol=1e-9)
+
+
+def test_a_regression_audit_explains_and_judges_faithfulness_in_target_units(diabetes):
+    from sklearn.linear_model import Ridge
+    from trustml.data import AuditData
+    from trustml.explain import faithfulness, shuffled
+    x, y, held_out = diabetes
+    data = AuditData.from_frame(x.assign(target=y), label="target", task="regression", seed=0)
+    xs, ys, _ = data.take("train")
+    model = Ridge(alpha=0.1).fit(xs, ys)
+    result = trustml.audit(model, data, checks=["explainability"], explain_rows=30,
+                           progress=False)
+    attributions = result.finding("explainability.attributions")
+    assert attributions.metrics["methods"]["shap"]["output_space"] == "target units"
+    quality = result.finding("explainability.quality")
+    assert quality.status == "pass" and "standard deviations of the predictions" in \
+        quality.summary
+    # the exact attribution is more faithful than the same values shuffled within each row
+    adapter, rows = wrap(model), data.take("test")[0].iloc[:30]
+    attr = explain(adapter, rows, background=xs)
+    good = faithfulness(adapter, attr, rows, background=xs)["comprehensiveness_gain"]
+    bad = faithfulness(adapter, shuffled(attr), rows, background=xs)["comprehensiveness_gain"]
+    assert good > 0.1 and good > bad

@@ -109,7 +109,7 @@ def _agreement(result: dict) -> tuple[float | None, str]:
 
 
 @register("explainability", "explainability", clauses=IDENTITY_REGS, model_dependent=True,
-          needs=("classifier", "explainer"), thresholds={
+          needs=("explainer",), thresholds={
               "min_rank_agreement": 0.5,           # Spearman rank of SHAP vs Captum importance
               "min_comprehensiveness_gain": 0.02,  # faithfulness above random deletion
               "max_completeness_gap": 0.05,        # integrated gradients' sum vs output change
@@ -286,15 +286,18 @@ def _method_agreement(methods, t: dict) -> tuple[dict, list, list[tuple[str, str
 
 def _faithfulness_figure(primary: Attribution, q: dict) -> dict:
     return figure("Faithfulness (comprehensiveness gain)", q["comprehensiveness_gain"],
-                  f"deleting the inputs {primary.method} ranks highest lowers the output by "
+                  f"deleting the inputs {primary.method} ranks highest changes the output by "
                   f"{q['comprehensiveness']:.3f}, random inputs by "
                   f"{q['random_comprehensiveness']:.3f}")
 
 
 def _quality_summary(primary: Attribution, q: dict, stable: float | None, verdicts) -> str:
+    effect = ("moves the prediction by {:.3f} standard deviations of the predictions"
+              if primary.output_space == "target units"
+              else "lowers the predicted class's probability by {:.3f}")
     summary = (f"An explanation is only useful if it is faithful to the model. Deleting the "
-               f"inputs {primary.method} ranks highest lowers the predicted class's probability "
-               f"by {q['comprehensiveness']:.3f} on average, against "
+               f"inputs {primary.method} ranks highest "
+               f"{effect.format(q['comprehensiveness'])} on average, against "
                f"{q['random_comprehensiveness']:.3f} for as many random inputs.")
     if stable is not None:
         summary += (f" Explanations of the audited model and its baseline agree with Spearman "

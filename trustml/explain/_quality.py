@@ -61,12 +61,19 @@ def faithfulness(adapter: ModelAdapter, attr: Attribution, X, *, background=None
         comprehensiveness and sufficiency (averaged over the fractions).
     """
     rng = np.random.default_rng(seed)
-    proba = adapter.predict_proba(X if not isinstance(X, (list, tuple)) else list(X))
-    pred = proba.argmax(1)
-    p_full = proba[np.arange(len(pred)), pred]
-    # Attributions explain `target`; the inputs that support the prediction are the most
-    # positive when the prediction is the target, the most negative otherwise.
-    sign = np.where(pred == np.asarray(attr.target), 1.0, -1.0)
+    X = X if not isinstance(X, (list, tuple)) else list(X)
+    if adapter.task == "regression":
+        # The inputs that move the prediction most, either way; changes in units of the
+        # predictions' spread, so that thresholds read as for probabilities.
+        pred, p_full = None, adapter.predict(X)
+        sign = None
+    else:
+        proba = adapter.predict_proba(X)
+        pred = proba.argmax(1)
+        p_full = proba[np.arange(len(pred)), pred]
+        # Attributions explain `target`; the inputs that support the prediction are the most
+        # positive when the prediction is the target, the most negative otherwise.
+        sign = np.where(pred == np.asarray(attr.target), 1.0, -1.0)
     if attr.fragments:
         index, removed, kept = _text_variants(attr, sign, fractions, rng)
     else:
@@ -80,7 +87,7 @@ def faithfulness(adapter: ModelAdapter, attr: Attribution, X, *, background=None
                           for k in ("comprehensiveness", "sufficiency")}
     out["comprehensiveness_gain"] = out["comprehensiveness"] - out["random_comprehensiveness"]
     out["fractions"] = list(fractions)
-    out["examples"] = len(pred)
+    out["examples"] = len(p_full)
     return out
 
 
@@ -101,12 +108,19 @@ def _text_variants(attr, sign, fractions, rng):
         real = np.array([j for j, f in enumerate(frags) if f.strip()])
         if len(real) == 0:
             continue
-        vals = np.asarray(attr.token_values[i], dtype=float) * sign[i]
+        vals = _ranked(attr.token_values[i], sign, i)
         for name, chosen in _choices(vals, real, fractions, rng):
             removed.append("".join(x for j, x in enumerate(frags) if j not in chosen))
             kept.append("".join(x for j, x in enumerate(frags) if j in chosen))
             index.append((i, name))
     return index, removed, kept
+
+
+def _ranked(values, sign, i: int) -> np.ndarray:
+    """Scores to rank one example's inputs by: signed towards its prediction, or the size
+    of the attribution for a regression model (``sign`` None)."""
+    values = np.asarray(values, dtype=float)
+    return np.abs(values) if sign is None else values * sign[i]
 
 
 def _reference_row(frame: pd.DataFrame) -> dict:
@@ -122,7 +136,7 @@ def _tabular_variants(attr, frame, reference, sign, fractions, rng):
     dtypes = frame.dtypes.to_dict()
     index, removed, kept = [], [], []
     for i in range(len(frame)):
-        vals = np.asarray(attr.values[i], dtype=float) * sign[i]
+        vals = _ranked(attr.values[i], sign, i)
         for name, chosen in _choices(vals, np.arange(len(columns)), fractions, rng):
             cols = [columns[j] for j in chosen]
             row_removed, row_kept = frame.iloc[i].copy(), frame.iloc[i].copy()
@@ -144,8 +158,17 @@ def _drops(adapter, index, removed, kept, pred, p_full) -> dict:
                            "random_sufficiency")}
     if not index:
         return out
-    proba = adapter.predict_proba(concat_rows(removed, kept))
+    variants = concat_rows(removed, kept)
     half = len(index)
+    if pred is None:  # regression: the size of the change, in units of the predictions' spread
+        spread = float(np.std(p_full)) or 1.0
+        moved = np.abs(adapter.predict(variants) - p_full[[i for i, _ in index] * 2]) / spread
+        for r, (i, name) in enumerate(index):
+            prefix = "" if name == "attr" else "random_"
+            out[f"{prefix}comprehensiveness"].append(moved[r])
+            out[f"{prefix}sufficiency"].append(moved[half + r])
+        return out
+    proba = adapter.predict_proba(variants)
     for r, (i, name) in enumerate(index):
         prefix = "" if name == "attr" else "random_"
         out[f"{prefix}comprehensiveness"].append(p_full[i] - proba[r, pred[i]])
