@@ -419,3 +419,21 @@ def test_a_regression_audit_explains_and_judges_faithfulness_in_target_units(dia
     good = faithfulness(adapter, attr, rows, background=xs)["comprehensiveness_gain"]
     bad = faithfulness(adapter, shuffled(attr), rows, background=xs)["comprehensiveness_gain"]
     assert good > 0.1 and good > bad
+
+
+def test_a_scikit_learn_text_pipeline_is_explained_word_by_word():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from trustml.data import load_tweets
+    data = load_tweets(n=300)
+    x, y, _ = data.take("train")
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(x, y)
+    result = trustml.audit(model, data, checks=["explainability"], explain_rows=8,
+                           progress=False)
+    attributions = result.finding("explainability.attributions")
+    assert attributions.status == "info"
+    assert attributions.metrics["methods"]["shap"]["method"] == \
+        "SHAP partition (text masker, words)"
+    quality = result.finding("explainability.quality")
+    assert quality.metrics["shap"]["comprehensiveness_gain"] > 0

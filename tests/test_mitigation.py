@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.compose import make_column_transformer
@@ -99,3 +100,39 @@ def test_audit_of_a_sklearn_model_adds_the_reduction(fitted):
     assert reduced["method"] == "reduction"
     assert reduced["after"]["demographic_parity_difference"] <= \
         reduced["before"]["demographic_parity_difference"]
+
+
+def test_a_text_model_is_mitigated_by_thresholds_and_by_retraining():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from trustml.data import read_texts
+    rng = np.random.default_rng(0)
+    n = 300
+    sex = rng.choice(["f", "m"], n)
+    label = rng.integers(0, 2, n)
+    # the men's positive reviews say "great", the women's only "fine": a biased signal
+    words = np.where(label == 1, np.where(sex == "m", "great film", "fine film"), "dull film")
+    frame = pd.DataFrame({"text": [f"{w} {i}" for i, w in enumerate(words)],
+                          "label": np.where(label == 1, "pos", "neg"), "sex": sex})
+    data = read_texts(frame, text="text", label="label", sensitive=["sex"],
+                      positive_label="pos")
+    x, y, _ = data.take("train")
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression(C=0.05)).fit(x, y)
+    result = trustml.audit(model, data, checks=["mitigation"], progress=False)
+    finding = result.finding("fairness.mitigation")
+    assert finding.status == "info", finding.summary
+    methods = {(r["method"], r["constraint"]) for r in finding.metrics.values()}
+    assert {("thresholds", "demographic_parity"), ("reduction", "demographic_parity")} <= methods
+
+
+def test_mitigation_with_no_group_large_enough_is_not_run_not_an_error():
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame({"a": rng.normal(size=80)})
+    y = (x["a"] > 0).astype(int).to_numpy()
+    data = trustml.data.AuditData.from_frame(x.assign(y=y, sex=rng.choice(["f", "m"], 80)),
+                                             label="y", sensitive="sex", seed=0)
+    model = LogisticRegression().fit(data.take("train")[0], data.take("train")[1])
+    finding = trustml.audit(model, data, checks=["mitigation"],
+                            progress=False).finding("fairness.mitigation")
+    assert finding.status == "not_run" and "fewer than two groups of 'sex'" in finding.summary

@@ -271,6 +271,10 @@ def proxies(ctx: AuditContext) -> list[Finding]:
     return findings
 
 
+def _names(features: list[str]) -> str:
+    return ", ".join(repr(f) for f in features)
+
+
 def _judged_rows(groups, min_size: int) -> np.ndarray:
     """Positions of the test rows in groups large enough to judge: the groups the fairness
     finding compares, so mitigation's "before" is the finding's gap."""
@@ -288,11 +292,14 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     x_train, y_train, s_train = data.take("train")
     x_test, y_test, s_test = data.take("test")
-    rows, metrics = [], {}
+    rows, metrics, unjudged = [], {}, []
     for feature in data.sensitive_names:
+        idx = _judged_rows(s_test[feature], ctx.thresholds["min_group_size"])
+        if s_test[feature].iloc[idx].nunique() < 2:
+            unjudged.append(feature)
+            continue
         for method, constraint, mitigator in mitigations(ctx.model, x_train, y_train,
                                                          s_train[feature]):
-            idx = _judged_rows(s_test[feature], ctx.thresholds["min_group_size"])
             result = before_after(ctx.model, mitigator, select_rows(x_test, idx), y_test[idx],
                                   s_test[feature].iloc[idx], seed=ctx.seed)
             key = f"{feature}/{constraint}" if method == "thresholds" else \
@@ -306,6 +313,13 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
                          f"{a['demographic_parity_difference']:.3f}",
                          f"{b['equalized_odds_difference']:.3f} -> "
                          f"{a['equalized_odds_difference']:.3f}"])
+    if not metrics:
+        return [Finding("fairness.mitigation", "fairness", "not_run", "What mitigation would cost",
+                        f"Not judged: fewer than two groups of {_names(unjudged)} have "
+                        f"{ctx.thresholds['min_group_size']} held-out rows or more "
+                        "(min_group_size), so no gap between groups can be measured or "
+                        "mitigated.", metrics={"unjudged": unjudged},
+                        regulations=MITIGATION_REGS)]
     best = min(metrics.values(), key=lambda r: r["after"]["demographic_parity_difference"])
     summary = ("Mitigation can trade accuracy for equal treatment: group-specific decision "
                "thresholds work on any model"
@@ -319,6 +333,9 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
                "demographic parity difference "
                f"{best['before']['demographic_parity_difference']:.3f} -> "
                f"{best['after']['demographic_parity_difference']:.3f}.")
+    if unjudged:
+        summary += (f" Not judged: {_names(unjudged)}, with fewer than two groups of "
+                    f"{ctx.thresholds['min_group_size']} held-out rows or more.")
     return [Finding("fairness.mitigation", "fairness", "info",
                     "What mitigation would cost", summary, metrics=metrics,
                     tables=[Table("Before -> after mitigation (test split, groups large "

@@ -23,11 +23,14 @@ from trustml.explain._tabular import probability_forward
 from trustml.models._adapters import HFTextAdapter, ModelAdapter, TorchTextAdapter
 
 HIDDEN = -1e4  # attention bias of padding: never seen
+WORDS = r"\W+"  # SHAP's text masker splits on this when the model has no tokenizer
 
 
 def shap_text(adapter: ModelAdapter, texts, *, max_evals: int = 500,
               batch_size: int = 64) -> Attribution:
-    """SHAP partition values per token with SHAP's text masker on the model's tokenizer.
+    """SHAP partition values per token with SHAP's text masker on the model's tokenizer (a
+    model without one, such as a scikit-learn text pipeline, is explained word by word:
+    SHAP's masker splits on non-word characters).
 
     ``max_evals=500`` is SHAP's own default: this is "SHAP's default text explainer".
     """
@@ -40,7 +43,9 @@ def shap_text(adapter: ModelAdapter, texts, *, max_evals: int = 500,
         proba = adapter.predict_proba([str(x) for x in strings])
         return proba[:, 1] if binary else proba
 
-    explainer = shap.Explainer(f, shap.maskers.Text(adapter.tokenizer))
+    tokenizer = getattr(adapter, "tokenizer", None)
+    explainer = shap.Explainer(f, shap.maskers.Text(tokenizer if tokenizer is not None
+                                                    else WORDS))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sv = explainer(texts, max_evals=max_evals, batch_size=batch_size, silent=True)
@@ -49,7 +54,9 @@ def shap_text(adapter: ModelAdapter, texts, *, max_evals: int = 500,
     for i, v in enumerate(sv.values):
         v = np.asarray(v, dtype=float)
         values.append((v[:, target[i]] if v.ndim == 2 else v).tolist())
-    return Attribution(method="SHAP partition (text masker)", tokens=tokens,
+    method = "SHAP partition (text masker)" if tokenizer is not None else \
+        "SHAP partition (text masker, words)"
+    return Attribution(method=method, tokens=tokens,
                        token_values=values, fragments=tokens, target=target,
                        seconds=time.perf_counter() - start)
 
@@ -265,6 +272,5 @@ register_explainer("integrated_gradients",
                    lambda adapter: _torch_text(adapter) and adapter.capabilities.text_embeddings,
                    priority=10)(_uniform(captum_text))
 register_explainer("ablation", _torch_text, priority=20)(_uniform(ablation_text))
-register_explainer("shap", lambda adapter: _text(adapter) and adapter.tokenizer is not None,
-                   priority=40, audit_rows=10, audit_kwargs={"max_evals": 200})(
+register_explainer("shap", _text, priority=40, audit_rows=10, audit_kwargs={"max_evals": 200})(
     _uniform(shap_text))

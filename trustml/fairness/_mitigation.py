@@ -33,6 +33,20 @@ def _check_constraint(constraint: str) -> None:
         raise ConfigError(f"constraint: {constraint!r} is not one of {list(CONSTRAINTS)}")
 
 
+def as_table(X):
+    """Texts as a one-column table: Fairlearn validates inputs as 2-D arrays."""
+    if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.ndim == 1):
+        return np.asarray(X, dtype=object).reshape(-1, 1)
+    return X
+
+
+def _as_given(X):
+    """A one-column table of texts back to the list of texts the model takes."""
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1 and X.dtype == object:
+        return [str(t) for t in X[:, 0]]
+    return X
+
+
 class PrefitAdapter(ClassifierMixin, BaseEstimator):
     """A trustml adapter seen as an already fitted scikit-learn classifier."""
 
@@ -46,10 +60,10 @@ class PrefitAdapter(ClassifierMixin, BaseEstimator):
         return True
 
     def predict_proba(self, X):
-        return self.adapter.predict_proba(X)
+        return self.adapter.predict_proba(_as_given(X))
 
     def predict(self, X):
-        return self.adapter.predict(X)
+        return self.adapter.predict(_as_given(X))
 
 
 class WeightedPipeline(ClassifierMixin, BaseEstimator):
@@ -62,15 +76,15 @@ class WeightedPipeline(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         self.pipeline_ = clone(self.pipeline)
         last = self.pipeline_.steps[-1][0]
-        self.pipeline_.fit(X, y, **{f"{last}__sample_weight": sample_weight})
+        self.pipeline_.fit(_as_given(X), y, **{f"{last}__sample_weight": sample_weight})
         self.classes_ = self.pipeline_.classes_
         return self
 
     def predict(self, X):
-        return self.pipeline_.predict(X)
+        return self.pipeline_.predict(_as_given(X))
 
     def predict_proba(self, X):
-        return self.pipeline_.predict_proba(X)
+        return self.pipeline_.predict_proba(_as_given(X))
 
 
 def supports_reduction(estimator) -> bool:
@@ -85,7 +99,7 @@ def threshold_optimizer(adapter, X, y, sensitive, *,
     _check_constraint(constraint)
     mitigator = ThresholdOptimizer(estimator=PrefitAdapter(adapter), constraints=constraint,
                                    prefit=True, predict_method="predict_proba")
-    return mitigator.fit(X, y, sensitive_features=np.asarray(sensitive))
+    return mitigator.fit(as_table(X), y, sensitive_features=np.asarray(sensitive))
 
 
 def exponentiated_gradient(estimator, X, y, sensitive, *,
@@ -118,7 +132,7 @@ def exponentiated_gradient(estimator, X, y, sensitive, *,
     base = WeightedPipeline(estimator) if isinstance(estimator, Pipeline) else clone(estimator)
     mitigator = ExponentiatedGradient(base, _REDUCTIONS[constraint](), eps=eps,
                                       max_iter=max_iter)
-    return mitigator.fit(X, np.asarray(y), sensitive_features=np.asarray(sensitive))
+    return mitigator.fit(as_table(X), np.asarray(y), sensitive_features=np.asarray(sensitive))
 
 
 def mitigations(adapter, X, y, sensitive):
@@ -142,8 +156,9 @@ def mitigations(adapter, X, y, sensitive):
 def mitigated_predict(mitigator, X, sensitive, *, seed: int = 0) -> np.ndarray:
     """Decisions of a fitted ThresholdOptimizer or ExponentiatedGradient (both randomize)."""
     if isinstance(mitigator, ThresholdOptimizer):
-        return mitigator.predict(X, sensitive_features=np.asarray(sensitive), random_state=seed)
-    return mitigator.predict(X, random_state=seed)
+        return mitigator.predict(as_table(X), sensitive_features=np.asarray(sensitive),
+                                 random_state=seed)
+    return mitigator.predict(as_table(X), random_state=seed)
 
 
 def disparities(y, pred, sensitive) -> dict:
