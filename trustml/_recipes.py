@@ -37,6 +37,7 @@ from trustml.models import (
 from trustml.models._architectures import ACTIVATIONS
 from trustml.privacy import check_privacy_params, train_private
 from trustml.privacy._settings import MIN_ROWS, check_training_settings
+from trustml.privacy._train_private import OPTIMIZERS
 from trustml.report import write_atomic
 
 SECTIONS = {
@@ -47,7 +48,7 @@ SECTIONS = {
               "embed_dim": int, "activation": str, "channels": int},
     "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
                 "clipping": str, "noise_seed": int},
-    "training": {"epochs": int, "batch_size": int, "lr": float, "ema": float,
+    "training": {"epochs": int, "batch_size": int, "lr": float, "ema": float, "optimizer": str,
                  "baseline_lr": float, "baseline_epochs": int, "baseline_batch_size": int,
                  "max_physical_batch_size": int},
 }
@@ -59,7 +60,7 @@ NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
          "accountant": "privacy.accountant", "max_grad_norm": "privacy.max_grad_norm",
          "epochs": "training.epochs", "batch_size": "training.batch_size", "lr": "training.lr",
          "max_physical_batch_size": "training.max_physical_batch_size", "n": "data.rows",
-         "ema": "training.ema"}
+         "ema": "training.ema", "optimizer": "training.optimizer"}
 
 
 # ---------------------------------------------------------------------- loading
@@ -170,6 +171,9 @@ def _check_training(recipe: dict, n: int | None) -> None:
     for key in ("baseline_epochs", "baseline_batch_size"):
         if t.get(key) is not None and t[key] < 1:
             raise ConfigError(f"training.{key}: {t[key]!r} must be a whole number >= 1")
+    if t.get("optimizer", "adam") not in OPTIMIZERS:
+        raise ConfigError(f"training.optimizer: {t['optimizer']!r} is not one of "
+                          f"{sorted(OPTIMIZERS)}")
     if t.get("ema") is not None and not 0.0 <= t["ema"] < 1.0:
         raise ConfigError(f"training.ema: {t['ema']!r} must be a decay in [0, 1), e.g. 0.99")
 
@@ -296,7 +300,7 @@ def train_like_recipe(recipe: dict, adapter, x, y, *, private: bool, seed: int,
         adapter, x, y, target_epsilon=p["epsilon"], delta=p.get("delta"),
         accountant=p.get("accountant", "prv"), max_grad_norm=p.get("max_grad_norm", 1.0),
         clipping=p.get("clipping", "auto"), lr=t.get("lr", 1e-3), epochs=epochs,
-        batch_size=batch_size, ema=t.get("ema"),
+        batch_size=batch_size, ema=t.get("ema"), optimizer=t.get("optimizer", "adam"),
         max_physical_batch_size=t.get("max_physical_batch_size"), seed=p.get("noise_seed"),
         checkpoint_dir=checkpoint_dir, ledger=ledger, resume=resume, names=NAMES,
         progress=progress)

@@ -56,7 +56,9 @@ from trustml.privacy._steppers import (
 
 
 # What a resume must repeat for its steps to replay the interrupted run's.
-RESUME_SETTINGS = ("max_grad_norm", "clipping", "lr", "accountant", "delta", "ema")
+RESUME_SETTINGS = ("max_grad_norm", "clipping", "lr", "accountant", "delta", "ema",
+                   "optimizer")
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 class _EpochStats:
@@ -134,7 +136,7 @@ class _PrivateRun:
         self.adapter, self.dataset, self.ledger, self.ckpt = adapter, dataset, ledger, ckpt
         self.sampling, self.s, self.stats, self.state = sampling, settings, stats, state
         self.params = [p for p in adapter.module.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(self.params, lr=settings["lr"])
+        self.optimizer = OPTIMIZERS[settings["optimizer"]](self.params, lr=settings["lr"])
         # The exponential moving average of the DP iterates (post-processing: no privacy cost).
         self.average = ([p.detach().clone() for p in self.params]
                         if settings["ema"] is not None else None)
@@ -367,9 +369,10 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   max_steps: int | None = None, sanity_check: bool = True,
                   groups: dict | None = None, balance=None, balance_power: float = 1.0,
                   ledger: PrivacyLedger | str | os.PathLike | None = None,
-                  seed: int | None = None, ema: float | None = None, progress: bool = True,
+                  seed: int | None = None, ema: float | None = None,
+                  optimizer: str = "adam", progress: bool = True,
                   names: dict | None = None) -> tuple[TorchAdapter, PrivacyRecord]:
-    """Train the adapter's module with DP-SGD (Adam update) within a privacy budget.
+    """Train the adapter's module with DP-SGD (Adam or plain SGD update) within a privacy budget.
 
     The noise multiplier is calibrated so that this run, composed with what the ledger already
     holds for the same training data, spends at most ``target_epsilon`` at ``delta``. Given an
@@ -431,6 +434,10 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         (warmed up as ``min(ema, (1 + t) / (10 + t))`` at step t), instead of the last
         iterate: post-processing, free in privacy (De et al. 2022). Checkpoints keep it, so a
         resumed run returns the same average.
+    optimizer : {"adam", "sgd"}
+        The update applied to the noisy clipped mean gradient. Adam rescales every
+        coordinate, noise included; plain gradient descent suits small convex problems
+        (e.g. linear regression) better.
     progress : bool
     names : dict, optional
         How the caller's interface spells these settings in error messages (keyword -> name).
@@ -457,6 +464,9 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     if ema is not None and (isinstance(ema, bool) or not 0.0 <= ema < 1.0):
         raise ConfigError(f"{(names or {}).get('ema', 'ema')}: {ema!r} must be a decay in "
                           "[0, 1), e.g. 0.99")
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"{(names or {}).get('optimizer', 'optimizer')}: {optimizer!r} is "
+                          f"not one of {sorted(OPTIMIZERS)}")
     if resume and checkpoint_dir is None:
         raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
     if accountant == "gdp":
@@ -472,6 +482,7 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                 "clipping_used": clipping, "secure_mode": secure_mode, "names": names,
                 "chunk": int(max_physical_batch_size) if max_physical_batch_size else None,
                 "sanity_check": sanity_check, "ema": float(ema) if ema is not None else None,
+                "optimizer": optimizer,
                 "balance_power": balance_power if balance is not None else None}
     sampling = PoissonSampling.of(n, batch_size, balance, balance_power)
     state = TrainState(run_id=uuid.uuid4().hex[:12], dataset=data_fingerprint(X),
