@@ -43,6 +43,7 @@ BEGIN, END = "<!-- dp_utility:begin -->", "<!-- dp_utility:end -->"
 TARGETS = {"mlp-adult": 0.01, "mlp-digits": 0.02, "cnn-digits": 0.02,
            "linear-regression": 0.03, "transformer-sentiment": 0.05}
 QUICK = {"mlp-adult": ["data.rows=2000", "training.epochs=1"],
+         "cnn-mnist5k": ["data.rows=300", "training.epochs=1", "training.baseline_epochs=1"],
          "lstm-text": ["data.rows=300", "training.epochs=1", "training.batch_size=64"],
          "transformer-sentiment": ["data.rows=120", "training.epochs=1",
                                    "training.batch_size=30", "model.max_length=16"]}
