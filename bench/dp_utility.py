@@ -112,7 +112,8 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {r['metric']} | {r['epsilon']:.2f} | {r['train_rows']} | "
                      f"{len(r['runs'])} | {_cell(r['non_private'])} | {_cell(r['dp'])} | "
                      f"{_cell(r['gap'])} | {target} | {met} |")
-    lines += ["", "| published anchor | data | epsilon | non-private | DP |", "|---|---|---|---|---|"]
+    lines += ["", "| published anchor | data | epsilon | non-private | DP |",
+              "|---|---|---|---|---|"]
     for a in ANCHORS:
         base = "" if a["non_private"] is None else f"{a['non_private']:.3f}"
         dp = a.get("note", "") if a["dp"] is None else f"{a['dp']:.3f}"
