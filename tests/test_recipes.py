@@ -3,17 +3,21 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from trustml.cli import main
-from trustml.models import read_claim
+from trustml.models import CNNClassifier, MLPClassifier, read_claim, wrap
+from trustml.privacy import PrivacyLedger, train_private
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 QUICK = {  # enough to exercise every path, small enough for CI
     "mlp-adult": ["data.rows=2000", "training.epochs=1"],
     "mlp-digits": ["training.epochs=2"],
     "cnn-digits": ["training.epochs=1"],
+    "cnn-mnist5k": ["data.rows=300", "training.epochs=1", "training.baseline_epochs=1"],
     "lstm-text": ["data.rows=300", "training.epochs=1", "training.batch_size=64"],
     "transformer-sentiment": ["data.rows=120", "training.epochs=1", "training.batch_size=30",
                               "model.max_length=16"],
@@ -54,6 +58,11 @@ def test_recipe_runs_from_the_cli(name, tmp_path, data_dir, monkeypatch):
     ("data.source=mnist", "data.source: 'mnist' is not one of"),
     ("training.lr=fast", "training.lr: 'fast' is not a float"),
     ("nonsense", "--set: 'nonsense' is not section.key=value"),
+    ("model.activation=sigmoid", "model.activation: 'sigmoid' is not one of ['relu', 'tanh']"),
+    ("model.channels=6", "model.channels: 6 must be a multiple of 4"),
+    ("training.ema=1.0", "training.ema: 1.0 must be a decay in [0, 1)"),
+    ("training.baseline_epochs=0", "training.baseline_epochs: 0 must be a whole number >= 1"),
+    ("training.optimizer=rmsprop", "training.optimizer: 'rmsprop' is not one of ['adam', 'sgd']"),
 ])
 def test_bad_recipe_settings_exit_2_with_one_line(tmp_path, override, message):
     res = CliRunner().invoke(main, ["train", str(RECIPES / "mlp-digits"), "--out",
@@ -77,3 +86,44 @@ def test_training_twice_into_one_directory_composes_and_says_so(tmp_path):
     assert "note:" not in first.output and "already held spending" in second.output
     rec = json.loads((tmp_path / "result.json").read_text())["privacy"]
     assert rec["run_epsilon"] < rec["epsilon"] <= 3.0 + 1e-9
+
+
+def _toy_run(steps=None, **kwargs):
+    """The weights after ``steps`` seeded DP steps (0: the initial weights)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    torch.manual_seed(0)
+    adapter = wrap(MLPClassifier(4, hidden=(8,), activation="tanh"))
+    if steps == 0:
+        return [p.detach().clone() for p in adapter.module.parameters()]
+    params = {"target_epsilon": 3.0, "epochs": 2, "batch_size": 100, "lr": 0.05, "seed": 7,
+              "progress": False, "ledger": PrivacyLedger(), "max_steps": steps} | kwargs
+    adapter, _ = train_private(adapter, x, y, **params)
+    return [p.detach().clone() for p in adapter.module.parameters()]
+
+
+def test_ema_equals_the_average_of_the_iterates_and_survives_a_resume(tmp_path):
+    iterates = [_toy_run(steps=k) for k in range(5)]  # seeded: the same steps each time
+    average = iterates[0]
+    for k in range(1, 5):
+        decay = min(0.9, (1 + k) / (10 + k))
+        average = [a + (1 - decay) * (w - a) for a, w in zip(average, iterates[k])]
+    whole = _toy_run(ema=0.9)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, average))
+    assert not all(torch.allclose(a, b) for a, b in zip(whole, iterates[4]))
+    ledger = PrivacyLedger()
+    _toy_run(steps=3, ema=0.9, checkpoint_dir=tmp_path, ledger=ledger)
+    resumed = _toy_run(ema=0.9, checkpoint_dir=tmp_path, ledger=ledger, resume=True)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(resumed, whole))
+
+
+def test_tanh_cnn_of_any_width_trains_privately():
+    x = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    adapter = wrap(CNNClassifier(n_classes=3, channels=8, activation="tanh"),
+                   input_shape=(1, 8, 8))
+    before = [p.detach().clone() for p in adapter.module.parameters()]
+    _, record = train_private(adapter, x, np.arange(64) % 3, target_epsilon=3.0, epochs=1,
+                              batch_size=32, progress=False, ledger=PrivacyLedger())
+    assert record.clipping == "opacus" and record.steps == 2
+    assert all(not torch.equal(a, b) for a, b in zip(before, adapter.module.parameters()))

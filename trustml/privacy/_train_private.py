@@ -56,7 +56,9 @@ from trustml.privacy._steppers import (
 
 
 # What a resume must repeat for its steps to replay the interrupted run's.
-RESUME_SETTINGS = ("max_grad_norm", "clipping", "lr", "accountant", "delta")
+RESUME_SETTINGS = ("max_grad_norm", "clipping", "lr", "accountant", "delta", "ema",
+                   "optimizer")
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 class _EpochStats:
@@ -134,7 +136,10 @@ class _PrivateRun:
         self.adapter, self.dataset, self.ledger, self.ckpt = adapter, dataset, ledger, ckpt
         self.sampling, self.s, self.stats, self.state = sampling, settings, stats, state
         self.params = [p for p in adapter.module.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(self.params, lr=settings["lr"])
+        self.optimizer = OPTIMIZERS[settings["optimizer"]](self.params, lr=settings["lr"])
+        # The exponential moving average of the DP iterates (post-processing: no privacy cost).
+        self.average = ([p.detach().clone() for p in self.params]
+                        if settings["ema"] is not None else None)
         self.rank, self.world = distributed()
         self.prior: list = []
 
@@ -166,7 +171,7 @@ class _PrivateRun:
     def _resume(self) -> None:
         expected = (self.state.dataset, self.state.sample_rate, self.state.total_steps)
         folder = latest_checkpoint(self.ckpt)
-        saved, _ = load_checkpoint(folder, self.adapter.module, self.optimizer)
+        saved, _ = load_checkpoint(folder, self.adapter.module, self.optimizer, self.average)
         self.state.load_state_dict(saved)
         st = self.state
         if st.dataset != expected[0]:
@@ -257,6 +262,7 @@ class _PrivateRun:
                     if st.steps % self.sampling.steps_per_epoch == 0 or st.steps == stop_at:
                         st.seconds = start_seconds + time.perf_counter() - t0
                         self._end_epoch()
+                self._take_average()
             except BaseException:
                 self._charge_steps_taken()
                 raise
@@ -282,6 +288,15 @@ class _PrivateRun:
             self.stats.add(part, over, loss.item())
         stepper.step(noise_seed=(st.noise_seed * 7919 + st.steps + 1) % 2 ** 63)
         st.steps += 1
+        if self.average is not None:  # decay warmed up as in De et al. (2022)
+            decay = min(self.s["ema"], (1 + st.steps) / (10 + st.steps))
+            torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1 - decay)
+
+    def _take_average(self) -> None:
+        """Put the weight average, if the run keeps one, into the module (the result)."""
+        with torch.no_grad():
+            for param, kept in zip(self.params, self.average or ()):
+                param.copy_(kept)
 
     def _end_epoch(self) -> None:
         loss, fraction = self.stats.close(self.world)
@@ -322,7 +337,7 @@ class _PrivateRun:
             return
         self.ledger.write_copy(st.dataset, self.ckpt)
         save_checkpoint(self.ckpt, self.adapter.module, self.optimizer, st.state_dict(),
-                        claim=self.record(run_epsilon=False).claim())
+                        claim=self.record(run_epsilon=False).claim(), average=self.average)
 
     def record(self, run_epsilon: bool = True) -> PrivacyRecord:
         """What the run has spent so far (``run_epsilon=False`` skips this run's own)."""
@@ -354,9 +369,10 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   max_steps: int | None = None, sanity_check: bool = True,
                   groups: dict | None = None, balance=None, balance_power: float = 1.0,
                   ledger: PrivacyLedger | str | os.PathLike | None = None,
-                  seed: int | None = None, progress: bool = True,
+                  seed: int | None = None, ema: float | None = None,
+                  optimizer: str = "adam", progress: bool = True,
                   names: dict | None = None) -> tuple[TorchAdapter, PrivacyRecord]:
-    """Train the adapter's module with DP-SGD (Adam update) within a privacy budget.
+    """Train the adapter's module with DP-SGD (Adam or plain SGD update) within a privacy budget.
 
     The noise multiplier is calibrated so that this run, composed with what the ledger already
     holds for the same training data, spends at most ``target_epsilon`` at ``delta``. Given an
@@ -413,6 +429,15 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         Seeds the sampling and the noise. Default: a secret drawn per run (kept only in the
         checkpoints). A stated seed makes the run reproducible, but anyone who knows it can
         remove the noise: for tests and benchmarks on public data only.
+    ema : float, optional
+        Return the exponential moving average of the DP iterates, with this decay in [0, 1)
+        (warmed up as ``min(ema, (1 + t) / (10 + t))`` at step t), instead of the last
+        iterate: post-processing, free in privacy (De et al. 2022). Checkpoints keep it, so a
+        resumed run returns the same average.
+    optimizer : {"adam", "sgd"}
+        The update applied to the noisy clipped mean gradient. Adam rescales every
+        coordinate, noise included; plain gradient descent suits small convex problems
+        (e.g. linear regression) better.
     progress : bool
     names : dict, optional
         How the caller's interface spells these settings in error messages (keyword -> name).
@@ -436,6 +461,12 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                             max_grad_norm=max_grad_norm, max_steps=max_steps,
                             max_physical_batch_size=max_physical_batch_size,
                             noise_multiplier=noise_multiplier, names=names)
+    if ema is not None and (isinstance(ema, bool) or not 0.0 <= ema < 1.0):
+        raise ConfigError(f"{(names or {}).get('ema', 'ema')}: {ema!r} must be a decay in "
+                          "[0, 1), e.g. 0.99")
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"{(names or {}).get('optimizer', 'optimizer')}: {optimizer!r} is "
+                          f"not one of {sorted(OPTIMIZERS)}")
     if resume and checkpoint_dir is None:
         raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
     if accountant == "gdp":
@@ -450,7 +481,8 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                 "noise_multiplier": noise_multiplier, "clipping": clipping,
                 "clipping_used": clipping, "secure_mode": secure_mode, "names": names,
                 "chunk": int(max_physical_batch_size) if max_physical_batch_size else None,
-                "sanity_check": sanity_check,
+                "sanity_check": sanity_check, "ema": float(ema) if ema is not None else None,
+                "optimizer": optimizer,
                 "balance_power": balance_power if balance is not None else None}
     sampling = PoissonSampling.of(n, batch_size, balance, balance_power)
     state = TrainState(run_id=uuid.uuid4().hex[:12], dataset=data_fingerprint(X),

@@ -1,0 +1,176 @@
+"""Utility of every recipe: its DP model against its non-private twin, over several seeds.
+
+Each recipe under ``recipes/`` is run as ``trustml train`` runs it (:func:`run_recipe`), once
+per seed: the seed sets the train/test split, the initial weights and the baseline's batches;
+the DP noise is drawn from a fresh secret each time. Every run spends into its own in-memory
+ledger, so seeds do not compose budgets. Reports the test metric (accuracy, R² for regression)
+of both models per seed, their mean with a 95% t-interval over seeds, and the paired gap
+(non-private minus DP, seed by seed), beside the recipe's utility target and published anchors.
+
+Writes JSON (merged into an existing file, recipe by recipe, so a later run of some recipes
+keeps the others) and, with ``--docs``, the generated table into the docs between the markers
+``<!-- dp_utility:begin -->`` and ``<!-- dp_utility:end -->``.
+
+Usage::
+
+    python bench/dp_utility.py --recipes mlp-adult,mlp-digits --seeds 3 \\
+        --out bench/results/dp_utility-cpu.json --docs docs/dp-training.md
+    python bench/dp_utility.py --quick        # every recipe shrunk to seconds, one seed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+from trustml._recipes import load_recipe, run_recipe
+from trustml.privacy import PrivacyLedger
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+BEGIN, END = "<!-- dp_utility:begin -->", "<!-- dp_utility:end -->"
+# Largest acceptable gap (non-private minus DP) per recipe: issue 17 and the recipes' READMEs.
+TARGETS = {"mlp-adult": 0.01, "mlp-digits": 0.02, "cnn-digits": 0.02,
+           "linear-regression": 0.03, "transformer-sentiment": 0.05}
+QUICK = {"mlp-adult": ["data.rows=2000", "training.epochs=1"],
+         "cnn-mnist5k": ["data.rows=300", "training.epochs=1", "training.baseline_epochs=1"],
+         "lstm-text": ["data.rows=300", "training.epochs=1", "training.batch_size=64"],
+         "transformer-sentiment": ["data.rows=120", "training.epochs=1",
+                                   "training.batch_size=30", "model.max_length=16"]}
+ANCHORS = [  # published figures, as quoted in /work/shared/REFERENCES.md
+    {"source": "Opacus MNIST example (CNN)", "data": "MNIST, 60k", "epsilon": "3.01",
+     "non_private": 0.9894, "dp": 0.9678},
+    {"source": "Papernot et al. 2021, tempered sigmoids (tanh CNN)", "data": "MNIST, 60k",
+     "epsilon": "< 3", "non_private": None, "dp": 0.981},
+    {"source": "Li et al. 2022, RoBERTa-base full fine-tuning", "data": "SST-2, 67k",
+     "epsilon": "8", "non_private": None, "dp": None,
+     "note": "within about 3 points of non-private"},
+    {"source": "De et al. 2022, WRN-40-4 from scratch", "data": "CIFAR-10, 50k",
+     "epsilon": "8", "non_private": None, "dp": 0.814},
+]
+
+
+def interval(values) -> dict:
+    """Mean, 95% t-interval over seeds (none for one seed), min and max."""
+    v = np.asarray(values, dtype=float)
+    half = (float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+            if len(v) > 1 else None)
+    return {"mean": float(v.mean()), "half_width": half, "min": float(v.min()),
+            "max": float(v.max()), "values": v.tolist()}
+
+
+def run_one(name: str, overrides: list[str], seeds: int) -> dict:
+    """Every seed of one recipe: both models' test metric, epsilon spent, seconds."""
+    runs = []
+    for seed in range(seeds):
+        recipe = load_recipe(RECIPES / name, overrides)
+        recipe["seed"] = seed
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+            result = run_recipe(recipe, out, progress=False, ledger=PrivacyLedger())
+        metric = "r2" if result["data"]["task"] == "regression" else "accuracy"
+        runs.append({"seed": seed, "non_private": result["baseline"][metric],
+                     "dp": result["private"][metric], "epsilon": result["privacy"]["epsilon"],
+                     "train_rows": result["train_rows"],
+                     "seconds": time.perf_counter() - start})
+        print(f"{name} seed {seed}: non-private {runs[-1]['non_private']:.4f}, "
+              f"DP {runs[-1]['dp']:.4f} (epsilon {runs[-1]['epsilon']:.3f}, "
+              f"{runs[-1]['seconds']:.0f} s)", flush=True)
+    base, dp = [r["non_private"] for r in runs], [r["dp"] for r in runs]
+    gap = interval(np.subtract(base, dp))
+    target = TARGETS.get(name)
+    return {"metric": metric, "epsilon": max(r["epsilon"] for r in runs),
+            "target_epsilon": recipe["privacy"]["epsilon"], "train_rows": runs[0]["train_rows"],
+            "overrides": overrides, "non_private": interval(base), "dp": interval(dp),
+            "gap": gap, "target_gap": target,
+            "target_met": None if target is None else bool(gap["mean"] <= target),
+            "runs": runs}
+
+
+def _cell(summary: dict) -> str:
+    half = summary["half_width"]
+    return f"{summary['mean']:.3f}" + ("" if half is None else f" ± {half:.3f}")
+
+
+def markdown(results: dict) -> str:
+    """The recipes' table, then the anchors' table."""
+    lines = ["| recipe | metric | epsilon | training rows | seeds | non-private | DP | gap "
+             "(paired) | target gap | met |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in sorted(results["recipes"].items()):
+        met = {None: "", True: "yes", False: "no"}[r["target_met"]]
+        target = "" if r["target_gap"] is None else f"{r['target_gap']:g}"
+        lines.append(f"| {name} | {r['metric']} | {r['epsilon']:.2f} | {r['train_rows']} | "
+                     f"{len(r['runs'])} | {_cell(r['non_private'])} | {_cell(r['dp'])} | "
+                     f"{_cell(r['gap'])} | {target} | {met} |")
+    lines += ["", "| published anchor | data | epsilon | non-private | DP |",
+              "|---|---|---|---|---|"]
+    for a in ANCHORS:
+        base = "" if a["non_private"] is None else f"{a['non_private']:.3f}"
+        dp = a.get("note", "") if a["dp"] is None else f"{a['dp']:.3f}"
+        lines.append(f"| {a['source']} | {a['data']} | {a['epsilon']} | {base} | {dp} |")
+    return "\n".join(lines)
+
+
+def write_docs(path: Path, results: dict) -> None:
+    """Replace the generated block of ``path`` with the table and the commands behind it."""
+    text = path.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        sys.exit(f"--docs: {path} has no {BEGIN} ... {END} block")
+    made = {}  # command -> the recipes whose rows it made
+    for name, r in sorted(results["recipes"].items()):
+        made.setdefault(r["command"], []).append(name)
+    block = "\n".join([BEGIN, "Generated by (from the repository root; each command made the "
+                       "rows of the recipes after it):", "",
+                       *[f"    {c}    # {', '.join(names)}" for c, names in made.items()], "",
+                       "Mean over seeds ± half-width of the 95% t-interval; gap = non-private "
+                       "minus DP, seed by seed.", "", markdown(results), END])
+    head, rest = text.split(BEGIN, 1)
+    path.write_text(head + block + rest.split(END, 1)[1], encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipes", help="comma-separated recipe names (default: all)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per recipe (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="every recipe shrunk to seconds, one seed: a smoke run")
+    parser.add_argument("--out", type=Path, help="merge the results into this JSON file")
+    parser.add_argument("--docs", type=Path, help="rewrite the generated table in this file")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    available = sorted(p.name for p in RECIPES.iterdir() if (p / "recipe.yaml").is_file())
+    names = args.recipes.split(",") if args.recipes else available
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        parser.error(f"--recipes: unknown {unknown}; one of {available}")
+    if args.seeds < 1:
+        parser.error("--seeds: must be >= 1")
+    seeds = 1 if args.quick else args.seeds
+    results = {"recipes": {}}
+    if args.out and args.out.is_file():
+        results = json.loads(args.out.read_text())
+    results.update(platform=platform.platform(), torch=torch.__version__, anchors=ANCHORS)
+    command = "python bench/dp_utility.py " + shlex.join(sys.argv[1:])
+    for name in names:
+        overrides = QUICK.get(name, ["training.epochs=1"]) if args.quick else []
+        results["recipes"][name] = run_one(name, overrides, seeds) | {"command": command}
+    print("\n" + markdown(results))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+    if args.docs:
+        write_docs(args.docs, results)
+
+
+if __name__ == "__main__":
+    main()
