@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 from opacus import GradSampleModule, PrivacyEngine
 from opacus.optimizers import DPOptimizer
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.data import DataLoader, TensorDataset
 
 from trustml.models import MLPClassifier, default_device, set_trainable, transformer_sentiment
@@ -104,14 +104,18 @@ def peak_alloc(step, device) -> int:
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - base
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
-    now = peak = 0
-    for e in events:  # allocations positive, frees negative
+        step()  # profiled too, so that frees of its blocks in the measured step are seen
+        with record_function("measured step"):
+            step()
+    events = list(prof.profiler.kineto_results.events())
+    start = next(e.start_ns() for e in events if e.name() == "measured step")
+    memory = sorted((e for e in events if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    first = sum(e.start_ns() < start for e in memory)
+    base = now = peak = sum(e.nbytes() for e in memory[:first])  # allocations +, frees -
+    for e in memory[first:]:
         now += e.nbytes()
         peak = max(peak, now)
-    return peak
+    return peak - base
 
 
 # ---------------------------------------------------------------------- one step per path
