@@ -9,9 +9,9 @@ the transformer, two sequence lengths), measures one optimizer step of:
 - ``trustml-flat``: trustml's default path, flat book-keeping clipping (one backward pass);
 - ``trustml-per-layer``: book-keeping with per-layer clipping (``clipping="per_layer"``).
 
-Time: the paths take turns, one block of steps each per round, and each path's median over
-the rounds is divided by the non-private median, so load from other processes hits every path
-alike. Memory, per path, over one step after warm-up, above what the model and optimizer
+Time: the paths take turns, one block of steps each per round (in reverse order every other
+round); a path's time ratio is the median over rounds of its time over the non-private time of
+the same round, so load from other processes that drifts between rounds cancels. Memory, per path, over one step after warm-up, above what the model and optimizer
 already hold:
 
 - ``alloc``: the peak of torch's own allocations (the CUDA allocator's peak on a GPU; on a CPU
@@ -210,11 +210,17 @@ def measure(builders: dict, device, rounds: int) -> dict:
                 step()
             out[name]["rss_mb"] = rss.bytes / 2**20
         steps[name] = step
+    order = list(steps)
     for _ in range(rounds):
-        for name, step in steps.items():
-            out[name]["times"].append(_timed(step, device, out[name]["inner"]))
+        for name in order:
+            out[name]["times"].append(_timed(steps[name], device, out[name]["inner"]))
+        order.reverse()  # no path always runs first or last in a round
     for r in out.values():
         r["seconds_per_step"] = statistics.median(r["times"])
+        # each round's time over the non-private time of the same round: load that drifts
+        # between rounds cancels
+        r["time_ratio"] = statistics.median(
+            t / base for t, base in zip(r["times"], out["non-private"]["times"]))
     return out
 
 
@@ -261,7 +267,7 @@ def bert_base_configs(sizes, device):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=None, help="JSON output path")
-    ap.add_argument("--rounds", type=int, default=5, help="timing rounds (paths take turns)")
+    ap.add_argument("--rounds", type=int, default=7, help="timing rounds (paths take turns)")
     ap.add_argument("--quick", action="store_true", help="small sizes, two rounds")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     ap.add_argument("--bert-base", action="store_true", help="add BERT-base, batch 32 x 128")
@@ -285,9 +291,7 @@ def main() -> None:
         results = measure(make_steppers(model, forward, batch, device), device, rounds)
         base = results["non-private"]
         for name, r in results.items():
-            row = {**meta, "path": name, **r,
-                   "time_ratio": r["seconds_per_step"] / base["seconds_per_step"],
-                   "alloc_ratio": r["alloc_mb"] / base["alloc_mb"]}
+            row = {**meta, "path": name, **r, "alloc_ratio": r["alloc_mb"] / base["alloc_mb"]}
             if "rss_mb" in r:
                 row["rss_ratio"] = r["rss_mb"] / base["rss_mb"] if base["rss_mb"] > 0 else None
             rows.append(row)

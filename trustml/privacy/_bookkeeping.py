@@ -219,9 +219,10 @@ class BookKeepingClipper:
             factors = {}
             for p, s in sq.items():
                 scale = s.shape[0] if self.loss_reduction == "mean" else 1.0
-                ratio = scale * s.sqrt() / self._bound[id(p)]
+                norm, bound = scale * s.sqrt(), self._bound[id(p)]
+                ratio = norm / bound
                 self._worst = ratio if self._worst is None else torch.maximum(self._worst, ratio)
-                factors[p] = scale * (self._bound[id(p)] / (scale * s.sqrt() + 1e-6)).clamp(max=1.0)
+                factors[p] = scale * (bound / (norm + 1e-6)).clamp(max=1.0)
             self._add(weighted(factors))
 
     def _add(self, sums: dict) -> None:
