@@ -7,7 +7,9 @@ the transformer, two sequence lengths), measures one optimizer step of:
 - ``opacus-hooks``: Opacus per-sample gradients (GradSampleModule + DPOptimizer);
 - ``opacus-ghost``: Opacus ghost clipping (``grad_sample_mode="ghost"``, two backward passes);
 - ``trustml-flat``: trustml's default path, flat book-keeping clipping (one backward pass);
-- ``trustml-per-layer``: book-keeping with per-layer clipping (``clipping="per_layer"``).
+- ``trustml-per-layer``: book-keeping with per-layer clipping (``clipping="per_layer"``);
+- ``noise-draw``: only the Gaussian noise every DP path draws (one value per trainable weight),
+  the part of a DP step's cost that no clipping method changes.
 
 Time: the paths take turns, one block of steps each per round (in reverse order every other
 round); a path's time ratio is the median over rounds of its time over the non-private time of
@@ -180,8 +182,17 @@ def make_steppers(model, forward, batch, device):
             return step
         return build
 
+    def noise():
+        params = [p for p in model.parameters() if p.requires_grad]
+
+        def step():
+            for p in params:
+                torch.normal(0.0, SIGMA * CLIP, p.shape, device=device)
+        return step
+
     return {"non-private": plain, "opacus-hooks": hooks, "opacus-ghost": ghost,
-            "trustml-flat": bookkeeping(False), "trustml-per-layer": bookkeeping(True)}
+            "trustml-flat": bookkeeping(False), "trustml-per-layer": bookkeeping(True),
+            "noise-draw": noise}
 
 
 def _timed(step, device, n: int) -> float:
