@@ -30,12 +30,15 @@ if [ -d wheels/minilm ]; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-bench_args=(--device "$DEVICE" --bert-base --out "$OUT/dp_overhead-$DEVICE.json")
+tag=$DEVICE  # a smoke run never overwrites a full run's files
+bench_args=(--device "$DEVICE" --bert-base)
 recipe_args=(--quiet --ledger "$work/ledger" --out "$work/sentiment")
 if [ "$QUICK" = 1 ]; then
+  tag=$DEVICE-quick
   bench_args+=(--quick)
   recipe_args+=(--set data.rows=300 --set training.epochs=1)
 fi
+bench_args+=(--out "$OUT/dp_overhead-$tag.json")
 
 rc=0
 timeout 270 python3 bench/dp_overhead.py "${bench_args[@]}" || rc=$?
@@ -44,9 +47,9 @@ recipe_rc=0
 timeout 120 python3 -m trustml.cli train recipes/transformer-sentiment "${recipe_args[@]}" \
   || recipe_rc=$?
 if [ -f "$work/sentiment/result.json" ]; then
-  cp "$work/sentiment/result.json" "$OUT/sentiment-$DEVICE.json"
+  cp "$work/sentiment/result.json" "$OUT/sentiment-$tag.json"
 fi
 printf '{"device": "%s", "quick": %s, "benchmark_exit": %d, "recipe_exit": %d, "seconds_to_benchmark_end": %d, "seconds_total": %d}\n' \
-  "$DEVICE" "$QUICK" "$rc" "$recipe_rc" "$bench_s" "$((SECONDS - started))" | tee "$OUT/gpu-run-$DEVICE.json"
+  "$DEVICE" "$QUICK" "$rc" "$recipe_rc" "$bench_s" "$((SECONDS - started))" | tee "$OUT/gpu-run-$tag.json"
 rm -rf "$work"
 [ "$rc" = 0 ] && [ "$recipe_rc" = 0 ]
