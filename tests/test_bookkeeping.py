@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 from opacus import GradSampleModule
+from opacus.optimizers import DPPerLayerOptimizer
 from transformers import BertConfig, BertForSequenceClassification
 
 from trustml.models import LSTMTextClassifier, MLPClassifier, with_lora
@@ -104,3 +105,55 @@ def test_two_physical_batches_sum_like_one():
     two.finish()
     for a, b in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-7)
+
+
+def opacus_per_layer_sum(model, forward, x, y, bounds):
+    """Opacus' per-layer clipping (DPPerLayerOptimizer, noise 0): the sum of clipped grads."""
+    gsm = GradSampleModule(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = DPPerLayerOptimizer(torch.optim.SGD(params, lr=0.0), noise_multiplier=0.0,
+                              max_grad_norm=bounds, expected_batch_size=len(y))
+    torch.nn.functional.cross_entropy(forward(gsm, x), y).backward()
+    opt.pre_step()  # clip per parameter, add (zero) noise, divide by the expected batch
+    sums = [p.grad * len(y) for p in params]
+    gsm._close()
+    return opt.max_grad_norm, sums
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("clip", [1e-3, 0.5, 1e6])
+def test_per_layer_same_clipped_sum_as_opacus(case, clip):
+    make, forward, inputs = CASES[case]
+    model = make()
+    torch.manual_seed(1)
+    x = inputs()
+    y = torch.randint(0, 2, (len(x),))
+    twin = copy.deepcopy(model)
+    clipper = BookKeepingClipper(model, clip, per_layer=True)
+    n = len(clipper.params)
+    assert clipper.bounds == pytest.approx([clip / n ** 0.5] * n)
+    total, ref_sums = opacus_per_layer_sum(twin, forward, x, y, clipper.bounds)
+    assert total == pytest.approx(clip, rel=1e-6)  # Opacus' noise scale: sensitivity C
+
+    torch.nn.functional.cross_entropy(forward(model, x), y).backward()
+    norms = clipper.accumulate(len(y))
+    clipper.finish()
+    assert norms.shape == (len(y),)
+    for p, ref in zip(clipper.params, ref_sums):
+        torch.testing.assert_close(p.grad, ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["bert", "lstm"])
+def test_per_layer_sensitivity_is_at_most_the_clipping_norm(case):
+    make, forward, inputs = CASES[case]
+    model = make()
+    torch.manual_seed(3)
+    x = inputs()
+    y = torch.randint(0, 2, (len(x),))
+    clipper = BookKeepingClipper(model, 0.05, per_layer=True)
+    for i in range(len(y)):  # one sample at a time: its clipped gradient alone
+        torch.nn.functional.cross_entropy(forward(model, x[i:i + 1]), y[i:i + 1]).backward()
+        over = clipper.accumulate(1) > 0.05
+        clipper.finish()
+        norm = torch.cat([p.grad.reshape(-1) for p in clipper.params]).norm()
+        assert over.item() and norm <= 0.05 * (1 + 1e-5)

@@ -55,6 +55,14 @@ def test_clipped_fraction_is_one_with_a_tiny_clip_norm(toy):
     assert rec.clipped_fraction == [1.0]
 
 
+def test_per_layer_clipping_trains_and_is_recorded(toy):
+    X, y = toy
+    adapter, rec = train(toy, target_epsilon=8.0, clipping="per_layer")
+    assert rec.clipping == "per_layer" and (adapter.predict(X) == y).mean() > 0.8
+    _, tiny = train(toy, max_grad_norm=1e-6, epochs=1, clipping="per_layer")
+    assert tiny.clipped_fraction == [1.0]
+
+
 @pytest.mark.parametrize("kwargs, field", [
     ({"target_epsilon": 0.0}, "target_epsilon"), ({"target_epsilon": -1.0}, "target_epsilon"),
     ({"target_epsilon": float("nan")}, "target_epsilon"), ({"delta": 0.0}, "delta"),

@@ -1,11 +1,25 @@
-"""Book-keeping per-sample clipping (Bu, Wang, Zha, Karypis, ICML 2023).
+"""Book-keeping per-sample clipping (Bu, Wang, Zha, Karypis, ICML 2023), flat or per layer.
 
 One backward pass gives, for every layer, its input activations ``x`` (forward hooks) and
 output gradients ``g`` (tensor hooks on the layer outputs); autograd computes no weight
-gradients at all. From them the clipper computes each sample's gradient norm over all layers without
-materialising per-sample gradients where that is cheaper (the "ghost norm"), and then the sum of
-clipped per-sample gradients as one contraction per layer, ``sum_i c_i g_i^T x_i``: the cost of
-an ordinary weight gradient. Opacus' per-sample path gives the same result (tested with noise 0).
+gradients at all. As soon as a layer's output gradient arrives, its hook takes each sample's
+squared gradient norm for that layer, without materialising per-sample gradients where that is
+cheaper (the "ghost norm"), so the norm's temporaries live one layer at a time. The sum of
+clipped per-sample gradients is then one contraction per layer, ``sum_i c_i g_i^T x_i``: the
+cost of an ordinary weight gradient.
+
+- Flat clipping (the default) bounds each sample's gradient over all trainable parameters by
+  C. Its factors ``c_i`` need every layer's norm, so each layer keeps ``x`` and ``g`` until the
+  backward pass ends; :meth:`BookKeepingClipper.accumulate` then forms the clipped sums layer
+  by layer, freeing each layer's tensors once its sum is added.
+- Per-layer clipping (``per_layer=True``; McMahan et al. 2018, He et al. 2022) bounds each
+  trainable parameter tensor's per-sample gradient by ``C_l = C / sqrt(L)`` (L tensors), so
+  ``sum_l C_l^2 = C^2`` and the total per-sample sensitivity is still C. Each layer's clipped
+  sum is formed inside its backward hook and nothing is kept: memory and time close to a
+  non-private step, with the same noise and accounting as flat clipping.
+
+Opacus' per-sample path gives the same result (flat: ``DPOptimizer``; per layer:
+``DPPerLayerOptimizer`` with the same bounds; tested with noise 0).
 
 Supported trainable layers: ``nn.Linear`` (also when called several times per forward, as in
 Opacus' ``DPLSTM``), ``nn.Embedding`` and ``nn.LayerNorm``. :func:`supports` says whether a
@@ -13,6 +27,8 @@ model has only those; others fall back to Opacus' hooks.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -42,32 +58,129 @@ def _as_3d(t: torch.Tensor) -> torch.Tensor:
     return t.unsqueeze(1) if t.dim() == 2 else t.reshape(t.shape[0], -1, t.shape[-1])
 
 
+def _joined(ts: list) -> torch.Tensor:
+    """The calls' tensors as one (B, T, d) tensor; copied only for a layer called twice."""
+    return _as_3d(ts[0]) if len(ts) == 1 else torch.cat([_as_3d(t) for t in ts], 1)
+
+
+def _layer_terms(m: nn.Module, xs: list, gs: list, trains: set):
+    """Per-sample squared gradient norms of a layer's trainable parameters, and the function
+    that sums their per-sample gradients weighted by per-sample factors.
+
+    Parameters
+    ----------
+    m : nn.Module
+        A supported layer.
+    xs, gs : list of torch.Tensor
+        Its input and output gradient per forward call (gradients of the summed loss, unscaled).
+    trains : set of int
+        ``id`` of the trainable parameters.
+
+    Returns
+    -------
+    sq : dict
+        Parameter -> (B,) squared norms of its per-sample gradients.
+    weighted : callable
+        ``weighted(c)``, ``c`` a dict parameter -> (B,) factors, gives parameter ->
+        ``sum_i c_i G_i``; it holds the layer's tensors until it is dropped.
+    """
+    w, b = m.weight, getattr(m, "bias", None)
+    w_on = w is not None and id(w) in trains
+    b_on = b is not None and id(b) in trains
+    g = _joined(gs)
+    if isinstance(m, nn.Embedding):
+        ids = torch.cat([x.reshape(x.shape[0], -1) for x in xs], 1)            # (B, T)
+        same = (ids.unsqueeze(2) == ids.unsqueeze(1)).to(g.dtype)               # (B, T, T)
+        sq = {w: ((g @ g.transpose(1, 2)) * same).sum((1, 2))}
+
+        def weighted(c):
+            out = torch.zeros_like(w)
+            out.index_add_(0, ids.reshape(-1), (g * c[w][:, None, None]).reshape(-1, g.shape[2]))
+            return {w: out}
+        return sq, weighted
+    if isinstance(m, nn.LayerNorm):
+        xhat = nn.functional.layer_norm(_joined(xs), m.normalized_shape, eps=m.eps)
+        per = {}
+        if w_on:
+            per[w] = (g * xhat).sum(1)                                          # (B, d)
+        if b_on:
+            per[b] = g.sum(1)
+        return ({p: v.pow(2).sum(1) for p, v in per.items()},
+                lambda c: {p: c[p] @ v for p, v in per.items()})
+    # nn.Linear: x (B, T, d), g (B, T, p)
+    x = _joined(xs) if w_on else None
+    sq, bias_per = {}, g.sum(1) if b_on else None
+    if w_on:
+        t, d, p_out = x.shape[1], x.shape[2], g.shape[2]
+        if t * (d + p_out) < d * p_out:  # ghost norm is cheaper than instantiating
+            sq[w] = ((x @ x.transpose(1, 2)) * (g @ g.transpose(1, 2))).sum((1, 2))
+        else:
+            sq[w] = torch.bmm(g.transpose(1, 2), x).pow(2).sum((1, 2))
+    else:
+        g = None
+    if b_on:
+        sq[b] = bias_per.pow(2).sum(1)
+
+    def weighted(c):
+        out = {}
+        if w_on:  # scale the smaller of x and g by the factors (one temporary copy)
+            cw = c[w][:, None, None]
+            gs_, xs_ = (g, x * cw) if d <= p_out else (g * cw, x)
+            out[w] = gs_.reshape(-1, p_out).t() @ xs_.reshape(-1, d)
+        if b_on:
+            out[b] = c[b] @ bias_per
+        return out
+    return sq, weighted
+
+
 class BookKeepingClipper:
     """Hooks on a module that turn one backward pass into clipped per-sample gradient sums.
 
     Usage per physical batch: forward, ``loss.backward()``, then :meth:`accumulate` with the
-    batch size and the loss reduction; after the logical batch, :meth:`finish` puts the sum of
-    clipped per-sample gradients in ``p.grad``.
+    batch size; after the logical batch, :meth:`finish` puts the sum of clipped per-sample
+    gradients in ``p.grad``.
 
     Parameters
     ----------
     module : nn.Module
     max_grad_norm : float
-        Clipping bound C on each sample's gradient norm, over all trainable parameters.
+        Bound C on each sample's gradient norm over all trainable parameters.
+    per_layer : bool
+        Clip each trainable parameter tensor's per-sample gradient to ``C / sqrt(L)`` (L
+        tensors) inside the backward pass instead of the whole gradient to C.
+    loss_reduction : {"mean", "sum"}
+        How the loss combines the samples of a physical batch.
+
+    Attributes
+    ----------
+    params : list of nn.Parameter
+        The trainable parameters, in module order.
+    bounds : list of float
+        Each parameter's clipping bound (all C for flat clipping).
     """
 
-    def __init__(self, module: nn.Module, max_grad_norm: float):
+    def __init__(self, module: nn.Module, max_grad_norm: float, *, per_layer: bool = False,
+                 loss_reduction: str = "mean"):
         if not supports(module):
             bad = sorted({type(m).__name__ for m, _ in _trainable_modules(module)
                           if not isinstance(m, SUPPORTED)})
             raise TypeError(f"book-keeping clipping does not support {bad}")
+        if loss_reduction not in ("mean", "sum"):
+            raise ValueError(f"loss_reduction: {loss_reduction!r} is not 'mean' or 'sum'")
         self.module = module
         self.max_grad_norm = max_grad_norm
+        self.per_layer = per_layer
+        self.loss_reduction = loss_reduction
         self.layers = [m for m, _ in _trainable_modules(module)]
         self.params = [p for _, own in _trainable_modules(module) for p in own]
-        self._trains = {id(p) for p in self.params}
+        share = max_grad_norm / math.sqrt(len(self.params)) if per_layer else max_grad_norm
+        self.bounds = [share] * len(self.params)
+        self._bound = {id(p): share for p in self.params}
+        self._trains = set(self._bound)
         self._acts: dict[nn.Module, list] = {m: [] for m in self.layers}
         self._grads: dict[nn.Module, list] = {m: [] for m in self.layers}
+        self._pending: list = []      # flat: (sq, weighted) per layer whose gradients arrived
+        self._worst = None            # per layer: largest norm / bound per sample, this batch
         self._summed: dict[nn.Parameter, torch.Tensor] = {}
         self._handles = [m.register_forward_hook(self._on_forward) for m in self.layers]
         # Autograd need not compute the plain weight gradients: book-keeping forms the clipped
@@ -89,7 +202,32 @@ class BookKeepingClipper:
             # Backward visits calls in reverse order; file each under its forward call.
             grads.extend([None] * (slot + 1 - len(grads)))
             grads[slot] = g.detach()
+            if len(grads) == len(self._acts[m]) and all(gi is not None for gi in grads):
+                self._layer_done(m)
         output.register_hook(save_grad)
+
+    def _layer_done(self, m: nn.Module) -> None:
+        """Every call's output gradient of ``m`` is in: take its norms (and, per layer, its
+        clipped sums) and release what it no longer needs."""
+        with torch.no_grad():
+            sq, weighted = _layer_terms(m, self._acts[m], self._grads[m], self._trains)
+            self._acts[m].clear()
+            self._grads[m].clear()
+            if not self.per_layer:
+                self._pending.append((sq, weighted))
+                return
+            factors = {}
+            for p, s in sq.items():
+                scale = s.shape[0] if self.loss_reduction == "mean" else 1.0
+                norm, bound = scale * s.sqrt(), self._bound[id(p)]
+                ratio = norm / bound
+                self._worst = ratio if self._worst is None else torch.maximum(self._worst, ratio)
+                factors[p] = scale * (bound / (norm + 1e-6)).clamp(max=1.0)
+            self._add(weighted(factors))
+
+    def _add(self, sums: dict) -> None:
+        for p, v in sums.items():
+            self._summed[p] = self._summed[p] + v if p in self._summed else v
 
     def remove(self) -> None:
         """Remove the hooks and give the parameters back to autograd."""
@@ -100,79 +238,35 @@ class BookKeepingClipper:
             p.requires_grad_(True)
 
     # -------------------------------------------------------------------- maths
-    def _layer_terms(self, m: nn.Module, scale: float):
-        """Per-sample squared norm (B,) of this layer's gradient, and a function giving the
-        clipped sums for parameters given per-sample factors."""
-        xs, gs = self._acts[m], self._grads[m]
-        if len(xs) != len(gs) or any(g is None for g in gs):
-            raise RuntimeError(f"{type(m).__name__}: {len(xs)} forward calls but {len(gs)} "
-                               "gradients; run exactly one backward per forward")
-        if isinstance(m, nn.Embedding):
-            ids = torch.cat([x.reshape(x.shape[0], -1) for x in xs], 1)        # (B, T)
-            g = torch.cat([_as_3d(gi) for gi in gs], 1) * scale                 # (B, T, p)
-            same = (ids.unsqueeze(2) == ids.unsqueeze(1)).to(g.dtype)           # (B, T, T)
-            sq = torch.einsum("bst,bsp,btp->b", same, g, g)
-
-            def clipped(c):
-                out = torch.zeros_like(m.weight)
-                out.index_add_(0, ids.reshape(-1), (g * c[:, None, None]).reshape(-1,
-                                                                                    g.shape[2]))
-                return {m.weight: out}
-            return sq, clipped
-        if isinstance(m, nn.LayerNorm):
-            x = torch.cat([_as_3d(xi) for xi in xs], 1)
-            g = torch.cat([_as_3d(gi) for gi in gs], 1) * scale
-            xhat = nn.functional.layer_norm(x, m.normalized_shape, eps=m.eps)
-            per = {}
-            if m.weight is not None and id(m.weight) in self._trains:
-                per[m.weight] = (g * xhat).sum(1)                               # (B, d)
-            if m.bias is not None and id(m.bias) in self._trains:
-                per[m.bias] = g.sum(1)
-            sq = sum(v.pow(2).sum(1) for v in per.values())
-
-            def clipped(c):
-                return {p: torch.einsum("b,bd->d", c, v) for p, v in per.items()}
-            return sq, clipped
-        # nn.Linear: x (B, T, d), g (B, T, p)
-        x = torch.cat([_as_3d(xi) for xi in xs], 1)
-        g = torch.cat([_as_3d(gi) for gi in gs], 1) * scale
-        b, t, d = x.shape
-        p_out = g.shape[2]
-        sq = torch.zeros(b, dtype=g.dtype, device=g.device)
-        if id(m.weight) in self._trains:
-            if t * t * (d + p_out) < d * p_out * t:  # ghost norm is cheaper than instantiating
-                sq = sq + torch.einsum("bst,bst->b", x @ x.transpose(1, 2),
-                                       g @ g.transpose(1, 2))
-            else:
-                sq = sq + torch.einsum("btp,btd->bpd", g, x).pow(2).sum((1, 2))
-        bias_grad = g.sum(1) if m.bias is not None and id(m.bias) in self._trains else None
-        if bias_grad is not None:
-            sq = sq + bias_grad.pow(2).sum(1)
-
-        def clipped(c):
-            out = {}
-            if id(m.weight) in self._trains:
-                out[m.weight] = torch.einsum("btp,btd->pd", g * c[:, None, None], x)
-            if bias_grad is not None:
-                out[m.bias] = c @ bias_grad
-            return out
-        return sq, clipped
-
-    def accumulate(self, batch_size: int, loss_reduction: str = "mean") -> torch.Tensor:
+    def accumulate(self, batch_size: int) -> torch.Tensor:
         """Clip this physical batch's per-sample gradients and add them to the running sums.
 
-        Returns the per-sample gradient norms (before clipping).
+        Returns
+        -------
+        torch.Tensor
+            (B,) per-sample gradient norms before clipping. Per layer: C times the largest
+            ratio of a parameter's per-sample gradient norm to its bound, so that it exceeds
+            C exactly when some part of the sample's gradient was clipped.
         """
-        scale = float(batch_size) if loss_reduction == "mean" else 1.0
-        terms = [self._layer_terms(m, scale) for m in self.layers]
-        norms = torch.stack([sq for sq, _ in terms]).sum(0).sqrt()
-        factors = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-        for _, clipped in terms:
-            for p, v in clipped(factors).items():
-                self._summed[p] = self._summed[p] + v if p in self._summed else v
-        for m in self.layers:
-            self._acts[m].clear()
-            self._grads[m].clear()
+        left = [type(m).__name__ for m in self.layers if self._acts[m]]
+        if left:
+            for m in self.layers:
+                self._acts[m].clear()
+                self._grads[m].clear()
+            self._pending.clear()
+            raise RuntimeError(f"{left[0]}: forward calls without gradients; run exactly one "
+                               "backward per forward")
+        if self.per_layer:
+            worst, self._worst = self._worst, None
+            return (self.max_grad_norm * worst).detach()
+        scale = float(batch_size) if self.loss_reduction == "mean" else 1.0
+        norms = torch.stack([s for sq, _ in self._pending for s in sq.values()]).sum(0).sqrt()
+        norms = scale * norms
+        factors = scale * (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        while self._pending:  # each layer's tensors go as soon as its sum is added
+            sq, weighted = self._pending.pop()
+            self._add(weighted({p: factors for p in sq}))
+            del sq, weighted
         return norms.detach()
 
     def finish(self) -> None:

@@ -1,7 +1,9 @@
 """Clipping steppers: one DP step over physical chunks (clip, sum, noise, update).
 
 Book-keeping clipping (:mod:`._bookkeeping`) when every trainable layer supports it, else
-Opacus' per-sample hooks and DPOptimizer; both give the same clipped sum. Under
+Opacus' per-sample hooks and DPOptimizer; both give the same clipped sum. ``"per_layer"``
+clips each trainable parameter tensor to ``C / sqrt(L)`` inside the backward pass
+(book-keeping layers only); the total sensitivity, noise and accounting stay those of C. Under
 ``torch.distributed`` the clipped sums are all-reduced and every process adds the same noise.
 """
 
@@ -16,7 +18,7 @@ from opacus.optimizers import DPOptimizer
 from trustml.errors import ConfigError, TrustMLError
 from trustml.privacy._bookkeeping import BookKeepingClipper, supports
 
-CLIPPING = ("auto", "bookkeeping", "opacus")
+CLIPPING = ("auto", "bookkeeping", "per_layer", "opacus")
 
 
 class Stepper:
@@ -31,13 +33,12 @@ class Stepper:
 
 
 class BookKeepingStepper(Stepper):
-    """Clipped, noised gradient by book-keeping; one backward per physical chunk."""
-
-    name = "bookkeeping"
+    """Clipped, noised gradient by book-keeping (flat or per layer); one backward per chunk."""
 
     def __init__(self, module, optimizer, sigma, clip, expected_batch, generator,
-                 distributed=False):
-        self.clipper = BookKeepingClipper(module, clip)
+                 distributed=False, per_layer=False):
+        self.clipper = BookKeepingClipper(module, clip, per_layer=per_layer)
+        self.name = "per_layer" if per_layer else "bookkeeping"
         self.distributed = distributed
         self.optimizer, self.sigma, self.clip = optimizer, sigma, clip
         self.expected_batch, self.generator = expected_batch, generator
@@ -126,14 +127,18 @@ def make_stepper(module, optimizer, *, sigma: float, clip: float, expected_batch
                  clipping: str, secure_mode: bool, device) -> Stepper:
     """The stepper ``clipping`` asks for ("auto": book-keeping where every layer allows)."""
     world = distributed()[1]
-    use_bk = clipping == "bookkeeping" or (clipping == "auto" and supports(module)
-                                           and not secure_mode)
+    if clipping == "per_layer" and (secure_mode or not supports(module)):
+        raise ConfigError("clipping: per_layer needs book-keeping (Linear, Embedding and "
+                          "LayerNorm trainable layers, no secure_mode)")
+    use_bk = clipping in ("bookkeeping", "per_layer") or (clipping == "auto" and supports(module)
+                                                         and not secure_mode)
     if world > 1 and not use_bk:
         raise ConfigError("clipping: multi-process training needs book-keeping clipping "
                           "(Linear, Embedding and LayerNorm trainable layers, no secure_mode)")
     if use_bk:
         return BookKeepingStepper(module, optimizer, sigma, clip, expected_batch,
-                                  torch.Generator(), distributed=world > 1)
+                                  torch.Generator(), distributed=world > 1,
+                                  per_layer=clipping == "per_layer")
     gen = None if secure_mode else torch.Generator(device=device)
     return OpacusStepper(module, optimizer, sigma, clip, expected_batch, gen, secure_mode)
 

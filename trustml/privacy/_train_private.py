@@ -395,8 +395,9 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     accountant : {"prv", "rdp", "gdp"}
     noise_multiplier : float, optional
         Fix the noise instead of calibrating it.
-    clipping : {"auto", "bookkeeping", "opacus"}
-        "auto" takes book-keeping when every trainable layer is Linear, Embedding or LayerNorm.
+    clipping : {"auto", "bookkeeping", "per_layer", "opacus"}
+        "auto" takes book-keeping when every trainable layer is Linear, Embedding or LayerNorm;
+        "per_layer" bounds each trainable tensor by ``max_grad_norm / sqrt(L)`` (same noise).
     max_physical_batch_size : int, optional
         Split logical batches into chunks of at most this many examples (memory bound).
     secure_mode : bool
