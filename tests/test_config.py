@@ -127,15 +127,17 @@ def test_torch_and_transformer_models_from_config(workdir, tmp_path):
     assert (tmp_path / "hf_out" / "report.json").is_file()
 
 
-def train_and_audit(tmp_path, recipe: str, source: str, epochs: int, label: str, config: str):
+def train_and_audit(tmp_path, recipe: str, source: str, epochs: int | None, label: str,
+                    config: str):
     """`trustml train` recipe ``recipe``, write its data (``source``) to CSV with the label
     column ``label``, then `trustml report --config` with ``config``, whose ``model`` section
-    names ``run/model.safetensors`` and ``run/result.json``.
+    names ``run/model.safetensors`` and ``run/result.json``. ``epochs`` shortens the
+    recipe's training (None: as the recipe says).
 
     Returns (the report's exit code, its findings by id, the training's result.json)."""
+    shorter = ["--set", f"training.epochs={epochs}"] if epochs else []
     res = CliRunner().invoke(main, ["train", str(ROOT / "recipes" / recipe), "--out",
-                                    str(tmp_path / "run"), "--quiet",
-                                    "--set", f"training.epochs={epochs}"])
+                                    str(tmp_path / "run"), "--quiet", *shorter])
     assert res.exit_code == 0, res.output
     data = load_recipe_data({"source": source}, 0)
     data.features.assign(**{label: data.labels}).to_csv(tmp_path / "data.csv", index=False)
@@ -176,7 +178,7 @@ def test_a_recipe_trained_regression_model_answers_in_the_targets_units(tmp_path
     """The linear-regression recipe trains on a scaled target; audited from its training
     record, the model's error is in the target's own units, as `trustml train` reported it."""
     code, found, trained = train_and_audit(
-        tmp_path, "linear-regression", "diabetes", 5, "progression",
+        tmp_path, "linear-regression", "diabetes", None, "progression",
         "model: {kind: torch, architecture: linear_regression, weights: run/model.safetensors,"
         " training_record: run/result.json}\n"
         "data: {path: data.csv, label: progression, task: regression}\n"
