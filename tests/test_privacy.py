@@ -128,3 +128,21 @@ def test_balanced_training_charges_the_highest_rate():
     assert acc["balanced"] > acc["plain"] + 0.1, acc
     with pytest.raises(ConfigError, match="^balance: 3 labels"):
         run(balance=groups[:3])
+
+
+def test_full_batch_epsilon_bounds_the_exact_gaussian_composition():
+    """At sampling rate 1 each step is the Gaussian mechanism: T steps at noise sigma are
+    exactly mu-GDP with mu = sqrt(T) / sigma (Dong, Roth, Su 2019); the PRV accountant's
+    epsilon must sit at or just above that exact value."""
+    import warnings
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+    from trustml.privacy import epsilon_of
+    sigma, steps, delta = 8.0, 200, 1e-3
+    mu = np.sqrt(steps) / sigma
+    exact = brentq(lambda e: norm.cdf(-e / mu + mu / 2) - np.exp(e) * norm.cdf(-e / mu - mu / 2)
+                   - delta, 1e-6, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and quietly: no divide-by-zero noise from log(1 - q)
+        eps = epsilon_of([(sigma, 1.0, steps)], delta, "prv")
+    assert exact <= eps <= exact * 1.01
