@@ -52,15 +52,20 @@ def opacus_clipped_sum(model, forward, x, y, clip):
     return norms, sums
 
 
+def _case(case: str, seed: int = 1):
+    """A fresh model of ``case``, an identical twin for Opacus, its forward and a batch."""
+    make, forward, inputs = CASES[case]
+    model = make()
+    torch.manual_seed(seed)
+    x = inputs()
+    y = torch.randint(0, 2, (len(x),))
+    return model, copy.deepcopy(model), forward, x, y
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("clip", [1e-3, 0.5, 1e6])
 def test_same_clipped_sum_as_opacus(case, clip):
-    make, forward, inputs = CASES[case]
-    model = make()
-    torch.manual_seed(1)
-    x = inputs()
-    y = torch.randint(0, 2, (len(x),))
-    twin = copy.deepcopy(model)
+    model, twin, forward, x, y = _case(case)
     ref_norms, ref_sums = opacus_clipped_sum(twin, forward, x, y, clip)
 
     assert supports(model)
@@ -123,12 +128,7 @@ def opacus_per_layer_sum(model, forward, x, y, bounds):
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("clip", [1e-3, 0.5, 1e6])
 def test_per_layer_same_clipped_sum_as_opacus(case, clip):
-    make, forward, inputs = CASES[case]
-    model = make()
-    torch.manual_seed(1)
-    x = inputs()
-    y = torch.randint(0, 2, (len(x),))
-    twin = copy.deepcopy(model)
+    model, twin, forward, x, y = _case(case)
     clipper = BookKeepingClipper(model, clip, per_layer=True)
     n = len(clipper.params)
     assert clipper.bounds == pytest.approx([clip / n ** 0.5] * n)
@@ -145,11 +145,7 @@ def test_per_layer_same_clipped_sum_as_opacus(case, clip):
 
 @pytest.mark.parametrize("case", ["bert", "lstm"])
 def test_per_layer_sensitivity_is_at_most_the_clipping_norm(case):
-    make, forward, inputs = CASES[case]
-    model = make()
-    torch.manual_seed(3)
-    x = inputs()
-    y = torch.randint(0, 2, (len(x),))
+    model, _, forward, x, y = _case(case, seed=3)
     clipper = BookKeepingClipper(model, 0.05, per_layer=True)
     for i in range(len(y)):  # one sample at a time: its clipped gradient alone
         torch.nn.functional.cross_entropy(forward(model, x[i:i + 1]), y[i:i + 1]).backward()
