@@ -25,11 +25,14 @@ from trustml.errors import ConfigError, DataNotFoundError, did_you_mean
 from trustml.metrics import classification_metrics, regression_metrics
 from trustml.models import (
     CNNClassifier,
+    FrozenTextEncoder,
     LinearRegression,
     LSTMTextClassifier,
     MLPClassifier,
+    ProbeTextAdapter,
     fit,
     load_tokenizer,
+    pretrained_word_embeddings,
     save_weights,
     transformer_sentiment,
     wrap,
@@ -43,7 +46,7 @@ SECTIONS = {
     "data": {"source": str, "rows": int, "test_size": float, "target_center": float,
              "target_scale": float},
     "model": {"kind": str, "hidden": list, "trainable": (str, int), "max_length": int,
-              "embed_dim": int},
+              "embed_dim": int, "embeddings": str},
     "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
                 "clipping": str, "noise_seed": int},
     "training": {"epochs": int, "batch_size": int, "lr": float, "baseline_lr": float,
@@ -51,6 +54,7 @@ SECTIONS = {
 }
 _MAPPINGS = sorted(k for k, v in SECTIONS.items() if isinstance(v, dict))
 MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")
+EMBEDDINGS = ("learned", "pretrained", "frozen")  # lstm: from scratch, or MiniLM's table
 KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list"}
 # train_private's keyword names as a recipe spells them, for one-line errors in YAML terms.
 NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
@@ -137,6 +141,9 @@ def _validate(recipe: dict) -> None:
     if recipe["model"].get("kind") not in MODELS:
         raise ConfigError(f"model.kind: {recipe['model'].get('kind')!r} is not one of "
                           f"{list(MODELS)}")
+    if recipe["model"].get("embeddings", "learned") not in EMBEDDINGS:
+        raise ConfigError(f"model.embeddings: {recipe['model']['embeddings']!r} is not one of "
+                          f"{list(EMBEDDINGS)}")
     if "epsilon" not in recipe["privacy"]:
         raise ConfigError("privacy.epsilon: missing; set the target epsilon, e.g. 1.0")
     privacy = recipe["privacy"]
@@ -233,10 +240,18 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
         raise ConfigError(f"model.kind: {kind!r} needs text data; data.source is tabular")
     max_length = model.get("max_length", 48)
     if kind == "lstm":
-        tokenizer = load_tokenizer()  # MiniLM's word pieces; the LSTM learns its own embedding
+        tokenizer = load_tokenizer()  # MiniLM's word pieces
+        embeddings = model.get("embeddings", "learned")
+        table = pretrained_word_embeddings() if embeddings != "learned" else None
+        hidden = model.get("hidden") or [model.get("embed_dim", 64)]
         module = LSTMTextClassifier(tokenizer.vocab_size, embed_dim=model.get("embed_dim", 64),
-                                    hidden=model.get("embed_dim", 64), n_classes=n_classes)
+                                    hidden=hidden[0], n_classes=n_classes, embeddings=table,
+                                    freeze_embeddings=embeddings == "frozen")
         return wrap(module, tokenizer=tokenizer, max_length=max_length, task=data.task)
+    if model.get("trainable") == "probe":  # a head on the frozen encoder's cached features
+        encoder = FrozenTextEncoder.shared(max_length=max_length)
+        head = MLPClassifier(encoder.dim, hidden=model.get("hidden", []), n_classes=n_classes)
+        return ProbeTextAdapter(head, encoder=encoder, task=data.task)
     backbone, tokenizer = transformer_sentiment(trainable=model.get("trainable", 1))
     return wrap(backbone, tokenizer=tokenizer, max_length=max_length, task=data.task)
 

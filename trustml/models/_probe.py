@@ -1,0 +1,123 @@
+"""A probe: a small head trained on a frozen, public text encoder's mean-pooled features.
+
+With little private data, a DP linear model on good fixed features beats end-to-end DP training
+(Tramer and Boneh, ICLR 2021). The encoder never trains, so each text's features are computed
+once and cached; every DP epoch then costs a pass over a feature matrix, not the encoder. The
+adapter still takes raw strings, so the trained model is audited like any text classifier.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from trustml.errors import ModelLoadError
+from trustml.models._adapters import TorchAdapter
+from trustml.models._capabilities import Capabilities
+
+_ENCODERS: dict[tuple[str, int], FrozenTextEncoder] = {}
+
+
+class FrozenTextEncoder:
+    """Mean-pooled last hidden states of a frozen transformer encoder, cached per text.
+
+    Parameters
+    ----------
+    backbone : path or hub id, optional
+        Default: all-MiniLM-L6-v2, offline (:func:`trustml.models.default_backbone`).
+    max_length : int
+        Tokens kept per text.
+    batch_size : int
+        Texts per forward pass.
+    """
+
+    def __init__(self, backbone: str | os.PathLike | None = None, *, max_length: int = 48,
+                 batch_size: int = 128):
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        from trustml.models._architectures import default_backbone, load_tokenizer
+
+        self.source = str(backbone) if backbone is not None else default_backbone()
+        self.tokenizer = load_tokenizer(self.source)
+        hf_logging.disable_progress_bar()  # loading takes a second; no bar for it
+        try:
+            self.model = AutoModel.from_pretrained(self.source)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"backbone: cannot load {self.source!r} "
+                                 f"({type(exc).__name__}); pass a local model directory") from exc
+        self.model.eval().requires_grad_(False)
+        self.max_length, self.batch_size = max_length, batch_size
+        self.dim = self.model.config.hidden_size
+        self._cache: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def shared(cls, backbone: str | os.PathLike | None = None, *,
+               max_length: int = 48) -> FrozenTextEncoder:
+        """One encoder (and feature cache) per backbone and length in this process."""
+        from trustml.models._architectures import default_backbone
+
+        key = (str(backbone) if backbone is not None else default_backbone(), max_length)
+        if key not in _ENCODERS:
+            _ENCODERS[key] = cls(key[0], max_length=max_length)
+        return _ENCODERS[key]
+
+    def __deepcopy__(self, memo) -> FrozenTextEncoder:
+        return self  # frozen and public: copies of a probe share it
+
+    @torch.no_grad()
+    def __call__(self, texts) -> torch.Tensor:
+        """Features of ``texts``, shape (n, hidden size), float32 on the CPU."""
+        texts = [str(t) for t in texts]
+        todo = sorted({t for t in texts if t not in self._cache}, key=len)  # little padding
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start:start + self.batch_size]
+            enc = self.tokenizer(batch, padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+            hidden = self.model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            self._cache.update(zip(batch, pooled.float()))
+        if not texts:
+            return torch.zeros(0, self.dim)
+        return torch.stack([self._cache[t] for t in texts])
+
+
+class ProbeTextAdapter(TorchAdapter):
+    """A text classifier: a frozen encoder's features (:class:`FrozenTextEncoder`) into
+    ``module``, the trainable head (e.g. :class:`~trustml.models.MLPClassifier`).
+
+    ``module`` holds every trained weight, so its state dict is the model to save and its
+    privacy claim covers all of it; the encoder is the public backbone, rebuilt from its name.
+
+    Examples
+    --------
+    >>> from trustml.models import MLPClassifier
+    >>> enc = FrozenTextEncoder.shared(max_length=16)
+    >>> probe = ProbeTextAdapter(MLPClassifier(enc.dim, hidden=()), encoder=enc)
+    >>> probe.predict_proba(["a fine film", "dull"]).shape
+    (2, 2)
+    """
+
+    input_kind = "text"
+
+    def __init__(self, module: nn.Module, *, encoder: FrozenTextEncoder, **kwargs):
+        super().__init__(module, **kwargs)
+        self.encoder = encoder
+        self.tokenizer = encoder.tokenizer
+        self.max_length = encoder.max_length
+
+    def tensorize(self, X) -> tuple[torch.Tensor, ...]:
+        return (self.encoder(X),)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "backbone": os.path.basename(self.encoder.source),
+                "features": "mean-pooled, frozen encoder"}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Gradients stop at the cached features: text explainers that perturb words apply,
+        those that differentiate through token embeddings do not."""
+        return Capabilities("text", self.task, self.task != "regression")
