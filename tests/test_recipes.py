@@ -87,7 +87,8 @@ def test_probe_route_trains_a_head_on_cached_features(tmp_path, data_dir, monkey
     monkeypatch.setenv("TRUSTML_DATA", str(data_dir))
     res = CliRunner().invoke(main, [
         "train", str(RECIPES / "transformer-sentiment"), "--out", str(tmp_path), "--quiet",
-        "--set", "model.trainable=probe", "--set", "data.rows=200", "--set", "model.max_length=16",
+        "--set", "model.trainable=probe", "--set", "model.layers=2", "--set", "data.rows=200",
+        "--set", "model.max_length=16",
         "--set", "training.epochs=3", "--set", "training.batch_size=50"])
     assert res.exit_code == 0, res.output
     rec = json.loads((tmp_path / "result.json").read_text())["privacy"]
@@ -97,6 +98,7 @@ def test_probe_route_trains_a_head_on_cached_features(tmp_path, data_dir, monkey
     assert rec["clipping"] == "bookkeeping" and rec["steps"] == 3 * 3
     with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:  # the head: all it trained
         assert sorted(f.keys()) == ["net.0.bias", "net.0.weight"]
+        assert f.get_tensor("net.0.weight").shape == (2, 2 * 384)  # two layers' states
 
 
 def test_lstm_on_frozen_pretrained_embeddings(tmp_path, data_dir, monkeypatch):

@@ -17,11 +17,11 @@ from trustml.errors import ModelLoadError
 from trustml.models._adapters import TorchAdapter
 from trustml.models._capabilities import Capabilities
 
-_ENCODERS: dict[tuple[str, int], FrozenTextEncoder] = {}
+_ENCODERS: dict[tuple[str, int, int], FrozenTextEncoder] = {}
 
 
 class FrozenTextEncoder:
-    """Mean-pooled last hidden states of a frozen transformer encoder, cached per text.
+    """Mean-pooled hidden states of a frozen transformer encoder's top layers, cached per text.
 
     Parameters
     ----------
@@ -29,12 +29,14 @@ class FrozenTextEncoder:
         Default: all-MiniLM-L6-v2, offline (:func:`trustml.models.default_backbone`).
     max_length : int
         Tokens kept per text.
+    layers : int
+        How many top layers' mean-pooled states to concatenate (1: the last hidden state).
     batch_size : int
         Texts per forward pass.
     """
 
     def __init__(self, backbone: str | os.PathLike | None = None, *, max_length: int = 48,
-                 batch_size: int = 128):
+                 layers: int = 1, batch_size: int = 128):
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
@@ -49,19 +51,19 @@ class FrozenTextEncoder:
             raise ModelLoadError(f"backbone: cannot load {self.source!r} "
                                  f"({type(exc).__name__}); pass a local model directory") from exc
         self.model.eval().requires_grad_(False)
-        self.max_length, self.batch_size = max_length, batch_size
-        self.dim = self.model.config.hidden_size
+        self.max_length, self.layers, self.batch_size = max_length, layers, batch_size
+        self.dim = self.model.config.hidden_size * layers
         self._cache: dict[str, torch.Tensor] = {}
 
     @classmethod
-    def shared(cls, backbone: str | os.PathLike | None = None, *,
-               max_length: int = 48) -> FrozenTextEncoder:
-        """One encoder (and feature cache) per backbone and length in this process."""
+    def shared(cls, backbone: str | os.PathLike | None = None, *, max_length: int = 48,
+               layers: int = 1) -> FrozenTextEncoder:
+        """One encoder (and feature cache) per backbone, length and layers in this process."""
         from trustml.models._architectures import default_backbone
 
-        key = (str(backbone) if backbone is not None else default_backbone(), max_length)
+        key = (str(backbone) if backbone is not None else default_backbone(), max_length, layers)
         if key not in _ENCODERS:
-            _ENCODERS[key] = cls(key[0], max_length=max_length)
+            _ENCODERS[key] = cls(key[0], max_length=max_length, layers=layers)
         return _ENCODERS[key]
 
     def __deepcopy__(self, memo) -> FrozenTextEncoder:
@@ -76,9 +78,10 @@ class FrozenTextEncoder:
             batch = todo[start:start + self.batch_size]
             enc = self.tokenizer(batch, padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="pt")
-            hidden = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            states = self.model(**enc, output_hidden_states=True).hidden_states
+            mask = enc["attention_mask"].unsqueeze(-1).to(states[-1].dtype)
+            pooled = torch.cat([(h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                                for h in states[-self.layers:]], dim=1)
             self._cache.update(zip(batch, pooled.float()))
         if not texts:
             return torch.zeros(0, self.dim)
