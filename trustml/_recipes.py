@@ -144,7 +144,7 @@ def _validate(recipe: dict) -> None:
     if recipe["model"].get("embeddings", "learned") not in EMBEDDINGS:
         raise ConfigError(f"model.embeddings: {recipe['model']['embeddings']!r} is not one of "
                           f"{list(EMBEDDINGS)}")
-    if recipe["model"].get("layers", 1) < 1:
+    if (recipe["model"].get("layers") or 1) < 1:
         raise ConfigError(f"model.layers: {recipe['model']['layers']!r} must be a whole number "
                           ">= 1 (top layers whose pooled states the probe reads)")
     if "epsilon" not in recipe["privacy"]:
@@ -252,7 +252,7 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
                                     freeze_embeddings=embeddings == "frozen")
         return wrap(module, tokenizer=tokenizer, max_length=max_length, task=data.task)
     if model.get("trainable") == "probe":  # a head on the frozen encoder's cached features
-        encoder = FrozenTextEncoder.shared(max_length=max_length, layers=model.get("layers", 1))
+        encoder = FrozenTextEncoder.shared(max_length=max_length, layers=model.get("layers") or 1)
         head = MLPClassifier(encoder.dim, hidden=model.get("hidden", []), n_classes=n_classes)
         return ProbeTextAdapter(head, encoder=encoder, task=data.task)
     backbone, tokenizer = transformer_sentiment(trainable=model.get("trainable", 1))

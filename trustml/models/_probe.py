@@ -51,6 +51,10 @@ class FrozenTextEncoder:
             raise ModelLoadError(f"backbone: cannot load {self.source!r} "
                                  f"({type(exc).__name__}); pass a local model directory") from exc
         self.model.eval().requires_grad_(False)
+        depth = self.model.config.num_hidden_layers
+        if not 1 <= layers <= depth:
+            raise ModelLoadError(f"layers: {layers!r} is not between 1 and the backbone's "
+                                 f"{depth} layers")
         self.max_length, self.layers, self.batch_size = max_length, layers, batch_size
         self.dim = self.model.config.hidden_size * layers
         self._cache: dict[str, torch.Tensor] = {}
@@ -71,7 +75,7 @@ class FrozenTextEncoder:
 
     @torch.no_grad()
     def __call__(self, texts) -> torch.Tensor:
-        """Features of ``texts``, shape (n, hidden size), float32 on the CPU."""
+        """Features of ``texts``, shape (n, ``dim``), float32 on the CPU."""
         texts = [str(t) for t in texts]
         todo = sorted({t for t in texts if t not in self._cache}, key=len)  # little padding
         for start in range(0, len(todo), self.batch_size):
