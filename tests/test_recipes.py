@@ -127,3 +127,40 @@ def test_tanh_cnn_of_any_width_trains_privately():
                               batch_size=32, progress=False, ledger=PrivacyLedger())
     assert record.clipping == "opacus" and record.steps == 2
     assert all(not torch.equal(a, b) for a, b in zip(before, adapter.module.parameters()))
+
+
+def test_probe_route_trains_a_head_on_cached_features(tmp_path, data_dir, monkeypatch):
+    from safetensors import safe_open
+
+    from trustml.privacy._ledger import epsilon_of
+
+    monkeypatch.setenv("TRUSTML_DATA", str(data_dir))
+    res = CliRunner().invoke(main, [
+        "train", str(RECIPES / "transformer-sentiment"), "--out", str(tmp_path), "--quiet",
+        "--set", "model.trainable=probe", "--set", "model.layers=2", "--set", "data.rows=200",
+        "--set", "model.max_length=16",
+        "--set", "training.epochs=3", "--set", "training.batch_size=50"])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "result.json").read_text())["privacy"]
+    spent = epsilon_of([(rec["noise_multiplier"], rec["sample_rate"], rec["steps"])],
+                       rec["delta"], rec["accountant"])
+    assert rec["epsilon"] == pytest.approx(spent) and spent <= 8.0 + 1e-9
+    assert rec["clipping"] == "bookkeeping" and rec["steps"] == 3 * 3
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:  # the head: all it trained
+        assert sorted(f.keys()) == ["net.0.bias", "net.0.weight"]
+        assert f.get_tensor("net.0.weight").shape == (2, 2 * 384)  # two layers' states
+
+
+def test_lstm_on_frozen_pretrained_embeddings(tmp_path, data_dir, monkeypatch):
+    from trustml._recipes import build_adapter, load_recipe
+    from trustml.data import load_tweets
+
+    recipe = load_recipe(RECIPES / "lstm-text", ["model.embeddings=frozen", "model.hidden=[16]"])
+    adapter = build_adapter(recipe["model"], load_tweets(n=50), 0)
+    trainable = [n for n, p in adapter.module.named_parameters() if p.requires_grad]
+    assert adapter.module.embedding.weight.shape == (30522, 384)
+    assert trainable and not any(n.startswith("embedding") for n in trainable)
+    res = CliRunner().invoke(main, ["train", str(RECIPES / "lstm-text"), "--out",
+                                    str(tmp_path / "o"), "--quiet", "--set",
+                                    "model.embeddings=scratch"])
+    assert res.exit_code == 2 and "model.embeddings: 'scratch' is not one of" in res.output

@@ -25,11 +25,14 @@ from trustml.errors import ConfigError, DataNotFoundError, did_you_mean
 from trustml.metrics import classification_metrics, regression_metrics
 from trustml.models import (
     CNNClassifier,
+    FrozenTextEncoder,
     LinearRegression,
     LSTMTextClassifier,
     MLPClassifier,
+    ProbeTextAdapter,
     fit,
     load_tokenizer,
+    pretrained_word_embeddings,
     save_weights,
     transformer_sentiment,
     wrap,
@@ -45,7 +48,8 @@ SECTIONS = {
     "data": {"source": str, "rows": int, "test_size": float, "target_center": float,
              "target_scale": float},
     "model": {"kind": str, "hidden": list, "trainable": (str, int), "max_length": int,
-              "embed_dim": int, "activation": str, "channels": int},
+              "embed_dim": int, "activation": str, "channels": int, "embeddings": str,
+              "layers": int},
     "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
                 "clipping": str, "noise_seed": int},
     "training": {"epochs": int, "batch_size": int, "lr": float, "ema": float, "optimizer": str,
@@ -54,6 +58,7 @@ SECTIONS = {
 }
 _MAPPINGS = sorted(k for k, v in SECTIONS.items() if isinstance(v, dict))
 MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")
+EMBEDDINGS = ("learned", "pretrained", "frozen")  # lstm: from scratch, or MiniLM's table
 KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list"}
 # train_private's keyword names as a recipe spells them, for one-line errors in YAML terms.
 NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
@@ -148,6 +153,12 @@ def _validate(recipe: dict) -> None:
     if channels < 4 or channels % 4:
         raise ConfigError(f"model.channels: {channels!r} must be a multiple of 4 (four "
                           "GroupNorm groups), e.g. 16")
+    if model.get("embeddings", "learned") not in EMBEDDINGS:
+        raise ConfigError(f"model.embeddings: {model['embeddings']!r} is not one of "
+                          f"{list(EMBEDDINGS)}")
+    if (model.get("layers") or 1) < 1:
+        raise ConfigError(f"model.layers: {model['layers']!r} must be a whole number "
+                          ">= 1 (top layers whose pooled states the probe reads)")
     if "epsilon" not in recipe["privacy"]:
         raise ConfigError("privacy.epsilon: missing; set the target epsilon, e.g. 1.0")
     privacy = recipe["privacy"]
@@ -265,10 +276,18 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
         raise ConfigError(f"model.kind: {kind!r} needs text data; data.source is tabular")
     max_length = model.get("max_length", 48)
     if kind == "lstm":
-        tokenizer = load_tokenizer()  # MiniLM's word pieces; the LSTM learns its own embedding
+        tokenizer = load_tokenizer()  # MiniLM's word pieces
+        embeddings = model.get("embeddings", "learned")
+        table = pretrained_word_embeddings() if embeddings != "learned" else None
+        hidden = model.get("hidden") or [model.get("embed_dim", 64)]
         module = LSTMTextClassifier(tokenizer.vocab_size, embed_dim=model.get("embed_dim", 64),
-                                    hidden=model.get("embed_dim", 64), n_classes=n_classes)
+                                    hidden=hidden[0], n_classes=n_classes, embeddings=table,
+                                    freeze_embeddings=embeddings == "frozen")
         return wrap(module, tokenizer=tokenizer, max_length=max_length, task=data.task)
+    if model.get("trainable") == "probe":  # a head on the frozen encoder's cached features
+        encoder = FrozenTextEncoder.shared(max_length=max_length, layers=model.get("layers") or 1)
+        head = MLPClassifier(encoder.dim, hidden=model.get("hidden", []), n_classes=n_classes)
+        return ProbeTextAdapter(head, encoder=encoder, task=data.task)
     backbone, tokenizer = transformer_sentiment(trainable=model.get("trainable", 1))
     return wrap(backbone, tokenizer=tokenizer, max_length=max_length, task=data.task)
 

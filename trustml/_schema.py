@@ -19,13 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
 from trustml.data import PHONE_REGIONS
 from trustml.data._audit_data import _TASKS
-from trustml._recipes import MODELS
+from trustml._recipes import EMBEDDINGS, MODELS
 from trustml.errors import ConfigError, did_you_mean
 from trustml.privacy import DEPTHS
 from trustml.report import FORMATS
 
 MODEL_KINDS = ("sklearn", "torch", "huggingface")
-TORCH_ONLY = ("weights", "architecture", "training_record", "hidden", "embed_dim", "trainable")
+TORCH_ONLY = ("weights", "architecture", "training_record", "hidden", "embed_dim", "trainable",
+              "embeddings", "layers")
 
 Path_ = Annotated[str, Field(min_length=1)]
 Names = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
@@ -67,6 +68,8 @@ class ModelSection(_Section):
     max_length: Optional[Positive] = Field(None, examples=[128])
     embed_dim: Optional[Positive] = Field(None, examples=[64])
     trainable: Optional[Union[str, int]] = Field(None, examples=["head"])
+    embeddings: Optional[Literal[EMBEDDINGS]] = Field(None, examples=["frozen"])
+    layers: Optional[Positive] = Field(None, examples=[6])
 
     @model_validator(mode="after")
     def _fits_kind(self):

