@@ -1,7 +1,7 @@
 """Utility of every recipe: its DP model against its non-private twin, over several seeds.
 
-Each recipe under ``recipes/`` is run as ``trustml train`` runs it (:func:`run_recipe`), once
-per seed: the seed sets the train/test split, the initial weights and the baseline's batches;
+Each shipped recipe (``trustml/recipes/``) is run as ``trustml train`` runs it
+(:func:`run_recipe`), once per seed: the seed sets the train/test split, the initial weights and the baseline's batches;
 the DP noise is drawn from a fresh secret each time. Every run spends into its own in-memory
 ledger, so seeds do not compose budgets. Reports the test metric (accuracy, R² for regression)
 of both models per seed, their mean with a 95% t-interval over seeds, and the paired gap
@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from trustml._recipes import load_recipe, run_recipe
+from trustml._recipes import CATALOGUE, load_recipe, run_recipe
 from trustml.privacy import PrivacyLedger
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = CATALOGUE
 BEGIN, END = "<!-- dp_utility:begin -->", "<!-- dp_utility:end -->"
 # Largest acceptable gap (non-private minus DP) per recipe: issue 17 and the recipes' READMEs.
 TARGETS = {"mlp-adult": 0.01, "mlp-digits": 0.02, "cnn-digits": 0.02,

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 from sklearn.linear_model import LogisticRegression
 
+from trustml._recipes import CATALOGUE
 from trustml.cli import main
 from trustml.errors import TrustMLError
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "recipes" / "mlp-digits"
+RECIPE = CATALOGUE / "mlp-digits"
 
 
 @pytest.fixture(scope="module")

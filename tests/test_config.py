@@ -6,7 +6,7 @@ import skops.io as sio
 import torch
 from click.testing import CliRunner
 
-from trustml._recipes import load_recipe_data
+from trustml._recipes import CATALOGUE, load_recipe_data
 from trustml.cli import main
 from trustml.data import load_arrests
 
@@ -136,7 +136,7 @@ def train_and_audit(tmp_path, recipe: str, source: str, epochs: int | None, labe
 
     Returns (the report's exit code, its findings by id, the training's result.json)."""
     shorter = ["--set", f"training.epochs={epochs}"] if epochs else []
-    res = CliRunner().invoke(main, ["train", str(ROOT / "recipes" / recipe), "--out",
+    res = CliRunner().invoke(main, ["train", str(CATALOGUE / recipe), "--out",
                                     str(tmp_path / "run"), "--quiet", *shorter])
     assert res.exit_code == 0, res.output
     data = load_recipe_data({"source": source}, 0)

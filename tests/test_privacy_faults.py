@@ -19,6 +19,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
+from trustml._recipes import CATALOGUE
 from trustml.cli import main
 from trustml.errors import ConfigError, DataError
 from trustml.models import MLPClassifier, read_claim, wrap
@@ -275,7 +276,7 @@ def cli(*args, env=None):
                             stderr=subprocess.PIPE, text=True)
 
 
-DIGITS = [str(ROOT / "recipes" / "mlp-digits"), "--quiet", "--set", "privacy.noise_seed=3"]
+DIGITS = [str(CATALOGUE / "mlp-digits"), "--quiet", "--set", "privacy.noise_seed=3"]
 
 
 def test_two_trainers_at_once_one_is_refused_and_the_ledger_stays_within_target(tmp_path):

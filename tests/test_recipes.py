@@ -8,11 +8,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from trustml._recipes import CATALOGUE, catalogue
 from trustml.cli import main
 from trustml.models import CNNClassifier, MLPClassifier, read_claim, wrap
 from trustml.privacy import PrivacyLedger, train_private
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = CATALOGUE
 QUICK = {  # enough to exercise every path, small enough for CI
     "mlp-adult": ["data.rows=2000", "training.epochs=1"],
     "mlp-digits": ["training.epochs=2"],
@@ -74,7 +75,29 @@ def test_bad_recipe_settings_exit_2_with_one_line(tmp_path, override, message):
 
 def test_missing_recipe_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(main, ["train", str(tmp_path / "nope"), "--out", str(tmp_path)])
-    assert res.exit_code == 2 and "recipe: " in res.output and "does not exist" in res.output
+    assert res.exit_code == 2 and "is neither a recipe file nor a shipped recipe" in res.output
+    res = CliRunner().invoke(main, ["train", "mlp-digit", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "did you mean 'mlp-digits'?" in res.output
+    assert "`trustml recipes` lists them" in res.output and not (tmp_path / "o").exists()
+
+
+def test_the_shipped_recipes_train_by_name_outside_a_checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no recipes/ folder here
+    listing = CliRunner().invoke(main, ["recipes"])
+    assert listing.exit_code == 0
+    lines = listing.output.splitlines()
+    assert lines[0].split() == ["recipe", "model", "data", "epsilon", "minutes"]
+    assert {line.split()[0] for line in lines[1:]} == set(catalogue()) >= {
+        "mlp-adult", "mlp-digits", "cnn-digits", "lstm-text", "transformer-sentiment",
+        "linear-regression"}
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert rows["mlp-digits"][:3] == ["mlp", "digits_binary", "3"]
+    assert all(float(row[3]) > 0 for row in rows.values())  # an expected time for each
+    res = CliRunner().invoke(main, ["train", "mlp-digits", "--out", "run", "--quiet",
+                                    "--set", "training.epochs=1"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["recipe"]["name"] == \
+        "mlp-digits"
 
 
 def test_training_twice_into_one_directory_composes_and_says_so(tmp_path):

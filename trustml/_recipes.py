@@ -43,8 +43,9 @@ from trustml.privacy._settings import MIN_ROWS, check_training_settings
 from trustml.privacy._train_private import OPTIMIZERS
 from trustml.report import write_atomic
 
+CATALOGUE = Path(__file__).parent / "recipes"  # the reference recipes, shipped in the package
 SECTIONS = {
-    "name": str, "description": str, "seed": int,
+    "name": str, "description": str, "seed": int, "minutes": float,
     "data": {"source": str, "rows": int, "test_size": float, "target_center": float,
              "target_scale": float},
     "model": {"kind": str, "hidden": list, "trainable": (str, int), "max_length": int,
@@ -69,17 +70,33 @@ NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
 
 
 # ---------------------------------------------------------------------- loading
+def catalogue() -> dict[str, Path]:
+    """The reference recipes shipped with the package: name -> its ``recipe.yaml``."""
+    return {p.parent.name: p for p in sorted(CATALOGUE.glob("*/recipe.yaml"))}
+
+
+def find_recipe(name: str | Path) -> Path:
+    """A recipe file from a path (a YAML file or a directory holding ``recipe.yaml``) or the
+    name of a shipped recipe (``mlp-digits``; ``recipes/mlp-digits`` as in a checkout)."""
+    path = Path(name)
+    if path.is_dir():
+        path = path / "recipe.yaml"
+    if path.is_file():
+        return path
+    shipped = catalogue()
+    if path.name in shipped and str(path.parent) in (".", "recipes"):
+        return shipped[path.name]
+    raise ConfigError(f"recipe: {str(name)!r} is neither a recipe file nor a shipped recipe"
+                      f"{did_you_mean(path.name, list(shipped))}; `trustml recipes` lists them")
+
+
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
-    """Read a recipe (a YAML file, or a directory holding ``recipe.yaml``) and validate it.
+    """Read a recipe (a YAML file, a directory holding ``recipe.yaml``, or the name of a
+    shipped recipe, :func:`find_recipe`) and validate it.
 
     ``overrides`` are ``section.key=value`` strings (values parsed as YAML).
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "recipe.yaml"
-    if not path.is_file():
-        raise ConfigError(f"recipe: {str(path)!r} does not exist; pass a recipe directory or "
-                          "YAML file (see recipes/)")
+    path = find_recipe(path)
     try:
         recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
@@ -89,7 +106,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
                           "fix its syntax") from None
     if not isinstance(recipe, dict):
         raise ConfigError(f"recipe: {path.name} must be a mapping with data:, model:, privacy: "
-                          "and training: sections; see recipes/ for examples")
+                          "and training: sections; see `trustml recipes` for examples")
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, field = key.partition(".")
@@ -100,7 +117,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
             raise ConfigError(f"--set: {section!r} is not a recipe section"
                               f"{did_you_mean(section, _MAPPINGS)}")
         if not isinstance(recipe.setdefault(section, {}), dict):
-            raise ConfigError(f"{section}: expected a mapping; see recipes/ for examples")
+            raise ConfigError(f"{section}: expected a mapping; see `trustml recipes` for examples")
         recipe[section][field] = _number_or_yaml(value)
     _validate(recipe)
     return recipe
@@ -125,7 +142,7 @@ def _validate(recipe: dict) -> None:
         spec = SECTIONS[key]
         if isinstance(spec, dict):
             if not isinstance(value, dict):
-                raise ConfigError(f"{key}: expected a mapping; see recipes/ for examples")
+                raise ConfigError(f"{key}: expected a mapping; see `trustml recipes` for examples")
             for field, v in value.items():
                 if field not in spec:
                     raise ConfigError(f"{key}.{field}: unknown setting"
@@ -141,7 +158,7 @@ def _validate(recipe: dict) -> None:
         raise ConfigError(f"model.hidden: {hidden!r} must list layer widths >= 1, e.g. [64, 32]")
     for section in ("data", "model", "privacy", "training"):
         if section not in recipe:
-            raise ConfigError(f"recipe: section {section!r} is missing; see recipes/ for "
+            raise ConfigError(f"recipe: section {section!r} is missing; see `trustml recipes` for "
                               "examples")
     model = recipe["model"]
     if model.get("kind") not in MODELS:

@@ -207,6 +207,11 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
           ledger_dir: str | None, quiet: bool) -> None:
     """Train a recipe's DP model and its non-private baseline, and compare them.
 
+    RECIPE is the name of a shipped recipe (`trustml recipes` lists them:
+    mlp-adult, mlp-digits, cnn-digits, cnn-mnist5k, lstm-text,
+    transformer-sentiment, linear-regression) or the path of your own
+    recipe.yaml (or of its directory).
+
     \b
     Exit codes: 0 trained; 2 bad input (an unknown or mistyped recipe key,
     a bad --set, an --out that cannot be written), a spent budget, or
@@ -235,6 +240,24 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
                        f"DP {result['private'][metric]:.4f}")
     click.echo(f"wrote {os.path.join(out, 'model.safetensors')} and "
                f"{os.path.join(out, 'result.json')}")
+
+
+@main.command()
+@guarded(lambda **_: "nothing was written")
+def recipes() -> None:
+    """List the reference recipes shipped with trustml: name, model, data, the
+    privacy budget and the expected training time on 2 CPU cores (both
+    models). Train one with `trustml train NAME --out DIR`."""
+    from trustml._recipes import catalogue, load_recipe
+
+    rows = [("recipe", "model", "data", "epsilon", "minutes")]
+    for name, path in catalogue().items():
+        r = load_recipe(path)
+        rows.append((name, r["model"]["kind"], r["data"]["source"],
+                     f"{r['privacy']['epsilon']:g}", f"{r.get('minutes', 0):g}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 @main.command()
