@@ -29,8 +29,10 @@ SETTINGS = {
     "tabular": {"epsilon": 1.0, "rows": 6000, "epochs": 10, "batch_size": 512, "lr": 1e-2,
                 "max_grad_norm": 1.0, "explain_rows": 100, "privacy_depth": "standard"},
     # Reference models for LiRA would mean four more transformer trainings: "quick" by default.
-    "sentiment": {"epsilon": 8.0, "epochs": 3, "batch_size": 64, "lr": 1e-3,
-                  "max_grad_norm": 1.0, "explain_rows": 30, "rows": 2000,
+    # Large expected batches, a small clipping norm and a larger step (Li et al. 2022's route
+    # for DP fine-tuning): 0.77 at epsilon 8 where batches of 64 at norm 1 gave 0.66.
+    "sentiment": {"epsilon": 8.0, "epochs": 6, "batch_size": 256, "lr": 3e-3,
+                  "max_grad_norm": 0.1, "explain_rows": 30, "rows": 2000,
                   "trainable_layers": 1, "max_length": 48, "privacy_depth": "quick"},
 }
 DEMOS = tuple(SETTINGS)
