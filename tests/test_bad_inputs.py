@@ -614,3 +614,17 @@ def test_the_report_set_is_written_all_or_none(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", real)
     assert {p.name: p.read_text() for p in out.iterdir()} == {"a.txt": "old a", "b.txt": "old b"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
+
+
+@pytest.mark.parametrize("line, message", [
+    ("lexicon: 42\n", "lexicon: 42 is not a single value"),
+    ("templates: 7\n", "templates: 7 is not a single value"),
+    ("lexicon: {pets: {cats: [a cat]}}\n", "lexicon: category 'pets' needs at least two groups"),
+])
+def test_a_bad_lexicon_key_names_the_key_without_pydantic_words(documented_example, tmp_path,
+                                                                line, message):
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text((documented_example / "audit.yaml").read_text() + line)
+    res = CliRunner().invoke(main, ["report", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and message in res.output
+    assert "constrained" not in res.output and not (tmp_path / "o").exists()

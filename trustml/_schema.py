@@ -10,6 +10,7 @@ write e.g. data: {sensitive: [colour, sex]}`` (on one line).
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
@@ -246,6 +247,9 @@ def validate_config(raw: dict) -> dict:
     return checked.model_dump(exclude_unset=True, exclude_none=True)
 
 
+UNION_MEMBER = re.compile(r"^(constrained-)?(str|int|float|bool|list|dict)(\[.*\])?$")
+
+
 def one_line(error: dict, python: bool = False) -> str:
     """A pydantic error as ``key.path: problem; fix``, in the file's own terms (``python``: in
     keyword terms, ``keyword=value``)."""
@@ -253,8 +257,10 @@ def one_line(error: dict, python: bool = False) -> str:
     if isinstance(cause, ConfigError):
         return str(cause)  # already one line naming its key
     keys = [str(k) for k in error["loc"] if isinstance(k, str)]
-    # Deeper string parts of a location are pydantic's names for the members of a union.
-    path, union = keys[:2], len(keys) > 2
+    # pydantic names the members of a union in the location ('constrained-str', 'dict[...]').
+    path = [k for k in keys if not UNION_MEMBER.match(k)]
+    union = len(path) < len(keys)
+    path = path[:2]
     if isinstance(cause, KeyProblem):
         if python and path == ["thresholds"]:  # a dict key is no keyword: name it in the text
             return f"thresholds: {str(cause).replace('threshold', f'threshold {cause.key!r}', 1)}"

@@ -65,7 +65,7 @@ def read_templates(source, *, key: str = "templates") -> list[str]:
             templates = [line.strip() for line in _text(path, where).splitlines()
                          if line.strip()]
     else:
-        templates, where = source, key
+        templates, where = list(source) if isinstance(source, tuple) else source, key
     if not isinstance(templates, list) or not templates or not all(
             isinstance(t, str) for t in templates):
         raise ConfigError(f"{where}: expected a list of sentences with a {{person}} slot, e.g. "
