@@ -437,3 +437,28 @@ def test_a_scikit_learn_text_pipeline_is_explained_word_by_word():
         "SHAP partition (text masker, words)"
     quality = result.finding("explainability.quality")
     assert quality.metrics["shap"]["comprehensiveness_gain"] > 0
+
+
+def test_a_baseline_of_another_family_is_explained_on_the_audited_models_scale():
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from trustml.data import TabularEncoder, load_adult
+    from trustml.models import MLPClassifier, fit
+    data = load_adult(rows=1500, seed=1)
+    x, y, _ = data.take("train")
+    categorical = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])]
+    baseline = make_pipeline(make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), categorical), remainder="passthrough"),
+        LogisticRegression(max_iter=2000)).fit(x, y)
+    encoder = TabularEncoder().fit(x)
+    torch.manual_seed(0)
+    model = wrap(MLPClassifier(encoder.n_outputs), encoder=encoder)
+    fit(model, x, y, epochs=5, progress=False)
+    result = trustml.audit(model, data, baseline=baseline, checks=["explainability"],
+                           explain_rows=20, progress=False)
+    quality = result.finding("explainability.quality").metrics
+    assert quality["baseline_method"] == {"method": "SHAP permutation",
+                                          "output_space": "probability"}
+    assert -1 <= quality["stability_vs_baseline"]["global"] <= 1

@@ -179,10 +179,12 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
     metrics |= agreement
     verdicts += disagreements
     stable = None
-    if ctx.baseline is not None:
-        base_attr = explain(ctx.baseline, _head(rows, len(primary)),
-                            background=background, method=primary_key, seed=ctx.seed)
+    base_attr = _baseline_attribution(ctx, primary_key, primary, _head(rows, len(primary)),
+                                      background)
+    if base_attr is not None:
         metrics["stability_vs_baseline"] = rank_agreement(primary, base_attr)
+        metrics["baseline_method"] = {"method": base_attr.method,
+                                      "output_space": base_attr.output_space}
         stable, over = _agreement(metrics["stability_vs_baseline"])
         if stable is not None:
             agreements.append([f"{primary.method} (audited model)", "same, on the baseline",
@@ -263,6 +265,24 @@ def _captum_table(rob: dict, m: int) -> Table:
                  [["infidelity", round(rob["infidelity"], 6),
                    round(rob["infidelity_shuffled"], 6)],
                   ["sensitivity (max)", round(rob["sensitivity_max"], 4), ""]])
+
+
+def _baseline_attribution(ctx: AuditContext, primary_key: str, primary: Attribution, rows,
+                          background) -> Attribution | None:
+    """The baseline explained as the audited model is, on the same output scale: the same
+    method where it applies, else the baseline's own tabular SHAP by permutation (on
+    probabilities, where a linear model's exact SHAP would give log-odds)."""
+    if ctx.baseline is None:
+        return None
+    fitting = [e.name for e in explainers_for(ctx.baseline)]
+    if primary_key in fitting:
+        return explain(ctx.baseline, rows, background=background, method=primary_key,
+                       seed=ctx.seed)
+    if "shap" in fitting and ctx.data.kind == "tabular":
+        return explain(ctx.baseline, rows, background=background, method="shap",
+                       seed=ctx.seed, explainer="permutation")
+    return explain(ctx.baseline, rows, background=background, method=fitting[0],
+                   seed=ctx.seed) if fitting else None
 
 
 def _method_agreement(methods, t: dict) -> tuple[dict, list, list[tuple[str, str]]]:
