@@ -207,10 +207,9 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
           ledger_dir: str | None, quiet: bool) -> None:
     """Train a recipe's DP model and its non-private baseline, and compare them.
 
-    RECIPE is the name of a shipped recipe (`trustml recipes` lists them:
-    mlp-adult, mlp-digits, cnn-digits, cnn-mnist5k, lstm-text,
-    transformer-sentiment, linear-regression) or the path of your own
-    recipe.yaml (or of its directory).
+    RECIPE is the name of a shipped recipe (`trustml recipes` lists them,
+    e.g. mlp-digits) or the path of your own recipe.yaml (or of its
+    directory).
 
     \b
     Exit codes: 0 trained; 2 bad input (an unknown or mistyped recipe key,
