@@ -288,8 +288,9 @@ LEAK_REGS = ["EU AI Act Art. 15", "GDPR Art. 25", "NIST AI RMF MEASURE 2.7",
                       "membership_auc_fail": 0.65})
 def membership(ctx: AuditContext) -> list[Finding]:
     depth = DEPTHS[ctx.privacy_depth]
-    members, nonmem, pool = membership_candidates(ctx.data.take("train"), ctx.data.take("test"),
-                                                  max_candidates=MAX_CANDIDATES, seed=ctx.seed)
+    train, test = ctx.data.take("train"), ctx.data.take("test")
+    members, nonmem, pool = membership_candidates(train, test, max_candidates=MAX_CANDIDATES,
+                                                  seed=ctx.seed)
     n_ref = depth["references"] if ctx.retrain is not None else 0
     references = reference_models(ctx.retrain, pool, n_ref, seed=ctx.seed) if n_ref else None
     result = membership_inference(ctx.model, members[:2], nonmem[:2], references=references,
@@ -329,10 +330,10 @@ def membership(ctx: AuditContext) -> list[Finding]:
     if not references and ctx.privacy_depth != "quick":
         summary += (" The stronger LiRA attack needs reference models: pass retrain= to the "
                     "audit (scikit-learn models retrain themselves).")
+    attacked = _attacked_rows(len(train[1]), len(test[1]), len(members[1]), ctx.seed)
     return [Finding("privacy.membership_inference", "privacy", status,
                     "Membership inference (does the model leak who was in the training data?)",
-                    summary, metrics=result | {"depth": ctx.privacy_depth,
-                                               "rows": _attacked_rows(ctx, len(members[1]))},
+                    summary, metrics=result | {"depth": ctx.privacy_depth, "rows": attacked},
                     tables=tables,
                     headline=figure("Membership-inference AUC", auc, "0.5 is guessing; "
                                     f"{best['tpr_at_0.01_fpr']:.1%} of members found at 1% "
@@ -344,12 +345,11 @@ def membership(ctx: AuditContext) -> list[Finding]:
                     "(or a smaller epsilon), regularise, or train for fewer epochs.")]
 
 
-def _attacked_rows(ctx: AuditContext, k: int) -> dict:
-    """Which rows the attacks judged, so that anyone can score them again and recompute the
-    AUC: positions in the audit data's train and test splits."""
-    mem, non = candidate_order(len(ctx.data.take("train")[1]), len(ctx.data.take("test")[1]),
-                               ctx.seed)
-    return {"members": mem[:k].tolist(), "non_members": non[:k].tolist(), "seed": ctx.seed,
+def _attacked_rows(n_train: int, n_test: int, k: int, seed: int) -> dict:
+    """Which rows the attacks judged (the first ``k`` that :func:`membership_candidates`
+    draws with ``seed``), so that anyone can score them again and recompute the AUC."""
+    mem, non = candidate_order(n_train, n_test, seed)
+    return {"members": mem[:k].tolist(), "non_members": non[:k].tolist(), "seed": seed,
             "of": "positions in AuditData.take('train') and take('test')"}
 
 
