@@ -10,7 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import trustml
-from trustml._config import load_data
+from trustml.data import read_data
 from trustml.data import (
     AuditData,
     direct_identifiers,
@@ -93,7 +93,7 @@ def test_texts_and_arrays_have_no_other_columns():
 def test_the_config_loader_brings_every_column(tmp_path):
     path = tmp_path / "people.csv"
     _people().to_csv(path, index=False)
-    data = load_data({"path": str(path), "label": "y", "sensitive": ["sex"],
+    data = read_data({"path": str(path), "label": "y", "sensitive": ["sex"],
                       "features": ["x1", "x2"]}, seed=0)
     assert list(data.features.columns) == ["x1", "x2"]
     assert set(data.other.columns) == {"name", "first", "last", "dob", "contact", "sex", "race"}

@@ -16,7 +16,7 @@ import yaml
 from trustml._audit import audit
 from trustml._files import check_writable_dir, write_reports
 from trustml._schema import DEFAULTS, AuditConfig, validate_config
-from trustml.data import AuditData, read_lexicon, read_table, read_templates, read_texts
+from trustml.data import AuditData, read_data, read_lexicon, read_templates
 from trustml.errors import ConfigError, ModelLoadError
 from trustml.report import FORMATS, AuditResult
 
@@ -64,26 +64,15 @@ def load_config(path: str | Path) -> dict:
     return config
 
 
-def load_data(spec: dict, seed: int) -> AuditData:
-    """The configured data set (``spec``: a validated ``data:`` section), split with ``seed``."""
-    common = {k: spec[k] for k in ("positive_label", "test_size", "task", "name") if k in spec}
-    if not Path(spec["path"]).is_file():
-        raise ConfigError(f"data.path: no file at {spec['path']!r}")
-    sensitive = spec.get("sensitive", [])
-    if "text" in spec:
-        return read_texts(spec["path"], text=spec["text"], label=spec["label"],
-                          sensitive=sensitive, seed=seed, **common)
-    return read_table(spec["path"], label=spec["label"], sensitive=sensitive,
-                      features=spec.get("features"), missing=spec.get("missing", "error"),
-                      seed=seed, **common)
-
-
 def load_training_record(spec: dict, data: AuditData) -> dict:
     """What ``model.training_record`` (a ``result.json`` of ``trustml train``) tells the audit:
     ``privacy`` (the DP record, its ledger beside it), ``training`` (time and size),
-    ``retrain`` (the recipe's training, for reference models and cross-validation) and
-    ``target``, the (center, scale) a regression model was trained in."""
-    from trustml._recipes import build_adapter, train_like_recipe
+    ``retrain`` (the recipe's training, for reference models and cross-validation), ``target``,
+    the (center, scale) a regression model was trained in, ``recipe_model`` (the recipe's
+    model section) and ``data``: ``data`` with its training split cut to the rows the recipe
+    trained on, which must be exactly those rows (else membership attacks would call rows the
+    model never saw members)."""
+    from trustml._recipes import build_adapter, train_like_recipe, trained_rows
     from trustml.privacy import PrivacyLedger, PrivacyRecord
 
     path = Path(spec["training_record"])
@@ -91,13 +80,14 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
         result = json.loads(path.read_text())
         recipe, record = result["recipe"], dict(result["privacy"])
         seconds, rows = result["private"]["seconds"], result["train_rows"]
+        kind = recipe["model"]["kind"]
     except (OSError, ValueError, KeyError, TypeError):
         raise ConfigError(f"model.training_record: {str(path)!r} is not a result.json written by "
                           "trustml train") from None
-    if recipe["model"]["kind"] != spec.get("architecture"):
-        raise ConfigError(f"model.architecture: {spec.get('architecture')!r} differs from the "
-                          f"recipe's model {recipe['model']['kind']!r}; make them match")
+    _same_model(spec, kind)
     record.update(_model_claim(spec, record, path.parent / "checkpoints"))
+    data = trained_rows(recipe, data)
+    _same_rows(data, record.get("dataset"), recipe)
     center = recipe["data"].get("target_center", 0.0)
     scale = recipe["data"].get("target_scale", 1.0)
 
@@ -110,9 +100,36 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
                                  ledger=PrivacyLedger())[0]
 
     return {"privacy": PrivacyRecord(**record), "retrain": retrain, "target": (center, scale),
+            "recipe_model": recipe["model"], "data": data,
             "training": {"model": {"private": True, "seconds": seconds, "examples": rows,
                                    "epochs": record["epochs"],
                                    "batch_size": record["batch_size"], "lr": record["lr"]}}}
+
+
+def _same_model(spec: dict, kind: str) -> None:
+    """The configured model is of the kind the record trained: a Hugging Face directory for
+    kind huggingface, else torch weights of the recipe's architecture."""
+    if (spec["kind"] == "huggingface") != (kind == "huggingface"):
+        want = ("{kind: huggingface, path: run/model}" if kind == "huggingface" else
+                "{kind: torch, weights: run/model.safetensors}")
+        raise ConfigError(f"model.kind: the record's model is {kind!r}; write e.g. model: "
+                          f"{want[:-1]}, training_record: run/result.json}}")
+    if spec["kind"] == "torch" and spec.get("architecture", kind) != kind:
+        raise ConfigError(f"model.architecture: {spec.get('architecture')!r} differs from the "
+                          f"recipe's model {kind!r}; make them match")
+
+
+def _same_rows(data: AuditData, dataset: str | None, recipe: dict) -> None:
+    """Refuse an audit whose training split is not the rows the claim's data set names."""
+    from trustml.privacy import data_fingerprint
+
+    if dataset is None or data_fingerprint(data.take("train")[0]) == dataset:
+        return
+    spec = recipe["data"]
+    source = Path(spec["path"]).name if "path" in spec else f"the {spec.get('source')} data"
+    raise ConfigError(f"data: the training split is not the rows the model was trained on; "
+                      f"audit {source} with the recipe's split: seed: {recipe.get('seed', 0)} "
+                      f"and data: {{test_size: {spec.get('test_size', 0.25)}}}")
 
 
 def _model_claim(spec: dict, record: dict, checkpoints: Path) -> dict:
@@ -120,16 +137,17 @@ def _model_claim(spec: dict, record: dict, checkpoints: Path) -> dict:
     ledger; the ledger is the store the run used, else the run directory's copy."""
     from trustml.models import read_claim
 
-    if not Path(spec.get("weights") or "").is_file():
-        raise ConfigError(f"model.weights: no file at {spec.get('weights')!r}")
+    key = "path" if spec["kind"] == "huggingface" else "weights"
+    if not Path(spec.get(key) or "").exists():
+        raise ConfigError(f"model.{key}: no file at {spec.get(key)!r}")
     try:
-        claim = read_claim(spec["weights"])
+        claim = read_claim(spec[key])
     except ModelLoadError as exc:
-        raise ModelLoadError(f"model.weights: {str(exc).removeprefix('model file: ')}") from None
+        raise ModelLoadError(f"model.{key}: {str(exc).removeprefix('model file: ')}") from None
     if claim is None:
-        raise ConfigError(f"model.weights: {Path(spec['weights']).name} carries no privacy claim, "
+        raise ConfigError(f"model.{key}: {Path(spec[key]).name} carries no privacy claim, "
                           "though model.training_record says it was trained with DP; audit the "
-                          "model.safetensors that trustml train wrote beside the record")
+                          "model that trustml train wrote beside the record")
     copy = checkpoints / f"ledger-{claim.get('dataset', '')}.jsonl"
     ledger = record.get("ledger")
     if not ledger or not Path(ledger).is_file():
@@ -138,8 +156,10 @@ def _model_claim(spec: dict, record: dict, checkpoints: Path) -> dict:
     return {**claim, "ledger": ledger, "checkpoint_dir": str(checkpoints)}
 
 
-def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0)):
-    """The configured model, as an adapter; ``target`` as in :func:`load_training_record`.
+def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0),
+               recipe_model: dict | None = None):
+    """The configured model, as an adapter; ``target`` and ``recipe_model`` (which builds a
+    torch model instead of ``spec``'s architecture) as in :func:`load_training_record`.
 
     Nothing that unpickles (joblib, pickle, a Hugging Face ``pytorch_model.bin``) is loaded
     unless ``spec["trust"]`` is the boolean ``True``. A file that cannot be loaded raises a
@@ -154,17 +174,19 @@ def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0
     if kind == "sklearn":
         return _sklearn(source, trust)
     if kind == "torch":
-        return _torch(spec, source, data, seed, target)
-    return _huggingface(spec, source, data.task, trust)
+        return _torch(recipe_model or {**spec, "kind": spec["architecture"]}, source, data,
+                      seed, target)
+    return _huggingface({"max_length": (recipe_model or {}).get("max_length", 128), **spec},
+                        source, data.task, trust)
 
 
-def _torch(spec: dict, source: str, data: AuditData, seed: int, target: tuple):
-    """A reference architecture with the state dict at ``source`` (no pickle: safetensors, or
-    ``torch.load`` with ``weights_only=True``)."""
+def _torch(model: dict, source: str, data: AuditData, seed: int, target: tuple):
+    """The architecture ``model`` (a recipe's model section) with the state dict at ``source``
+    (no pickle: safetensors, or ``torch.load`` with ``weights_only=True``)."""
     from trustml._recipes import build_adapter
     from trustml.models import load_weights
 
-    adapter = build_adapter({**spec, "kind": spec["architecture"]}, data, seed, target)
+    adapter = build_adapter(model, data, seed, target)
     try:
         load_weights(adapter.module, source)
     except ModelLoadError as exc:
@@ -296,10 +318,12 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
     """
     c = DEFAULTS | config
     check_writable_dir(out, [FORMATS[fmt] for fmt in c["formats"]])
-    data = load_data(c["data"], c["seed"])
+    data = read_data(c["data"], c["seed"])
     trained = (load_training_record(c["model"], data)
                if "training_record" in c["model"] else {})
-    model = load_model(c["model"], data, c["seed"], trained.pop("target", (0.0, 1.0)))
+    data = trained.pop("data", data)
+    model = load_model(c["model"], data, c["seed"], trained.pop("target", (0.0, 1.0)),
+                       trained.pop("recipe_model", None))
     check_features(model, data)
     result = audit(model, data, **trained, checks=c["checks"], thresholds=c["thresholds"],
                    explain_rows=c["explain_rows"], privacy_depth=c["privacy_depth"],

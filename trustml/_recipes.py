@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import importlib
 import json
+import re
 import time
 from pathlib import Path
 
@@ -20,8 +23,9 @@ from trustml.data import (
     load_arrests,
     load_rotten_tomatoes,
     load_tweets,
+    read_data,
 )
-from trustml.errors import ConfigError, DataNotFoundError, did_you_mean
+from trustml.errors import ConfigError, DataNotFoundError, ModelLoadError, did_you_mean
 from trustml.metrics import classification_metrics, regression_metrics
 from trustml.models import (
     CNNClassifier,
@@ -33,6 +37,7 @@ from trustml.models import (
     fit,
     load_tokenizer,
     pretrained_word_embeddings,
+    save_pretrained,
     save_weights,
     transformer_sentiment,
     wrap,
@@ -47,10 +52,13 @@ CATALOGUE = Path(__file__).parent / "recipes"  # the reference recipes, shipped 
 SECTIONS = {
     "name": str, "description": str, "seed": int, "minutes": float,
     "data": {"source": str, "rows": int, "test_size": float, "target_center": float,
-             "target_scale": float},
+             "target_scale": float,
+             # your own file instead of a source: the keys of an audit config's data section
+             "path": str, "label": str, "text": str, "features": list, "sensitive": list,
+             "positive_label": (str, int, float), "task": str, "name": str, "missing": str},
     "model": {"kind": str, "hidden": list, "trainable": (str, int), "max_length": int,
               "embed_dim": int, "activation": str, "channels": int, "embeddings": str,
-              "layers": int},
+              "layers": int, "path": str, "import": str, "options": dict},
     "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
                 "clipping": str, "noise_seed": int},
     "training": {"epochs": int, "batch_size": int, "lr": float, "ema": float, "optimizer": str,
@@ -58,9 +66,14 @@ SECTIONS = {
                  "max_physical_batch_size": int},
 }
 _MAPPINGS = sorted(k for k, v in SECTIONS.items() if isinstance(v, dict))
-MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")
+MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")  # reference architectures
+# ... and the user's own: a Hugging Face directory (or hub id), or a torch module by import path
+RECIPE_MODELS = MODELS + ("huggingface", "module")
+FILE_KEYS = ("path", "label", "text", "features", "sensitive", "positive_label", "task", "name",
+             "missing")
+IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 EMBEDDINGS = ("learned", "pretrained", "frozen")  # lstm: from scratch, or MiniLM's table
-KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list"}
+KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list", dict: "a mapping"}
 # train_private's keyword names as a recipe spells them, for one-line errors in YAML terms.
 NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
          "accountant": "privacy.accountant", "max_grad_norm": "privacy.max_grad_norm",
@@ -107,6 +120,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
     if not isinstance(recipe, dict):
         raise ConfigError(f"recipe: {path.name} must be a mapping with data:, model:, privacy: "
                           "and training: sections; see `trustml recipes` for examples")
+    _anchor(recipe, path.parent)  # the recipe's own file names: relative to the recipe
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, field = key.partition(".")
@@ -119,8 +133,21 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
         if not isinstance(recipe.setdefault(section, {}), dict):
             raise ConfigError(f"{section}: expected a mapping; see `trustml recipes` for examples")
         recipe[section][field] = _number_or_yaml(value)
+        _anchor({section: {field: recipe[section][field]}}, Path.cwd(), into=recipe)
     _validate(recipe)
     return recipe
+
+
+def _anchor(recipe: dict, base: Path, into: dict | None = None) -> None:
+    """Make ``data.path`` and a local ``model.path`` absolute, relative to ``base``, so the
+    training record names files an audit can find; a model path that is no local directory
+    stays as written (a Hugging Face hub id)."""
+    into = recipe if into is None else into
+    for section in ("data", "model"):
+        keys = recipe.get(section)
+        value = keys.get("path") if isinstance(keys, dict) else None
+        if isinstance(value, str) and (section == "data" or (base / value).exists()):
+            into[section]["path"] = str((base / value).resolve())
 
 
 def _number_or_yaml(text: str):
@@ -160,9 +187,12 @@ def _validate(recipe: dict) -> None:
         if section not in recipe:
             raise ConfigError(f"recipe: section {section!r} is missing; see `trustml recipes` for "
                               "examples")
+    _check_data(recipe["data"])
     model = recipe["model"]
-    if model.get("kind") not in MODELS:
-        raise ConfigError(f"model.kind: {model.get('kind')!r} is not one of {list(MODELS)}")
+    if model.get("kind") not in RECIPE_MODELS:
+        raise ConfigError(f"model.kind: {model.get('kind')!r} is not one of "
+                          f"{list(RECIPE_MODELS)}")
+    _check_own_model(model)
     if model.get("activation", "relu") not in ACTIVATIONS:
         raise ConfigError(f"model.activation: {model['activation']!r} is not one of "
                           f"{sorted(ACTIVATIONS)}")
@@ -184,6 +214,56 @@ def _validate(recipe: dict) -> None:
     if recipe["data"].get("rows") is not None and recipe["data"]["rows"] < 1:
         raise ConfigError(f"data.rows: {recipe['data']['rows']!r} must be a whole number >= 1")
     _check_training(recipe, n=None)
+
+
+def _check_data(data: dict) -> None:
+    """A built-in ``source``, or the user's file (``path`` with ``label``), not both."""
+    if ("source" in data) == ("path" in data):
+        raise ConfigError("data: give either source (a built-in data set, e.g. adult) or path "
+                          "(your CSV, JSON lines or Parquet file) with label, e.g. data: "
+                          "{path: reviews.csv, label: sentiment, text: review}")
+    if "source" in data:
+        for key in FILE_KEYS:
+            if key in data:
+                raise ConfigError(f"data.{key}: applies to your own file (data.path) only; "
+                                  "remove it")
+        return
+    if "label" not in data:
+        raise ConfigError("data.label: missing; name the label column, e.g. data: "
+                          "{path: reviews.csv, label: sentiment}")
+    if not Path(data["path"]).is_file():
+        raise ConfigError(f"data.path: no file at {data['path']!r}; paths in a recipe are "
+                          "relative to the recipe file")
+    if "text" in data and "features" in data:
+        raise ConfigError("data.features: applies to tabular data only; remove it (a text "
+                          "model reads data.text)")
+
+
+def _check_own_model(model: dict) -> None:
+    """The keys of the user's own models (``huggingface``, ``module``) and only theirs."""
+    kind = model["kind"]
+    own = {"path": "huggingface", "import": "module", "options": "module"}
+    for key, needed_by in own.items():
+        if key in model and kind != needed_by:
+            raise ConfigError(f"model.{key}: applies to kind: {needed_by} only; remove it")
+    if kind == "huggingface":
+        if not model.get("path"):
+            raise ConfigError("model.path: missing; kind: huggingface needs the directory of a "
+                              "sequence-classifier and its tokenizer (save_pretrained), e.g. "
+                              "model: {kind: huggingface, path: ./distilbert-base-uncased}")
+        path = model["path"]
+        local = path.startswith((".", "/", "~")) or "\\" in path or path.count("/") > 1
+        if local and not Path(path).expanduser().is_dir():
+            raise ConfigError(f"model.path: no directory at {path!r}; point it at the directory "
+                              "save_pretrained wrote (or a hub id, e.g. distilbert-base-uncased)")
+        trainable = model.get("trainable", "all")
+        if trainable not in ("all", "head", "lora") and not (
+                isinstance(trainable, int) and trainable >= 0):
+            raise ConfigError(f"model.trainable: {trainable!r} is not all, head, lora or a "
+                              "number of top layers, e.g. 2")
+    if kind == "module" and not IMPORT_PATH.match(str(model.get("import", ""))):
+        raise ConfigError(f"model.import: {model.get('import')!r} is not package.module:Name; "
+                          "write e.g. model: {kind: module, import: 'mynets:TabularNet'}")
 
 
 def _check_training(recipe: dict, n: int | None) -> None:
@@ -244,7 +324,9 @@ def _sentiment(seed: int, test_size: float, rows: int | None) -> AuditData:
 
 
 def load_recipe_data(data: dict, seed: int) -> AuditData:
-    """The recipe's data set, split with ``seed``."""
+    """The recipe's data set (a built-in source, or the user's file), split with ``seed``."""
+    if "path" in data:
+        return read_data(data, seed)
     source, t = data.get("source"), data.get("test_size", 0.25)
     rows = data.get("rows")
     loaders = {
@@ -269,6 +351,10 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
     torch.manual_seed(seed)
     kind = model["kind"]
     n_classes = len(data.class_names) or 1
+    if kind == "module":
+        return _imported_module(model, data, n_classes, target)
+    if kind == "huggingface":
+        return _hugging_face(model, data, n_classes)
     if kind in ("mlp", "cnn", "linear_regression"):
         if data.kind != "tabular":
             raise ConfigError(f"model.kind: {kind!r} needs tabular data; data.source is text")
@@ -309,11 +395,57 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
     return wrap(backbone, tokenizer=tokenizer, max_length=max_length, task=data.task)
 
 
-def _subsample(x, y, rows: int | None, seed: int):
-    if rows is None or rows >= len(y):
-        return x, y
-    idx = np.sort(np.random.default_rng(seed).choice(len(y), rows, replace=False))
-    return (x.iloc[idx].reset_index(drop=True) if hasattr(x, "iloc") else x[idx]), y[idx]
+def _imported_module(model: dict, data: AuditData, n_classes: int, target: tuple):
+    """The user's torch module over encoded tabular features: ``import`` names a class or
+    factory called as ``f(n_features=, n_classes=, **options)``."""
+    if data.kind != "tabular":
+        raise ConfigError("model.kind: 'module' takes tabular data (one-hot encoded, "
+                          "standardised features); for text use kind: huggingface")
+    module_name, _, name = model["import"].partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"model.import: cannot import {model['import']!r} "
+                          f"({type(exc).__name__}); check the name and that its package is "
+                          "importable (installed, or on PYTHONPATH)") from None
+    encoder = TabularEncoder().fit(data.take("train")[0])
+    try:
+        module = factory(n_features=encoder.n_outputs, n_classes=n_classes,
+                         **model.get("options", {}))
+    except TypeError as exc:
+        raise ConfigError(f"model.options: {model['import']} refused them ({exc}); it is "
+                          "called as f(n_features=, n_classes=, **options)") from None
+    if not isinstance(module, torch.nn.Module):
+        raise ConfigError(f"model.import: {model['import']} returned a {type(module).__name__}, "
+                          "not a torch.nn.Module")
+    extra = ({"target_center": target[0], "target_scale": target[1]}
+             if data.task == "regression" else {})
+    return wrap(module, encoder=encoder, task=data.task, **extra)
+
+
+def _hugging_face(model: dict, data: AuditData, n_classes: int):
+    """The user's Hugging Face sequence classifier (a local directory, or a hub id online),
+    with a head for the data's classes and ``trainable`` weights (default all)."""
+    if data.kind != "text" or data.task == "regression":
+        raise ConfigError("model.kind: 'huggingface' trains text classifiers; give data.text "
+                          "(the text column) and a class label")
+    try:
+        module, tokenizer = transformer_sentiment(model["path"], num_labels=n_classes,
+                                                  trainable=model.get("trainable", "all"))
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"model.path: {str(exc).partition(': ')[2]}") from None
+    return wrap(module, tokenizer=tokenizer, max_length=model.get("max_length", 128),
+                task=data.task)
+
+
+def training_rows(data: AuditData, rows: int | None, seed: int) -> AuditData:
+    """``data`` with its training split cut to ``rows`` rows drawn with ``seed`` (all when
+    ``rows`` is None): the rows a recipe trains on, and an audit of its model calls members."""
+    n = len(data.train_idx)
+    if rows is None or rows >= n:
+        return data
+    keep = np.sort(np.random.default_rng(seed).choice(n, rows, replace=False))
+    return dataclasses.replace(data, train_idx=data.train_idx[keep])
 
 
 def _scores(adapter, x, y, task: str) -> dict:
@@ -365,10 +497,8 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: 
     Returns the result dictionary (also written to ``out/result.json``).
     """
     seed = recipe.get("seed", 0)
-    data = load_recipe_data(recipe["data"], seed)
+    data = recipe_training_data(recipe)
     x, y, _ = data.take("train")
-    if data.kind == "tabular" and recipe["data"].get("rows"):
-        x, y = _subsample(x, y, recipe["data"]["rows"], seed)
     _check_training(recipe, n=len(y))
     x_test, y_test, _ = data.take("test")
     # Regression targets are centred and scaled by constants stated in the recipe (public
@@ -392,9 +522,39 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: 
         "private": {**_scores(dp, x_test, y_test, data.task), "seconds": record.seconds},
         "privacy": record.to_dict(),
     }
-    save_weights(dp.module, out / "model.safetensors", claim=record.claim())
+    result["model"] = _save_model(dp, out, record.claim(),
+                                  directory=recipe["model"]["kind"] == "huggingface")
     write_atomic(out / "result.json", json.dumps(result, indent=2, default=float))
     return result
+
+
+def recipe_training_data(recipe: dict) -> AuditData:
+    """The recipe's data, split with its seed, the training split cut to :func:`trained_rows`."""
+    return trained_rows(recipe, load_recipe_data(recipe["data"], recipe.get("seed", 0)))
+
+
+def trained_rows(recipe: dict, data: AuditData) -> AuditData:
+    """``data`` (split with the recipe's seed) with its training split cut to the rows the
+    recipe trains on: ``data.rows`` of them, drawn with the seed (the sentiment sources sample
+    their rows as they load instead)."""
+    spec, seed = recipe["data"], recipe.get("seed", 0)
+    if data.kind == "tabular" or "path" in spec:
+        return training_rows(data, spec.get("rows"), seed)
+    return data
+
+
+def _save_model(adapter, out: Path, claim: dict, directory: bool) -> str:
+    """Write the DP model with its privacy claim; returns its name under ``out``: with
+    ``directory``, a Hugging Face directory (``from_pretrained`` loads it; LoRA adapters merged
+    in), else ``model.safetensors``."""
+    if directory:
+        module = adapter.module
+        if hasattr(module, "merge_and_unload"):  # peft: one plain model, no peft to load it
+            module = module.merge_and_unload()
+        save_pretrained(module, out / "model", tokenizer=adapter.tokenizer, claim=claim)
+        return "model"
+    save_weights(adapter.module, out / "model.safetensors", claim=claim)
+    return "model.safetensors"
 
 
 def _baseline(recipe, base, x, y, x_test, y_test, task, out: Path, seed, progress,

@@ -77,10 +77,13 @@ class ModelSection(_Section):
         given = self.model_fields_set
         needs = {"sklearn": ("path",), "huggingface": ("path",),
                  "torch": ("weights", "architecture")}[self.kind]
+        if "training_record" in given:  # the record names the architecture
+            needs = tuple(k for k in needs if k != "architecture")
         for key in needs:
             if key not in given:
                 raise KeyProblem(key, f"missing; kind: {self.kind} needs {' and '.join(needs)}")
-        allowed = {"sklearn": ("path", "trust"), "huggingface": ("path", "trust", "max_length"),
+        allowed = {"sklearn": ("path", "trust"),
+                   "huggingface": ("path", "trust", "max_length", "training_record"),
                    "torch": TORCH_ONLY + ("max_length",)}[self.kind]
         for key in sorted(given - {"kind"} - set(allowed)):
             raise KeyProblem(key, f"does not apply to kind: {self.kind}; remove it")

@@ -190,8 +190,8 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
 @main.command()
 @click.argument("recipe", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Output directory: model.safetensors (with its privacy claim), result.json, "
-                   "checkpoints/.")
+              help="Output directory: the DP model with its privacy claim (model.safetensors, "
+                   "or model/ for kind: huggingface), result.json, checkpoints/.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a recipe setting, e.g. --set training.epochs=1 (repeatable).")
 @click.option("--resume", is_flag=True,
@@ -209,7 +209,11 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
 
     RECIPE is the name of a shipped recipe (`trustml recipes` lists them,
     e.g. mlp-digits) or the path of your own recipe.yaml (or of its
-    directory).
+    directory). Your own data: data: {path: FILE, label: COLUMN, text:
+    COLUMN | features: [...], sensitive: [...]} (CSV, JSON lines or
+    Parquet); your own model: model: {kind: huggingface, path: DIR,
+    trainable: all | head | lora | N} or {kind: module, import:
+    'package.module:Name', options: {...}}. See docs/your-own-model.md.
 
     \b
     Exit codes: 0 trained; 2 bad input (an unknown or mistyped recipe key,
@@ -237,7 +241,7 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
         if metric != "seconds":
             click.echo(f"  {metric:>9}: non-private {result['baseline'][metric]:.4f}   "
                        f"DP {result['private'][metric]:.4f}")
-    click.echo(f"wrote {os.path.join(out, 'model.safetensors')} and "
+    click.echo(f"wrote {os.path.join(out, result['model'])} and "
                f"{os.path.join(out, 'result.json')}")
 
 

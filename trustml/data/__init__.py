@@ -32,6 +32,7 @@ from trustml.data._loaders import (
     load_german,
     load_rotten_tomatoes,
     load_tweets,
+    read_data,
     read_table,
     read_texts,
 )
@@ -42,5 +43,5 @@ __all__ = ["AuditData", "LEXICON", "OrdinalCodec", "PIIMatch", "PHONE_REGIONS", 
            "load_adult",
            "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets", "name_kind",
            "pii_summary", "plain_kind", "propose_quasi_identifiers", "reidentification",
-           "read_lexicon", "read_table", "read_templates", "read_texts", "redact", "redact_pieces", "scan_pii", "select_rows",
+           "read_data", "read_lexicon", "read_table", "read_templates", "read_texts", "redact", "redact_pieces", "scan_pii", "select_rows",
            "split_overlap", "table_pii", "concat_rows"]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from trustml.data._audit_data import AuditData
-from trustml.errors import DataError, DataNotFoundError
+from trustml.errors import ConfigError, DataError, DataNotFoundError
 
 ENV_VAR = "TRUSTML_DATA"
 EMBEDDED = Path(__file__).parent / "embedded"  # UCI Adult, xz-compressed (CC BY 4.0)
@@ -245,23 +245,26 @@ def _read_any(source) -> pd.DataFrame:
             return pd.read_parquet(p)
         if suffix in (".csv", ".txt", ".tsv"):
             return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(p, lines=True, dtype=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"data file: {p.name} cannot be read ({exc}); "
-                        "check that it is valid CSV or Parquet") from exc
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"data file: {p.name} cannot be read ({first}); "
+                        "check that it is valid CSV, JSON lines or Parquet") from exc
     raise DataError(f"data file: unsupported format {suffix!r} for {p.name}; "
-                    "use .csv, .tsv or .parquet")
+                    "use .csv, .tsv, .jsonl or .parquet")
 
 
 def read_table(source, *, label: str, sensitive: str | Sequence[str] = (),
                features: Sequence[str] | None = None, **kwargs) -> AuditData:
-    """Tabular data from a CSV / Parquet file (or a DataFrame), see :meth:`AuditData.from_frame`."""
+    """Tabular data from a CSV / JSON lines / Parquet file (or a DataFrame), see :meth:`AuditData.from_frame`."""
     return AuditData.from_frame(_read_any(source), label=label, sensitive=sensitive,
                                 features=features, **kwargs)
 
 
 def read_texts(source, *, text: str, label: str, sensitive: str | Sequence[str] = (),
                **kwargs) -> AuditData:
-    """Text data from a CSV / Parquet file (or a DataFrame) with a text and a label column."""
+    """Text data from a CSV / JSON lines / Parquet file (or a DataFrame) with a text and a label column."""
     frame = _read_any(source)
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     for field, cols in (("text", [text]), ("label", [label]), ("sensitive", sensitive)):
@@ -271,3 +274,19 @@ def read_texts(source, *, text: str, label: str, sensitive: str | Sequence[str] 
                                 f"pass {field}= one of {list(map(str, frame.columns))}")
     return AuditData.from_texts(frame[text].tolist(), frame[label].tolist(),
                                 sensitive=frame[sensitive].reset_index(drop=True), **kwargs)
+
+
+def read_data(spec: dict, seed: int) -> AuditData:
+    """The data a ``data:`` section names (``path``, ``label``, ``text`` or ``features``,
+    ``sensitive``, ``positive_label``, ``task``, ``test_size``, ``missing``, ``name``: keys of
+    ``trustml report --config`` and of a recipe), split with ``seed``."""
+    common = {k: spec[k] for k in ("positive_label", "test_size", "task", "name") if k in spec}
+    if not Path(spec["path"]).is_file():
+        raise ConfigError(f"data.path: no file at {spec['path']!r}")
+    sensitive = spec.get("sensitive", [])
+    if "text" in spec:
+        return read_texts(spec["path"], text=spec["text"], label=spec["label"],
+                          sensitive=sensitive, seed=seed, **common)
+    return read_table(spec["path"], label=spec["label"], sensitive=sensitive,
+                      features=spec.get("features"), missing=spec.get("missing", "error"),
+                      seed=seed, **common)

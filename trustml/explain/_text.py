@@ -20,7 +20,7 @@ from captum.attr import FeatureAblation, IntegratedGradients, LayerIntegratedGra
 from trustml.explain._attribution import Attribution, explained_classes
 from trustml.explain._registry import register_explainer
 from trustml.explain._tabular import probability_forward
-from trustml.models._adapters import HFTextAdapter, ModelAdapter, TorchTextAdapter
+from trustml.models._adapters import HFTextAdapter, ModelAdapter, TorchTextAdapter, explicit_ids
 
 HIDDEN = -1e4  # attention bias of padding: never seen
 WORDS = r"\W+"  # SHAP's text masker splits on this when the model has no tokenizer
@@ -148,9 +148,8 @@ def _bias_forward(adapter: HFTextAdapter, module):
         b, t = ids.shape
         mask = (bias + pad)[:, None, None, :].expand(b, 1, t, t).to(
             next(module.parameters()).dtype)
-        position_ids = torch.arange(t, device=ids.device).expand(b, t).contiguous()
-        logits = module(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids),
-                        position_ids=position_ids).logits.float()
+        logits = module(input_ids=ids, attention_mask=mask,
+                        **explicit_ids(module, ids)).logits.float()
         return torch.softmax(logits, dim=1) if logits.shape[1] > 1 else torch.cat(
             [1 - torch.sigmoid(logits), torch.sigmoid(logits)], 1)
     return forward

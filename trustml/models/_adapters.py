@@ -8,6 +8,7 @@ logits), which training and attribution call with the module they hold, wrapped 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -290,6 +291,30 @@ class TorchTextAdapter(TorchAdapter):
         return cls(obj, tokenizer=tokenizer, task=task or "binary", **kwargs)
 
 
+def explicit_ids(module: nn.Module, input_ids: torch.Tensor) -> dict:
+    """The position (and token-type) ids a Hugging Face classifier would make itself, as
+    (B, T) tensors, for the keywords its ``forward`` takes.
+
+    RoBERTa-style embeddings (which have a ``padding_idx``) number positions from
+    ``padding_idx + 1`` and skip padding, as ``create_position_ids_from_input_ids`` does; others
+    number them from 0.
+    """
+    base = module.get_base_model() if hasattr(module, "get_base_model") else module  # peft
+    takes = inspect.signature(base.forward).parameters
+    b, t = input_ids.shape
+    ids = {}
+    if "position_ids" in takes:
+        pad = getattr(getattr(base.base_model, "embeddings", None), "padding_idx", None)
+        if pad is not None:
+            mask = input_ids.ne(pad).long()
+            ids["position_ids"] = torch.cumsum(mask, 1) * mask + pad
+        else:
+            ids["position_ids"] = torch.arange(t, device=input_ids.device).expand(b, t).contiguous()
+    if "token_type_ids" in takes:
+        ids["token_type_ids"] = torch.zeros_like(input_ids)
+    return ids
+
+
 @register_adapter
 class HFTextAdapter(TorchTextAdapter):
     """A Hugging Face sequence classifier.
@@ -302,11 +327,8 @@ class HFTextAdapter(TorchTextAdapter):
 
     def forward(self, module: nn.Module, input_ids: torch.Tensor,
                 attention_mask: torch.Tensor) -> torch.Tensor:
-        b, t = input_ids.shape
-        position_ids = torch.arange(t, device=input_ids.device).expand(b, t).contiguous()
         return module(input_ids=input_ids, attention_mask=attention_mask,
-                      token_type_ids=torch.zeros_like(input_ids),
-                      position_ids=position_ids).logits
+                      **explicit_ids(module, input_ids)).logits
 
     def describe(self) -> dict:
         cfg = getattr(self.module, "config", None)

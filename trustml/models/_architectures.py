@@ -195,8 +195,10 @@ def transformer_sentiment(backbone: str | os.PathLike | None = None, *, num_labe
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tokenizer = AutoTokenizer.from_pretrained(source)
+            # a classifier trained for other classes gets a fresh head of num_labels
             model = AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=num_labels, use_safetensors=_safetensors_only(source))
+                source, num_labels=num_labels, use_safetensors=_safetensors_only(source),
+                ignore_mismatched_sizes=True)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"backbone: cannot load {source!r} ({type(exc).__name__}); pass a "
                              "local model directory or a hub id reachable online") from exc
@@ -215,17 +217,23 @@ def _safetensors_only(source: str) -> bool | None:
     return True if folder.is_dir() and any(folder.glob("*.safetensors")) else None
 
 
+LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"]}  # model types peft has no default for
+
+
 def with_lora(model: nn.Module, *, rank: int = 8, alpha: int = 16,
-              target_modules: Sequence[str] = ("query", "value")) -> nn.Module:
+              target_modules: Sequence[str] | None = None) -> nn.Module:
     """Wrap a sequence classifier with LoRA adapters (peft); only they and the head train.
 
-    The adapters are plain ``nn.Linear`` layers, so book-keeping clipping computes their exact
-    per-sample gradients.
+    ``target_modules``: default the attention query and value projections, by peft's mapping
+    for the model type (``query``/``value`` for BERT and RoBERTa, ``query_proj``/``value_proj``
+    for DeBERTa-v2), or :data:`LORA_TARGETS`. The adapters are plain ``nn.Linear`` layers, so
+    book-keeping clipping computes their exact per-sample gradients.
     """
     from peft import LoraConfig, TaskType, get_peft_model
 
+    targets = target_modules or LORA_TARGETS.get(model.config.model_type)
     config = LoraConfig(task_type=TaskType.SEQ_CLS, r=rank, lora_alpha=alpha, lora_dropout=0.0,
-                        target_modules=list(target_modules))
+                        target_modules=list(targets) if targets else None)
     return get_peft_model(model, config)
 
 

@@ -89,7 +89,8 @@ def _layer_terms(m: nn.Module, xs: list, gs: list, trains: set):
     b_on = b is not None and id(b) in trains
     g = _joined(gs)
     if isinstance(m, nn.Embedding):
-        ids = torch.cat([x.reshape(x.shape[0], -1) for x in xs], 1)            # (B, T)
+        # ids of shape (1, T) (a position-id buffer broadcast over the batch) serve every sample
+        ids = torch.cat([x.reshape(x.shape[0], -1).expand(g.shape[0], -1) for x in xs], 1)
         same = (ids.unsqueeze(2) == ids.unsqueeze(1)).to(g.dtype)               # (B, T, T)
         sq = {w: ((g @ g.transpose(1, 2)) * same).sum((1, 2))}
 
