@@ -74,8 +74,9 @@ def setup(tiny, out, **args):
 def trained(tiny, tmp_path_factory):
     """One private run: 200 examples, expected batch 32, one epoch (7 steps), epsilon 3."""
     root = tmp_path_factory.mktemp("run")
-    trainer = PrivateTrainer(**setup(tiny, root / "out"), target_epsilon=3.0,
-                             max_grad_norm=0.5, ledger=root / "store", noise_seed=1)
+    trainer = PrivateTrainer(**setup(tiny, root / "out", save_strategy="steps", save_steps=3),
+                             target_epsilon=3.0, max_grad_norm=0.5, ledger=root / "store",
+                             noise_seed=1)
     before = copy.deepcopy(trainer.model)
     trainer.train()
     return trainer, root, before
@@ -122,6 +123,10 @@ def test_the_saved_model_loads_and_carries_its_claim(trained):
     assert read_claim(out) == rec.claim()
     assert verify_claim(read_claim(out), rec.ledger)["verified"]
     assert not torch.equal(model.classifier.weight, before.classifier.weight)  # it trained
+    # A checkpoint the Trainer saved mid-run carries the claim of its steps, in the ledger.
+    claim = read_claim(out / "checkpoint-3")
+    assert claim["steps"] == 3 and claim["run_id"] == rec.run_id
+    assert claim["epsilon"] < rec.epsilon and verify_claim(claim, rec.ledger)["verified"]
     result = json.loads((out / "result.json").read_text())
     assert result["privacy"] == json.loads(json.dumps(rec.to_dict()))
     assert result["train_rows"] == 200
@@ -138,7 +143,9 @@ class _Capture(TrainerCallback):
 
         def quiet(model):
             stepper = original(model)
-            stepper.sigma = 0.0
+            stepper.sigma = 0.0  # book-keeping
+            if stepper.name == "opacus":
+                stepper.optimizer.noise_multiplier = 0.0
             return stepper
         self.trainer._make_stepper = quiet
 
@@ -146,13 +153,15 @@ class _Capture(TrainerCallback):
         self.grads = {n: p.grad.clone() for n, p in self.trainer.model.named_parameters()}
 
 
-def test_each_example_is_clipped_as_by_hand(tiny, tmp_path):
+@pytest.mark.parametrize("clipping", ["bookkeeping", "opacus"])
+def test_each_example_is_clipped_as_by_hand(tiny, tmp_path, clipping):
     """One step without noise: the gradient equals the sum, over the step's Poisson batch, of
     each example's gradient clipped to C by hand (batch of one), over the expected batch."""
     parts = setup(tiny, tmp_path / "out", max_steps=1)
     reference = copy.deepcopy(parts["model"])
     trainer = PrivateTrainer(**parts, target_epsilon=3.0, max_grad_norm=0.05,
-                             ledger=PrivacyLedger(), noise_seed=5)
+                             ledger=PrivacyLedger(), noise_seed=5, clipping=clipping,
+                             accountant="rdp")
     capture = _Capture(trainer)
     trainer.add_callback(capture)
     trainer.train()
@@ -172,7 +181,7 @@ def test_each_example_is_clipped_as_by_hand(tiny, tmp_path):
         clipped += int(norm > clip)
         for n, g in grads.items():
             summed[n] += g * min(1.0, clip / (float(norm) + 1e-6))
-    assert clipped > 0
+    assert clipped > 0 and trainer.privacy_record.clipping == clipping
     for n, total in summed.items():
         torch.testing.assert_close(capture.grads[n], total / trainer.sampling.expected_batch,
                                    rtol=1e-3, atol=1e-7)

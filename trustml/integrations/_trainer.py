@@ -482,9 +482,12 @@ def _check_args(args: TrainingArguments, kwargs: dict) -> None:
     refused = {
         "fp16": (args.fp16, "fp16 loss scaling would scale the per-example clipping; use bf16 "
                             "on a GPU, or fp32"),
-        "train_sampling_strategy": (args.train_sampling_strategy != "random",
+        "train_sampling_strategy": (getattr(args, "train_sampling_strategy", "random")
+                                    != "random",
                                     "PrivateTrainer draws Poisson batches itself; leave it "
                                     "'random'"),
+        "group_by_length": (getattr(args, "group_by_length", False),
+                            "PrivateTrainer draws Poisson batches itself; turn it off"),
         "gradient_checkpointing": (args.gradient_checkpointing
                                    or getattr(args, "activation_checkpointing", False),
                                    "recomputed forward passes break per-example clipping; turn "
