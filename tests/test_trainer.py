@@ -208,6 +208,18 @@ def test_a_bad_setting_is_refused_in_one_line_naming_it(tiny, tmp_path, keywords
     assert not (tmp_path / "store").exists() and not (tmp_path / "out").exists()
 
 
+def test_raw_rows_key_the_ledger_as_trustml_train_does(tiny, tmp_path):
+    from trustml.privacy import data_fingerprint
+
+    texts, _ = corpus()
+    trainer = PrivateTrainer(**setup(tiny, tmp_path / "out"), target_epsilon=1.0,
+                             raw_data=texts, ledger=tmp_path / "store")
+    assert trainer.dataset_id == data_fingerprint(texts)  # train_private's key for X=texts
+    with pytest.raises(ConfigError, match=r"^raw_data: 199 rows for 200"):
+        PrivateTrainer(**setup(tiny, tmp_path / "out"), target_epsilon=1.0,
+                       raw_data=texts[1:], ledger=tmp_path / "store")
+
+
 def test_fp16_and_a_resume_are_refused(tiny, tmp_path):
     parts = setup(tiny, tmp_path / "out")
     parts["args"].fp16 = True  # TrainingArguments refuses it on a CPU; set it after

@@ -45,6 +45,7 @@ import math
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -52,9 +53,9 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from transformers import Trainer, TrainingArguments
 
 from trustml.errors import ConfigError
-from trustml.privacy._accounting import PrivacyBudgetError, calibrate_noise, allowed_steps
-from trustml.privacy._accounting import default_delta
-from trustml.privacy._ledger import PrivacyLedger, data_fingerprint, epsilon_of
+from trustml.privacy._accounting import (PrivacyBudgetError, allowed_steps, calibrate_noise,
+                                         default_delta)
+from trustml.privacy._ledger import data_fingerprint, epsilon_of
 from trustml.privacy._sampling import PoissonSampling
 from trustml.privacy._settings import check_privacy_params, check_training_settings
 from trustml.privacy._state import PrivacyRecord, TrainState
@@ -105,9 +106,14 @@ def examples_fingerprint(dataset, label_keys=LABEL_KEYS) -> str:
     labels left out, so the same examples in any order share a budget."""
     def plain(value):
         return value.tolist() if hasattr(value, "tolist") else value
-    rows = [json.dumps({k: plain(v) for k, v in sorted(dict(dataset[i]).items())
-                        if k not in label_keys}, sort_keys=True, default=str)
-            for i in range(len(dataset))]
+    rows = []
+    for i in range(len(dataset)):
+        example = dataset[i]
+        if not isinstance(example, Mapping):
+            raise ConfigError(f"train_dataset: example {i} is a {type(example).__name__}, not a "
+                              "dict of model inputs and 'labels' (what a tokenizer returns)")
+        rows.append(json.dumps({k: plain(v) for k, v in sorted(example.items())
+                                if k not in label_keys}, sort_keys=True, default=str))
     return data_fingerprint(rows)
 
 
