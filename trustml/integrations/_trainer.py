@@ -184,7 +184,7 @@ class PrivateTrainer(Trainer):
         if noise_seed is not None and (isinstance(noise_seed, bool)
                                        or not isinstance(noise_seed, int)):
             raise ConfigError(f"noise_seed: {noise_seed!r} must be a whole number or None")
-        args = args if args is not None else TrainingArguments(output_dir="trainer_output")
+        args = args if args is not None else TrainingArguments(output_dir="tmp_trainer")
         _check_args(args, kwargs)
         self.user_args = args
         self.expected_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
