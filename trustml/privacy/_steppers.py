@@ -22,7 +22,9 @@ CLIPPING = ("auto", "bookkeeping", "per_layer", "opacus")
 
 
 class Stepper:
-    """One DP step over physical chunks: ``backward(loss, n)`` per chunk, then ``step(seed)``."""
+    """One DP step over physical chunks: ``backward(loss, n)`` per chunk, then ``step(seed)``
+    (noise and update), or ``release(seed)`` (noise only: the noised, clipped mean gradient
+    left in ``p.grad`` for an optimizer the caller steps, as a ``transformers.Trainer`` does)."""
 
     _shapes_ok = True
 
@@ -50,7 +52,8 @@ class BookKeepingStepper(Stepper):
         self._shapes_ok &= norms.shape == (batch_size,)
         return norms
 
-    def step(self, noise_seed: int):
+    def release(self, noise_seed: int):
+        """Put the noised, clipped mean gradient in ``p.grad``; update nothing."""
         self.clipper.finish()
         if self.distributed:  # sum the clipped gradients of every process's share
             for p in self.clipper.params:
@@ -61,6 +64,9 @@ class BookKeepingStepper(Stepper):
             noise = torch.normal(0.0, self.sigma * self.clip, size=p.shape,
                                  generator=self.generator).to(p.device)
             p.grad = (p.grad + noise) / self.expected_batch
+
+    def step(self, noise_seed: int):
+        self.release(noise_seed)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
@@ -95,7 +101,7 @@ class OpacusStepper(Stepper):
         self.optimizer.zero_grad(set_to_none=True)
         return norms.detach()
 
-    def step(self, noise_seed: int):
+    def _close_sum(self, noise_seed: int):
         if self.optimizer.generator is not None:
             self.optimizer.generator.manual_seed(noise_seed)
         for p in self.optimizer.params:
@@ -103,6 +109,17 @@ class OpacusStepper(Stepper):
                 p.summed_grad = torch.zeros_like(p)
             p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
         # grad_sample of size 0 adds nothing to the sum; this step clips nothing and adds noise.
+
+    def release(self, noise_seed: int):
+        """Put the noised, clipped mean gradient in ``p.grad``; update nothing (the caller's
+        optimizer, the one DPOptimizer wraps, steps on it)."""
+        self._close_sum(noise_seed)
+        self.optimizer.pre_step()
+        for p in self.optimizer.params:  # keep p.grad; drop the per-sample state
+            p.grad_sample, p.summed_grad = None, None
+
+    def step(self, noise_seed: int):
+        self._close_sum(noise_seed)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
