@@ -22,6 +22,11 @@ already hold:
 - ``rss`` (CPU only): the peak resident-set growth, sampled every 2 ms after returning freed
   memory to the OS; what the process costs the machine, but it also counts glibc's caching.
 
+``--chunks K`` makes one step a logical batch of K physical batches (gradients accumulated,
+one optimizer step, one noise draw), as DP training runs with the recipes' large expected
+batches; Opacus' ghost clipping, which needs two backward passes per physical batch, is left
+out of that mode.
+
 ``--bert-base`` adds BERT-base (110M parameters, random weights from ``BertConfig()``, built
 offline) at batch 32, sequence 128: for a GPU.
 
@@ -29,6 +34,7 @@ Usage::
 
     python bench/dp_overhead.py --out bench/results/dp_overhead-cpu.json
     python bench/dp_overhead.py --quick          # smaller, for a smoke run
+    python bench/dp_overhead.py --chunks 8 --out bench/results/dp_overhead-cpu-logical.json
     python bench/dp_overhead.py --device cuda --bert-base --out $OUT/dp_overhead-gpu.json
 """
 
@@ -121,9 +127,11 @@ def peak_alloc(step, device) -> int:
 
 
 # ---------------------------------------------------------------------- one step per path
-def make_steppers(model, forward, batch, device):
-    """name -> function building a step function, each on its own copy of ``model``."""
+def make_steppers(model, forward, batch, device, chunks: int = 1):
+    """name -> function building a step function, each on its own copy of ``model``; a step
+    is ``chunks`` physical batches and one optimizer step."""
     x, y = batch
+    logical = len(y) * chunks
     loss_of = torch.nn.functional.cross_entropy
 
     def plain():
@@ -131,7 +139,8 @@ def make_steppers(model, forward, batch, device):
         opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-4)
 
         def step():
-            loss_of(forward(m, x), y).backward()
+            for _ in range(chunks):
+                loss_of(forward(m, x), y).backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
         return step
@@ -140,10 +149,11 @@ def make_steppers(model, forward, batch, device):
         m = GradSampleModule(copy.deepcopy(model).to(device))
         opt = DPOptimizer(torch.optim.Adam([p for p in m.parameters() if p.requires_grad],
                                            lr=1e-4),
-                          noise_multiplier=SIGMA, max_grad_norm=CLIP, expected_batch_size=len(y))
+                          noise_multiplier=SIGMA, max_grad_norm=CLIP, expected_batch_size=logical)
 
         def step():
-            loss_of(forward(m, x), y).backward()
+            for _ in range(chunks):
+                loss_of(forward(m, x), y).backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
         return step
@@ -171,12 +181,13 @@ def make_steppers(model, forward, batch, device):
             clipper = BookKeepingClipper(m, CLIP, per_layer=per_layer)
 
             def step():
-                loss_of(forward(m, x), y).backward()
-                clipper.accumulate(len(y))
+                for _ in range(chunks):
+                    loss_of(forward(m, x), y).backward()
+                    clipper.accumulate(len(y))
                 clipper.finish()
                 for p in clipper.params:
                     p.grad = (p.grad + torch.normal(0.0, SIGMA * CLIP, p.shape, device=p.device)
-                              ) / len(y)
+                              ) / logical
                 opt.step()
                 opt.zero_grad(set_to_none=True)
             return step
@@ -190,9 +201,12 @@ def make_steppers(model, forward, batch, device):
                 torch.normal(0.0, SIGMA * CLIP, p.shape, device=device)
         return step
 
-    return {"non-private": plain, "opacus-hooks": hooks, "opacus-ghost": ghost,
-            "trustml-flat": bookkeeping(False), "trustml-per-layer": bookkeeping(True),
-            "noise-draw": noise}
+    paths = {"non-private": plain, "opacus-hooks": hooks, "opacus-ghost": ghost,
+             "trustml-flat": bookkeeping(False), "trustml-per-layer": bookkeeping(True),
+             "noise-draw": noise}
+    if chunks > 1:
+        del paths["opacus-ghost"]
+    return paths
 
 
 def _timed(step, device, n: int) -> float:
@@ -282,6 +296,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, two rounds")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     ap.add_argument("--bert-base", action="store_true", help="add BERT-base, batch 32 x 128")
+    ap.add_argument("--chunks", type=int, default=1, help="physical batches per logical "
+                    "step (one optimizer step and one noise draw)")
     ap.add_argument("--trainable", default="all", help="transformer layers that train: all, "
                     "head, or a number of top layers")
     args = ap.parse_args()
@@ -299,10 +315,11 @@ def main() -> None:
         configs += list(bert_base_configs(bert_sizes, device))
     rows, load_before = [], os.getloadavg()
     for meta, model, forward, batch in configs:
-        results = measure(make_steppers(model, forward, batch, device), device, rounds)
+        results = measure(make_steppers(model, forward, batch, device, args.chunks), device,
+                          rounds)
         base = results["non-private"]
         for name, r in results.items():
-            row = {**meta, "path": name, **r, "alloc_ratio": r["alloc_mb"] / base["alloc_mb"]}
+            row = {**meta, "chunks": args.chunks, "path": name, **r, "alloc_ratio": r["alloc_mb"] / base["alloc_mb"]}
             if "rss_mb" in r:
                 row["rss_ratio"] = r["rss_mb"] / base["rss_mb"] if base["rss_mb"] > 0 else None
             rows.append(row)
