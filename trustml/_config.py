@@ -202,6 +202,7 @@ def _huggingface(spec: dict, source: str, task: str, trust: bool):
     """A Hugging Face directory, offline: safetensors weights only unless ``trust``; never
     remote code. Library messages are not echoed (some advise ``weights_only=False``)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from trustml.models import wrap
 
@@ -217,6 +218,7 @@ def _huggingface(spec: dict, source: str, task: str, trust: bool):
                              "model.save_pretrained(dir), which writes safetensors, or set "
                              "model.trust: true for a directory you made")
     safe = {"local_files_only": True, "trust_remote_code": False}
+    hf_logging.disable_progress_bar()  # loading takes a second; no bar for it
     try:
         module = AutoModelForSequenceClassification.from_pretrained(
             source, use_safetensors=None if trust else True, **safe)

@@ -10,6 +10,7 @@ import importlib
 import json
 import re
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -549,9 +550,11 @@ def _save_model(adapter, out: Path, claim: dict, directory: bool) -> str:
     in), else ``model.safetensors``."""
     if directory:
         module = adapter.module
-        if hasattr(module, "merge_and_unload"):  # peft: one plain model, no peft to load it
-            module = module.merge_and_unload()
-        save_pretrained(module, out / "model", tokenizer=adapter.tokenizer, claim=claim)
+        with warnings.catch_warnings():  # transformers' deprecations reached through peft
+            warnings.simplefilter("ignore", FutureWarning)
+            if hasattr(module, "merge_and_unload"):  # peft: one plain model, no peft to load
+                module = module.merge_and_unload()
+            save_pretrained(module, out / "model", tokenizer=adapter.tokenizer, claim=claim)
         return "model"
     save_weights(adapter.module, out / "model.safetensors", claim=claim)
     return "model.safetensors"

@@ -234,7 +234,9 @@ def with_lora(model: nn.Module, *, rank: int = 8, alpha: int = 16,
     targets = target_modules or LORA_TARGETS.get(model.config.model_type)
     config = LoraConfig(task_type=TaskType.SEQ_CLS, r=rank, lora_alpha=alpha, lora_dropout=0.0,
                         target_modules=list(targets) if targets else None)
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():  # transformers' deprecations reached through peft
+        warnings.simplefilter("ignore", FutureWarning)
+        return get_peft_model(model, config)
 
 
 def set_trainable(model: nn.Module, trainable: str | int) -> None:
