@@ -121,6 +121,20 @@ def test_the_trained_classifier_is_audited_from_its_record_with_reference_models
     assert report["data"]["train_rows"] == 180 and (own / "audit" / "report.html").is_file()
 
 
+def test_an_audit_whose_base_model_is_gone_is_refused_before_any_work(own, trained,
+                                                                     tmp_path):
+    record = json.loads((own / "run" / "result.json").read_text())
+    record["recipe"]["model"]["path"] = str(tmp_path / "deleted-bert")
+    (tmp_path / "result.json").write_text(json.dumps(record))
+    (tmp_path / "a.yaml").write_text(
+        f"model: {{kind: huggingface, path: {own / 'run' / 'model'}, training_record: "
+        f"result.json}}\ndata: {{path: {own / 'reviews.csv'}, text: text, label: label}}\n")
+    res = cli("report", "--config", tmp_path / "a.yaml", "--out", tmp_path / "out", "--quiet")
+    assert res.exit_code == 2 and "model.training_record: the model it was fine-tuned from" \
+        in res.output, res.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_audit_on_another_split_than_the_training_is_refused(own, trained):
     (own / "other.yaml").write_text(
         "seed: 1\nmodel: {kind: huggingface, path: run/model, training_record: run/result.json}\n"

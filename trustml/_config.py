@@ -85,6 +85,11 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
         raise ConfigError(f"model.training_record: {str(path)!r} is not a result.json written by "
                           "trustml train") from None
     _same_model(spec, kind)
+    base = recipe["model"].get("path", "")
+    if kind == "huggingface" and Path(base).is_absolute() and not Path(base).is_dir():
+        raise ConfigError(f"model.training_record: the model it was fine-tuned from, {base!r}, "
+                          "is not there; the audit retrains from it: restore it, or leave "
+                          "training_record out to audit without retraining")
     record.update(_model_claim(spec, record, path.parent / "checkpoints"))
     data = trained_rows(recipe, data)
     _same_rows(data, record.get("dataset"), recipe)
