@@ -24,8 +24,8 @@ already hold:
 
 ``--chunks K`` makes one step a logical batch of K physical batches (gradients accumulated,
 one optimizer step, one noise draw), as DP training runs with the recipes' large expected
-batches; Opacus' ghost clipping, which needs two backward passes per physical batch, is left
-out of that mode.
+batches; the Opacus paths (measured per physical batch in the default run) are left out of
+that mode.
 
 ``--bert-base`` adds BERT-base (110M parameters, random weights from ``BertConfig()``, built
 offline) at batch 32, sequence 128: for a GPU.
@@ -204,8 +204,8 @@ def make_steppers(model, forward, batch, device, chunks: int = 1):
     paths = {"non-private": plain, "opacus-hooks": hooks, "opacus-ghost": ghost,
              "trustml-flat": bookkeeping(False), "trustml-per-layer": bookkeeping(True),
              "noise-draw": noise}
-    if chunks > 1:
-        del paths["opacus-ghost"]
+    if chunks > 1:  # their cost per physical batch is in the default run's rows
+        del paths["opacus-ghost"], paths["opacus-hooks"]
     return paths
 
 
