@@ -1,6 +1,8 @@
 """Audits of large data: the steps that sample state their sizes, small data is unchanged, and
 reference models trained in parallel equal those trained one after another."""
 
+import os
+
 import numpy as np
 import pytest
 from sklearn.compose import make_column_transformer
@@ -48,7 +50,7 @@ def test_reference_models_in_parallel_equal_those_trained_in_turn(fitted):
 def test_reference_jobs_default_env_and_limits(monkeypatch):
     monkeypatch.delenv("TRUSTML_N_JOBS", raising=False)
     assert reference_jobs(None, 4, PARALLEL_MIN_ROWS - 1) == 1  # small pool: in this process
-    assert reference_jobs(None, 4, PARALLEL_MIN_ROWS) == min(4, __import__("os").cpu_count())
+    assert reference_jobs(None, 4, PARALLEL_MIN_ROWS) == max(min(4, os.cpu_count() // 2), 1)
     assert reference_jobs(3, 2) == 2 and reference_jobs(-1, 64) >= 1
     monkeypatch.setenv("TRUSTML_N_JOBS", "3")
     assert reference_jobs(None, 4, 10) == 3
@@ -92,3 +94,47 @@ def test_linear_shap_mean_taken_in_chunks_is_the_same(fitted, monkeypatch):
     chunked = tabular.shap_tabular(wrap(model), x, rows)
     np.testing.assert_allclose(chunked.values, whole.values, rtol=0, atol=1e-12)
     assert chunked.baseline == whole.baseline == f"the mean of all {len(x)} background rows (exact)"
+
+
+def test_cross_validation_states_its_sample(fitted, monkeypatch):
+    import trustml.checks.performance as performance
+    data, model = fitted
+    monkeypatch.setattr(performance, "CV_MAX_ROWS", 1000)
+    finding = trustml.audit(model, data, checks=["cross_validation"], cv_folds=2,
+                            progress=False).finding("performance.cross_validation")
+    assert finding.metrics["sampled"] == {"rows": 1000, "of": data.n_rows, "seed": 0}
+    assert f"1,000 (a random sample of the {data.n_rows:,}) rows" in finding.summary
+
+
+def test_group_metrics_counted_on_large_data_equal_metricframe(monkeypatch):
+    import pandas as pd
+
+    import trustml.fairness._group_metrics as gm
+    from trustml.fairness import group_labels, group_metrics, regression_group_metrics
+    rng = np.random.default_rng(0)
+    n = 3000
+    sens = pd.DataFrame({"sex": rng.choice(["f", "m"], n),
+                         "race": rng.choice(["a", "b", "c", "d"], n, p=[.6, .3, .09, .01])})
+    y = rng.integers(0, 2, n)
+    score = np.clip(0.3 * y + rng.uniform(0, 0.7, n), 0, 1)
+    pred = (score > 0.5).astype(int)
+    estimate = score + rng.normal(0, .1, n)  # a regression model's answers
+    expected = sens.astype(str).agg(" & ".join, axis=1).to_numpy()  # the row-by-row labels
+    np.testing.assert_array_equal(group_labels(sens).to_numpy(), expected)
+    frames = [group_metrics(y, pred, s, y_score=score, n_boot=20) for s in (sens["race"], sens)]
+    frames.append(regression_group_metrics(score, estimate, sens["race"], n_boot=20))
+    monkeypatch.setattr(gm, "COUNTED_ROWS", 10)
+    counted = [group_metrics(y, pred, s, y_score=score, n_boot=20) for s in (sens["race"], sens)]
+    counted.append(regression_group_metrics(score, estimate, sens["race"], n_boot=20))
+
+    def same(a, b):
+        if isinstance(a, dict):
+            assert a.keys() == b.keys()
+            return all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return len(a) == len(b) and all(same(x, z) for x, z in zip(a, b))
+        if isinstance(a, float) and isinstance(b, float):
+            return bool(np.isclose(a, b, rtol=1e-12, atol=1e-12))
+        return a == b
+    for a, b in zip(frames, counted):
+        assert same(a, b)

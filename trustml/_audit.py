@@ -76,7 +76,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     n_jobs : int, optional
         Processes that train the LiRA reference models at once (joblib: loky processes, or
         the backend ``joblib.parallel_config`` sets, such as Ray or Spark; -1 every core).
-        Default ``$TRUSTML_N_JOBS``, else one per reference model up to the cores there are.
+        Default ``$TRUSTML_N_JOBS``, else, from a pool of 50,000 rows, one per reference model
+        up to half the cores there are (1 below that, and on 2 cores).
         The models are the same whatever the number (docs/privacy-audits.md).
     seed : int
     title : str, optional

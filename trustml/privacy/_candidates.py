@@ -54,15 +54,17 @@ PARALLEL_MIN_ROWS = 50_000  # default: reference models train in parallel from t
 def reference_jobs(n_jobs: int | None, n: int, rows: int = PARALLEL_MIN_ROWS) -> int:
     """Processes to train ``n`` reference models on a pool of ``rows`` in: ``n_jobs`` when
     given (joblib's meaning: -1 every core), else ``$TRUSTML_N_JOBS``, else one per model up to
-    the cores there are when the pool holds :data:`PARALLEL_MIN_ROWS` rows or more, and 1 below
-    that (a new process imports trustml and torch, seconds that a small model's fit is not
-    worth). Never more than ``n``."""
+    half the cores there are (each fit may use threads of its own) when the pool holds
+    :data:`PARALLEL_MIN_ROWS` rows or more, and 1 below that (a new process imports trustml and
+    torch, seconds that a small model's fit is not worth). Never more than ``n``. On 2 cores
+    the default is 1: there, under load, 2 processes took 51 s against 33 s in turn for a
+    1,000,000-row audit's 4 reference models (bench/audit_scale.py's data and model)."""
     if n_jobs is None:
         env = os.environ.get("TRUSTML_N_JOBS", "").strip()
         if env:
             n_jobs = int(env)
         else:
-            n_jobs = min(n, os.cpu_count() or 1) if rows >= PARALLEL_MIN_ROWS else 1
+            n_jobs = min(n, (os.cpu_count() or 1) // 2) if rows >= PARALLEL_MIN_ROWS else 1
     if n_jobs < 0:
         n_jobs = max((os.cpu_count() or 1) + 1 + n_jobs, 1)
     return max(min(n_jobs, n), 1)
