@@ -67,22 +67,22 @@ def test_mitigation_states_its_samples_and_is_unchanged_below_them(fitted, monke
     data, model = fitted
     frame = data.features.assign(colour=data.sensitive["colour"],
                                  released=[data.class_names[i] for i in data.labels])
-    small = AuditData.from_frame(frame.sample(n=1000, random_state=0), label="released",
+    small = AuditData.from_frame(frame.sample(n=800, random_state=0), label="released",
                                  sensitive=["colour"], positive_label="Yes")
     # below the sizes every row is used, as before (tests/test_mitigation.py's results)
     assert fairness_checks._sample(fairness_checks.MITIGATION_FIT_ROWS,
                                    fairness_checks.MITIGATION_FIT_ROWS, 0) is None
-    monkeypatch.setattr(fairness_checks, "MITIGATION_FIT_ROWS", 300)
-    monkeypatch.setattr(fairness_checks, "MITIGATION_TEST_ROWS", 200)
+    monkeypatch.setattr(fairness_checks, "MITIGATION_FIT_ROWS", 200)
+    monkeypatch.setattr(fairness_checks, "MITIGATION_TEST_ROWS", 150)
     part = trustml.audit(model, small, checks=["mitigation"], progress=False)
     finding = part.finding("fairness.mitigation")
     assert finding.status in ("info", "not_meaningful"), finding.summary
     n_train, n_test = len(small.train_idx), len(small.test_idx)
     for r in finding.metrics.values():
-        assert r["sampled"] == {"train": {"rows": 300, "of": n_train, "seed": 0},
-                                "test": {"rows": 200, "of": n_test, "seed": 1}}
-    assert f"random 300 of the {n_train:,} training rows" in finding.summary
-    assert f"random 200 of the {n_test:,} held-out rows" in finding.summary
+        assert r["sampled"] == {"train": {"rows": 200, "of": n_train, "seed": 0},
+                                "test": {"rows": 150, "of": n_test, "seed": 1}}
+    assert f"random 200 of the {n_train:,} training rows" in finding.summary
+    assert f"random 150 of the {n_test:,} held-out rows" in finding.summary
 
 
 def test_linear_shap_mean_taken_in_chunks_is_the_same(fitted, monkeypatch):
