@@ -217,7 +217,13 @@ def _folds(ctx: AuditContext) -> tuple[int, str]:
 def cross_validation(ctx: AuditContext) -> list[Finding]:
     k, why_not = _folds(ctx)
     data, regression = ctx.data, ctx.data.task == "regression"
-    smallest = data.n_rows if regression else int(np.bincount(data.labels).min())
+    inputs, labels, sampled = data.inputs, data.labels, None
+    if k >= 2 and data.n_rows > CV_MAX_ROWS:
+        take = np.sort(np.random.default_rng(ctx.seed).choice(data.n_rows, CV_MAX_ROWS,
+                                                               replace=False))
+        inputs, labels = select_rows(inputs, take), labels[take]
+        sampled = {"rows": CV_MAX_ROWS, "of": data.n_rows, "seed": ctx.seed}
+    smallest = len(labels) if regression else int(np.bincount(labels).min())
     asked = k
     if 2 <= smallest < k:
         k = smallest  # every fold needs a row (of every class): as many folds as there can be
@@ -227,12 +233,6 @@ def cross_validation(ctx: AuditContext) -> list[Finding]:
     if k < 2:
         return [Finding("performance.cross_validation", "performance", "not_run",
                         "k-fold cross-validation", f"Not run: {why_not}.")]
-    inputs, labels, sampled = data.inputs, data.labels, None
-    if data.n_rows > CV_MAX_ROWS:
-        take = np.sort(np.random.default_rng(ctx.seed).choice(data.n_rows, CV_MAX_ROWS,
-                                                               replace=False))
-        inputs, labels = select_rows(inputs, take), labels[take]
-        sampled = {"rows": CV_MAX_ROWS, "of": data.n_rows, "seed": ctx.seed}
     scores = cross_validate(ctx.retrain, inputs, labels, k=k, regression=regression,
                             private=ctx.privacy is not None, seed=ctx.seed)
     names = list(scores[0])
