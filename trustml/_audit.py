@@ -31,7 +31,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
           training: dict | None = None, checks: Sequence[str] | None = None,
           thresholds: dict | None = None, explain_rows: int = 100, n_boot: int = 100,
           quasi_identifiers: Sequence[str] | None = None, privacy_depth: str = "standard",
-          retrain: Callable | None = None, cv_folds: int | None = None, seed: int = 0,
+          retrain: Callable | None = None, cv_folds: int | None = None,
+          n_jobs: int | None = None, seed: int = 0,
           title: str | None = None, progress: bool = True, config: dict | None = None,
           phone_regions: Sequence[str] = PHONE_REGIONS, lexicon=None, templates=None,
           **wrap_kwargs) -> AuditResult:
@@ -72,6 +73,12 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         Folds of the k-fold cross-validation (0: none); it needs ``retrain``. Default 5 where
         retraining is cheap: a scikit-learn model, or a ``training`` record of the model saying
         5 trainings take under a minute; else none.
+    n_jobs : int, optional
+        Processes that train the LiRA reference models at once (joblib: loky processes, or
+        the backend ``joblib.parallel_config`` sets, such as Ray or Spark; -1 every core).
+        Default ``$TRUSTML_N_JOBS``, else, from a pool of 50,000 rows, one per reference model
+        up to half the cores there are (1 below that, and on 2 cores).
+        The models are the same whatever the number (docs/privacy-audits.md).
     seed : int
     title : str, optional
     progress : bool
@@ -97,7 +104,8 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
 
     check_keywords(checks=checks, thresholds=thresholds, explain_rows=explain_rows, seed=seed,
                    privacy_depth=privacy_depth, quasi_identifiers=quasi_identifiers,
-                   cv_folds=cv_folds, phone_regions=phone_regions, title=title)
+                   cv_folds=cv_folds, n_jobs=n_jobs, phone_regions=phone_regions,
+                   title=title)
     lexicon = read_lexicon(lexicon) if lexicon is not None else LEXICON
     templates = read_templates(templates) if templates is not None else TEMPLATES
     if not isinstance(data, AuditData):
@@ -126,6 +134,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                        quasi_identifiers=list(quasi_identifiers) if quasi_identifiers else None,
                        privacy_depth=privacy_depth,
                        retrain=retrain or adapter.retrainer(), cv_folds=cv_folds,
+                       n_jobs=n_jobs,
                        progress=progress, phone_regions=phone_regions, lexicon=lexicon,
                        templates=templates)
     findings, seconds = [], {}

@@ -103,6 +103,7 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
         # Reference models are never released: their spending stays in a ledger in memory.
         return train_like_recipe(recipe, adapter, X, y, private=private, seed=seed,
                                  ledger=PrivacyLedger())[0]
+    retrain.parallel = False  # torch trains on the process's device and threads: one at a time
 
     return {"privacy": PrivacyRecord(**record), "retrain": retrain, "target": (center, scale),
             "recipe_model": recipe["model"], "data": data,
@@ -335,6 +336,7 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
     result = audit(model, data, **trained, checks=c["checks"], thresholds=c["thresholds"],
                    explain_rows=c["explain_rows"], privacy_depth=c["privacy_depth"],
                    quasi_identifiers=c["quasi_identifiers"], cv_folds=c["cv_folds"],
+                   n_jobs=c["n_jobs"],
                    seed=c["seed"], phone_regions=c["phone_regions"], title=c["title"],
                    lexicon=c["lexicon"], templates=c["templates"], progress=progress,
                    config=_as_recorded(config))

@@ -129,6 +129,7 @@ class Settings(_Section):
     explain_rows: Positive = Field(100, examples=[100])
     quasi_identifiers: Optional[list[str]] = Field(None, examples=[["age", "zip"]])
     cv_folds: Optional[int] = Field(None, ge=0, examples=[5])
+    n_jobs: Optional[int] = Field(None, examples=[4])
     phone_regions: list[str] = Field(default_factory=lambda: list(PHONE_REGIONS),
                                      examples=[["US", "GB"]])
     lexicon: Optional[Union[Path_, dict[str, dict[str, list[str]]]]] = Field(
@@ -158,6 +159,14 @@ class Settings(_Section):
         if value == 1:
             raise ValueError("1 is not 0 or an integer of 2 or more (1 fold cannot be "
                              "cross-validated); write 0 to turn it off, or 2 or more")
+        return value
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _jobs(cls, value):
+        if value == 0:
+            raise ValueError("0 is not a number of processes; write 1 (no parallel "
+                             "processes), 2 or more, or -1 (every core)")
         return value
 
     @field_validator("phone_regions")

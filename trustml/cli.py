@@ -144,9 +144,9 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
       data:     path (CSV, TSV, Parquet), label, sensitive, features, text,
                 positive_label, task, test_size, missing (error | drop), name
       checks, thresholds, gates, fail_on (fail | warn), formats (html, json,
-      model_card), privacy_depth, cv_folds, explain_rows, quasi_identifiers,
-      phone_regions (e.g. [US, GB]: whose phone formats count as personal
-      data), lexicon and templates (your identity terms and {person}
+      model_card), privacy_depth, cv_folds, n_jobs, explain_rows,
+      quasi_identifiers, phone_regions (e.g. [US, GB]: whose phone formats count
+      as personal data), lexicon and templates (your identity terms and {person}
       sentences for text models: YAML, JSON or CSV files), seed, title
     An unknown key, a wrong type or an empty list is refused by its path.
 

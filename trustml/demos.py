@@ -67,6 +67,7 @@ def _retrainer(build, s: dict, epsilon: float):
         fit(adapter, X, y, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
             seed=seed, progress=False)
         return adapter
+    retrain.parallel = False  # torch trains on the process's device and threads: one at a time
     return retrain
 
 

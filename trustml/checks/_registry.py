@@ -40,6 +40,7 @@ class AuditContext:
     privacy_depth: str = "standard"
     retrain: Callable | None = None
     cv_folds: int | None = None
+    n_jobs: int | None = None  # processes for reference models (privacy.reference_jobs)
     progress: bool = True
     phone_regions: tuple[str, ...] = PHONE_REGIONS  # whose phone formats count as personal data
     lexicon: dict = field(default_factory=lambda: LEXICON)  # identity terms for probes, shares

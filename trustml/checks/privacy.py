@@ -292,7 +292,8 @@ def membership(ctx: AuditContext) -> list[Finding]:
     members, nonmem, pool = membership_candidates(train, test, max_candidates=MAX_CANDIDATES,
                                                   seed=ctx.seed)
     n_ref = depth["references"] if ctx.retrain is not None else 0
-    references = reference_models(ctx.retrain, pool, n_ref, seed=ctx.seed) if n_ref else None
+    references = (reference_models(ctx.retrain, pool, n_ref, seed=ctx.seed, n_jobs=ctx.n_jobs)
+                  if n_ref else None)
     result = membership_inference(ctx.model, members[:2], nonmem[:2], references=references,
                                   groups=(members[2], nonmem[2]) if ctx.data.sensitive_names
                                   else None, n_boot=ctx.n_boot or 200, seed=ctx.seed)

@@ -93,6 +93,9 @@ def _column_map(pre) -> list[str] | None:
     return owners
 
 
+MEAN_CHUNK = 50_000  # background rows encoded at once for linear SHAP's mean
+
+
 def _shap_sklearn(adapter, background, explain, kind, seed, max_background) -> Attribution:
     pre, final = _split(adapter.estimator)
     columns = list(background.columns)
@@ -105,10 +108,14 @@ def _shap_sklearn(adapter, background, explain, kind, seed, max_background) -> A
     if kind == "linear":
         # Exact: against the mean of every background row. SHAP's default masker would average
         # a random 100 of them, so the reference would move with the seed.
-        bg = encode(background)
+        if len(background) <= MEAN_CHUNK:
+            bg = encode(background)
+        else:  # the same mean, encoded a chunk at a time: one row, not a dense copy of all
+            bg = sum(encode(background.iloc[i:i + MEAN_CHUNK]).sum(0)
+                     for i in range(0, len(background), MEAN_CHUNK))[None] / len(background)
         masker = shap.maskers.Independent(bg, max_samples=len(bg))
         sv = shap.LinearExplainer(final, masker)(encode(explain)).values
-        baseline = f"the mean of all {len(bg)} background rows (exact)"
+        baseline = f"the mean of all {len(background)} background rows (exact)"
     else:
         bg = encode(background.sample(n=min(max_background, len(background)),
                                       random_state=seed))
