@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -93,8 +94,16 @@ def epsilon_of(history: list[tuple[float, float, int]], delta: float, accountant
     history = merged_history(history)
     if not history:
         return 0.0
+    return _epsilon(tuple((float(s), float(q), int(k)) for s, q, k in history), float(delta),
+                    accountant)
+
+
+@functools.lru_cache(maxsize=4096)
+def _epsilon(history: tuple, delta: float, accountant: str) -> float:
+    """Kept per process: a calibration repeated with the same settings (reference models, a
+    resumed run) costs the PRV accountant seconds each time otherwise."""
     acc = create_accountant(accountant)
-    acc.history = history
+    acc.history = list(history)
     with warnings.catch_warnings():  # RDP's note on its alpha range, not an error
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         # PRV at sampling rate 1 (full batches) evaluates log(1 - q) = log 0 in a branch it
