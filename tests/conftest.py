@@ -22,6 +22,25 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
+def fitted():
+    """The arrests data and a scikit-learn pipeline (one-hot, logistic regression) fitted on
+    its training split."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from trustml.data import load_arrests
+
+    data = load_arrests()
+    x, y, _ = data.take("train")
+    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),
+                                                  remainder="passthrough"),
+                          LogisticRegression(max_iter=1000)).fit(x, y)
+    return data, model
+
+
+@pytest.fixture(scope="module")
 def documented_example(tmp_path_factory) -> Path:
     """docs/config.md's example, ready to run: arrests.csv, model.skops and audit.yaml."""
     import skops.io as sio

@@ -14,16 +14,6 @@ from trustml.fairness import before_after, threshold_optimizer
 from trustml.models import wrap
 
 
-@pytest.fixture(scope="module")
-def fitted():
-    data = load_arrests()
-    x, y, _ = data.take("train")
-    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),
-                                                  remainder="passthrough"),
-                          LogisticRegression(max_iter=1000)).fit(x, y)
-    return data, model
-
-
 def test_thresholds_equal_fairlearn_called_directly(fitted):
     data, model = fitted
     x, y, s = data.take("train")

@@ -5,29 +5,14 @@ import os
 
 import numpy as np
 import pytest
-from sklearn.compose import make_column_transformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
 
 import trustml
 import trustml.checks.fairness as fairness_checks
 import trustml.explain._tabular as tabular
-from trustml.data import load_arrests
 from trustml.errors import ConfigError
 from trustml.models import wrap
 from trustml.privacy import membership_candidates, reference_models
 from trustml.privacy._candidates import PARALLEL_MIN_ROWS, reference_jobs
-
-
-@pytest.fixture(scope="module")
-def fitted():
-    data = load_arrests()
-    x, y, _ = data.take("train")
-    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),
-                                                  remainder="passthrough"),
-                          LogisticRegression(max_iter=1000)).fit(x, y)
-    return data, model
 
 
 def test_reference_models_in_parallel_equal_those_trained_in_turn(fitted):

@@ -53,7 +53,7 @@ from transformers import Trainer, TrainingArguments
 
 from trustml.errors import ConfigError
 from trustml.models._adapters import explicit_ids
-from trustml.privacy._accounting import (PrivacyBudgetError, allowed_steps, calibrate_noise,
+from trustml.privacy._accounting import (PrivacyBudgetError, allowed_steps, calibrate_from_ledger,
                                          default_delta)
 from trustml.privacy._ledger import data_fingerprint, epsilon_of
 from trustml.privacy._sampling import PoissonSampling
@@ -252,14 +252,9 @@ class PrivateTrainer(Trainer):
         self._stats = _EpochStats(None, len(self.train_dataset))
         self._checked_loss = False
         with self.ledger.lock(st.dataset):
-            try:
-                st.noise_multiplier = calibrate_noise(
-                    self.ledger.history(st.dataset), st.sample_rate, st.total_steps,
-                    s["target_epsilon"], s["delta"], s["accountant"])
-            except PrivacyBudgetError as exc:
-                where = self.ledger.path(st.dataset) or "the in-memory ledger"
-                raise PrivacyBudgetError(f"{exc} (ledger: {where}); nothing was trained"
-                                         ) from None
+            st.noise_multiplier = calibrate_from_ledger(
+                self.ledger, st.dataset, st.sample_rate, st.total_steps, s["target_epsilon"],
+                s["delta"], s["accountant"], note="; nothing was trained")
             self._prior = self.ledger.history(st.dataset, exclude_run=st.run_id)
             self._budget = allowed_steps(self._prior, st.noise_multiplier, st.sample_rate,
                                          st.total_steps, s["target_epsilon"], s["delta"],

@@ -43,6 +43,19 @@ def calibrate_noise(prior: list, sample_rate: float, steps: int, target_epsilon:
             hi = mid
 
 
+def calibrate_from_ledger(ledger, dataset: str, sample_rate: float, steps: int,
+                          target_epsilon: float, delta: float, accountant: str,
+                          note: str = "") -> float:
+    """:func:`calibrate_noise` on top of what ``ledger`` holds for ``dataset``; a refusal names
+    the ledger (then ``note``)."""
+    try:
+        return calibrate_noise(ledger.history(dataset), sample_rate, steps, target_epsilon,
+                               delta, accountant)
+    except PrivacyBudgetError as exc:
+        where = ledger.path(dataset) or "the in-memory ledger"
+        raise PrivacyBudgetError(f"{exc} (ledger: {where}){note}") from None
+
+
 def allowed_steps(prior: list, sigma: float, sample_rate: float, most: int,
                   target_epsilon: float, delta: float, accountant: str) -> int:
     """Most steps (at most ``most``) that keep ``prior`` plus them within the target."""

@@ -32,7 +32,7 @@ from trustml.models._training import loss_fn, make_dataset
 from trustml.privacy._accounting import (
     PrivacyBudgetError,
     allowed_steps,
-    calibrate_noise,
+    calibrate_from_ledger,
     default_delta,
 )
 from trustml.privacy._checkpoint import hold, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -152,13 +152,9 @@ class _PrivateRun:
         elif s["noise_multiplier"] is not None:
             st.noise_multiplier = s["noise_multiplier"]
         else:
-            try:
-                st.noise_multiplier = calibrate_noise(
-                    self.ledger.history(st.dataset), st.sample_rate, st.total_steps,
-                    s["target_epsilon"], s["delta"], s["accountant"])
-            except PrivacyBudgetError as exc:
-                where = self.ledger.path(st.dataset) or "the in-memory ledger"
-                raise PrivacyBudgetError(f"{exc} (ledger: {where})") from None
+            st.noise_multiplier = calibrate_from_ledger(
+                self.ledger, st.dataset, st.sample_rate, st.total_steps, s["target_epsilon"],
+                s["delta"], s["accountant"])
         if self.world > 1:
             _broadcast(st)
         self.prior = self.ledger.history(st.dataset, exclude_run=st.run_id)  # other runs
