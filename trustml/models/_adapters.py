@@ -8,6 +8,7 @@ logits), which training and attribution call with the module they hold, wrapped 
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable, Sequence
 
@@ -291,6 +292,11 @@ class TorchTextAdapter(TorchAdapter):
         return cls(obj, tokenizer=tokenizer, task=task or "binary", **kwargs)
 
 
+@functools.lru_cache(maxsize=None)
+def _forward_keywords(cls: type) -> frozenset:
+    return frozenset(inspect.signature(cls.forward).parameters)
+
+
 def explicit_ids(module: nn.Module, input_ids: torch.Tensor) -> dict:
     """The position (and token-type) ids a Hugging Face classifier would make itself, as
     (B, T) tensors, for the keywords its ``forward`` takes.
@@ -300,7 +306,7 @@ def explicit_ids(module: nn.Module, input_ids: torch.Tensor) -> dict:
     number them from 0.
     """
     base = module.get_base_model() if hasattr(module, "get_base_model") else module  # peft
-    takes = inspect.signature(base.forward).parameters
+    takes = _forward_keywords(type(base))
     b, t = input_ids.shape
     ids = {}
     if "position_ids" in takes:
