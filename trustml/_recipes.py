@@ -121,7 +121,9 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
     if not isinstance(recipe, dict):
         raise ConfigError(f"recipe: {path.name} must be a mapping with data:, model:, privacy: "
                           "and training: sections; see `trustml recipes` for examples")
-    _anchor(recipe, path.parent)  # the recipe's own file names: relative to the recipe
+    for section in ("data", "model"):  # the recipe's own file names: relative to the recipe
+        if isinstance(recipe.get(section), dict) and "path" in recipe[section]:
+            recipe[section]["path"] = _anchored(section, recipe[section]["path"], path.parent)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, field = key.partition(".")
@@ -133,22 +135,21 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
                               f"{did_you_mean(section, _MAPPINGS)}")
         if not isinstance(recipe.setdefault(section, {}), dict):
             raise ConfigError(f"{section}: expected a mapping; see `trustml recipes` for examples")
-        recipe[section][field] = _number_or_yaml(value)
-        _anchor({section: {field: recipe[section][field]}}, Path.cwd(), into=recipe)
+        value = _number_or_yaml(value)
+        recipe[section][field] = (_anchored(section, value, Path.cwd()) if field == "path"
+                                  else value)
     _validate(recipe)
     return recipe
 
 
-def _anchor(recipe: dict, base: Path, into: dict | None = None) -> None:
-    """Make ``data.path`` and a local ``model.path`` absolute, relative to ``base``, so the
+def _anchored(section: str, value, base: Path):
+    """``data.path`` or a local ``model.path`` made absolute, relative to ``base``, so the
     training record names files an audit can find; a model path that is no local directory
     stays as written (a Hugging Face hub id)."""
-    into = recipe if into is None else into
-    for section in ("data", "model"):
-        keys = recipe.get(section)
-        value = keys.get("path") if isinstance(keys, dict) else None
-        if isinstance(value, str) and (section == "data" or (base / value).exists()):
-            into[section]["path"] = str((base / value).resolve())
+    if isinstance(value, str) and (section == "data" or (base / value).exists()):
+        return str((base / value).resolve())
+    return value
+
 
 
 def _number_or_yaml(text: str):
@@ -439,16 +440,6 @@ def _hugging_face(model: dict, data: AuditData, n_classes: int):
                 task=data.task)
 
 
-def training_rows(data: AuditData, rows: int | None, seed: int) -> AuditData:
-    """``data`` with its training split cut to ``rows`` rows drawn with ``seed`` (all when
-    ``rows`` is None): the rows a recipe trains on, and an audit of its model calls members."""
-    n = len(data.train_idx)
-    if rows is None or rows >= n:
-        return data
-    keep = np.sort(np.random.default_rng(seed).choice(n, rows, replace=False))
-    return dataclasses.replace(data, train_idx=data.train_idx[keep])
-
-
 def _scores(adapter, x, y, task: str) -> dict:
     if task == "regression":
         return regression_metrics(y, adapter.predict(x))
@@ -498,7 +489,7 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: 
     Returns the result dictionary (also written to ``out/result.json``).
     """
     seed = recipe.get("seed", 0)
-    data = recipe_training_data(recipe)
+    data = trained_rows(recipe, load_recipe_data(recipe["data"], seed))
     x, y, _ = data.take("train")
     _check_training(recipe, n=len(y))
     x_test, y_test, _ = data.take("test")
@@ -529,19 +520,16 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: 
     return result
 
 
-def recipe_training_data(recipe: dict) -> AuditData:
-    """The recipe's data, split with its seed, the training split cut to :func:`trained_rows`."""
-    return trained_rows(recipe, load_recipe_data(recipe["data"], recipe.get("seed", 0)))
-
-
 def trained_rows(recipe: dict, data: AuditData) -> AuditData:
     """``data`` (split with the recipe's seed) with its training split cut to the rows the
     recipe trains on: ``data.rows`` of them, drawn with the seed (the sentiment sources sample
     their rows as they load instead)."""
     spec, seed = recipe["data"], recipe.get("seed", 0)
-    if data.kind == "tabular" or "path" in spec:
-        return training_rows(data, spec.get("rows"), seed)
-    return data
+    rows, n = spec.get("rows"), len(data.train_idx)
+    if rows is None or rows >= n or not (data.kind == "tabular" or "path" in spec):
+        return data
+    keep = np.sort(np.random.default_rng(seed).choice(n, rows, replace=False))
+    return dataclasses.replace(data, train_idx=data.train_idx[keep])
 
 
 def _save_model(adapter, out: Path, claim: dict, directory: bool) -> str:
