@@ -10,6 +10,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from trustml.models import LSTMTextClassifier, MLPClassifier, with_lora
 from trustml.privacy._bookkeeping import BookKeepingClipper, supports
+from trustml.privacy._steppers import GAMMA, BookKeepingStepper, OpacusStepper
 
 
 def tiny_bert():
@@ -153,3 +154,41 @@ def test_per_layer_sensitivity_is_at_most_the_clipping_norm(case):
         clipper.finish()
         norm = torch.cat([p.grad.reshape(-1) for p in clipper.params]).norm()
         assert over.item() and norm <= 0.05 * (1 + 1e-5)
+
+
+def hand_normalised_sum(model, forward, x, y, clip, gamma):
+    """Automatic clipping by hand: each example's gradient alone (plain autograd, a batch of
+    one), scaled by C / (||g|| + gamma), summed."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    sums = [torch.zeros_like(p) for p in params]
+    for i in range(len(y)):
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(forward(model, x[i:i + 1]), y[i:i + 1]).backward()
+        norm = torch.cat([p.grad.reshape(-1) for p in params]).norm()
+        for total, p in zip(sums, params):
+            total += p.grad * clip / (norm + gamma)
+    return sums
+
+
+@pytest.mark.parametrize("case", ["mlp", "bert", "lstm"])
+@pytest.mark.parametrize("clip", [0.05, 1.0])
+def test_automatic_clipping_is_the_per_sample_formula(case, clip):
+    """Automatic clipping (Bu et al. 2023), by book-keeping and on Opacus' per-sample path,
+    equals sum_i C g_i / (||g_i|| + gamma) computed by hand."""
+    model, twin, forward, x, y = _case(case)
+    hand = hand_normalised_sum(copy.deepcopy(model), forward, x, y, clip, GAMMA)
+    for kind, net in ((BookKeepingStepper, model), (OpacusStepper, twin)):
+        params = [p for p in net.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=0.0)
+        common = dict(sigma=0.0, clip=clip, expected_batch=len(y), gamma=GAMMA)
+        stepper = (kind(net, opt, generator=torch.Generator(), **common)
+                   if kind is BookKeepingStepper
+                   else kind(net, opt, generator=None, secure_mode=False, **common))
+        assert stepper.name == "automatic"
+        loss = torch.nn.functional.cross_entropy(forward(stepper.module, x), y)
+        stepper.backward(loss, len(y))
+        stepper.release(noise_seed=0)
+        stepper.close()
+        for p, ref in zip(params, hand):  # batches of one against one batch: float32 noise
+            torch.testing.assert_close(p.grad * len(y), ref, rtol=1e-3,
+                                       atol=1e-3 * float(ref.abs().max()) + 1e-9)

@@ -153,10 +153,11 @@ class _Capture(TrainerCallback):
         self.grads = {n: p.grad.clone() for n, p in self.trainer.model.named_parameters()}
 
 
-@pytest.mark.parametrize("clipping", ["bookkeeping", "opacus"])
+@pytest.mark.parametrize("clipping", ["bookkeeping", "opacus", "automatic"])
 def test_each_example_is_clipped_as_by_hand(tiny, tmp_path, clipping):
     """One step without noise: the gradient equals the sum, over the step's Poisson batch, of
-    each example's gradient clipped to C by hand (batch of one), over the expected batch."""
+    each example's gradient clipped to C by hand (batch of one), over the expected batch;
+    automatic clipping scales every one by C / (norm + 0.01) instead."""
     parts = setup(tiny, tmp_path / "out", max_steps=1)
     reference = copy.deepcopy(parts["model"])
     trainer = PrivateTrainer(**parts, target_epsilon=3.0, max_grad_norm=0.05,
@@ -179,8 +180,10 @@ def test_each_example_is_clipped_as_by_hand(tiny, tmp_path, clipping):
         grads = {n: p.grad for n, p in reference.named_parameters()}
         norm = torch.sqrt(sum(g.pow(2).sum() for g in grads.values()))
         clipped += int(norm > clip)
+        factor = (clip / (float(norm) + 0.01) if clipping == "automatic"
+                  else min(1.0, clip / (float(norm) + 1e-6)))
         for n, g in grads.items():
-            summed[n] += g * min(1.0, clip / (float(norm) + 1e-6))
+            summed[n] += g * factor
     assert clipped > 0 and trainer.privacy_record.clipping == clipping
     for n, total in summed.items():
         torch.testing.assert_close(capture.grads[n], total / trainer.sampling.expected_batch,

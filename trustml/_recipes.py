@@ -80,7 +80,8 @@ NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
          "accountant": "privacy.accountant", "max_grad_norm": "privacy.max_grad_norm",
          "epochs": "training.epochs", "batch_size": "training.batch_size", "lr": "training.lr",
          "max_physical_batch_size": "training.max_physical_batch_size", "n": "data.rows",
-         "ema": "training.ema", "optimizer": "training.optimizer"}
+         "ema": "training.ema", "optimizer": "training.optimizer",
+         "clipping": "privacy.clipping"}
 
 
 # ---------------------------------------------------------------------- loading

@@ -150,7 +150,9 @@ class PrivateTrainer(Trainer):
     max_grad_norm : float
         Per-example clipping bound C (not ``TrainingArguments.max_grad_norm``, which is off).
     accountant : {"prv", "rdp", "gdp"}
-    clipping : {"auto", "bookkeeping", "per_layer", "opacus"}
+    clipping : {"auto", "bookkeeping", "per_layer", "opacus", "automatic"}
+        As :func:`trustml.privacy.train_private`; "automatic" normalises every per-example
+        gradient (Bu et al. 2023) instead of clipping it at ``max_grad_norm``.
     ledger : PrivacyLedger or path, optional
         Default: the user's ledger store (:func:`~trustml.privacy.default_ledger_dir`).
     noise_seed : int, optional

@@ -17,6 +17,10 @@ cost of an ordinary weight gradient.
   ``sum_l C_l^2 = C^2`` and the total per-sample sensitivity is still C. Each layer's clipped
   sum is formed inside its backward hook and nothing is kept: memory and time close to a
   non-private step, with the same noise and accounting as flat clipping.
+- Automatic clipping (``gamma=``; Bu, Wang, Zha, Karypis, NeurIPS 2023) normalises every
+  per-sample gradient instead of clipping it: ``C g_i / (||g_i|| + gamma)``, whose norm stays
+  below C whatever ``||g_i||`` is, so the sensitivity, noise and accounting are those of C,
+  and C only scales the update (an Adam step does not see it): no clipping norm to tune.
 
 Opacus' per-sample path gives the same result (flat: ``DPOptimizer``; per layer:
 ``DPPerLayerOptimizer`` with the same bounds; tested with noise 0).
@@ -151,6 +155,9 @@ class BookKeepingClipper:
         tensors) inside the backward pass instead of the whole gradient to C.
     loss_reduction : {"mean", "sum"}
         How the loss combines the samples of a physical batch.
+    gamma : float, optional
+        Automatic clipping: scale every per-sample gradient by ``C / (norm + gamma)`` instead
+        of ``min(1, C / norm)`` (flat only).
 
     Attributes
     ----------
@@ -161,17 +168,20 @@ class BookKeepingClipper:
     """
 
     def __init__(self, module: nn.Module, max_grad_norm: float, *, per_layer: bool = False,
-                 loss_reduction: str = "mean"):
+                 loss_reduction: str = "mean", gamma: float | None = None):
         if not supports(module):
             bad = sorted({type(m).__name__ for m, _ in _trainable_modules(module)
                           if not isinstance(m, SUPPORTED)})
             raise TypeError(f"book-keeping clipping does not support {bad}")
         if loss_reduction not in ("mean", "sum"):
             raise ValueError(f"loss_reduction: {loss_reduction!r} is not 'mean' or 'sum'")
+        if gamma is not None and (per_layer or not gamma > 0):
+            raise ValueError(f"gamma: {gamma!r} must be > 0, with flat clipping")
         self.module = module
         self.max_grad_norm = max_grad_norm
         self.per_layer = per_layer
         self.loss_reduction = loss_reduction
+        self.gamma = gamma
         self.layers = [m for m, _ in _trainable_modules(module)]
         self.params = [p for _, own in _trainable_modules(module) for p in own]
         share = max_grad_norm / math.sqrt(len(self.params)) if per_layer else max_grad_norm
@@ -263,12 +273,19 @@ class BookKeepingClipper:
         scale = float(batch_size) if self.loss_reduction == "mean" else 1.0
         norms = torch.stack([s for sq, _ in self._pending for s in sq.values()]).sum(0).sqrt()
         norms = scale * norms
-        factors = scale * (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        factors = scale * self.factors(norms)
         while self._pending:  # each layer's tensors go as soon as its sum is added
             sq, weighted = self._pending.pop()
             self._add(weighted({p: factors for p in sq}))
             del sq, weighted
         return norms.detach()
+
+    def factors(self, norms: torch.Tensor) -> torch.Tensor:
+        """Per-sample factors that bound each gradient's norm by C: clipping, or automatic
+        clipping's normalisation."""
+        if self.gamma is not None:
+            return self.max_grad_norm / (norms + self.gamma)
+        return (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
 
     def finish(self) -> None:
         """Move the summed clipped gradients into ``p.grad`` (zeros for an empty batch)."""

@@ -98,7 +98,7 @@ class PrivacyRecord:
     clipped_fraction_by_group : dict
         Feature -> group -> fraction of that group's per-sample gradients clipped over the run
         (when ``groups`` was given): clipping that hits one group harder costs it accuracy.
-    clipping : {"bookkeeping", "per_layer", "opacus"}
+    clipping : {"bookkeeping", "per_layer", "opacus", "automatic"}
     completed : bool
         False when the run stopped early (``max_steps``) and can be resumed.
     dataset : str

@@ -3,7 +3,9 @@
 Book-keeping clipping (:mod:`._bookkeeping`) when every trainable layer supports it, else
 Opacus' per-sample hooks and DPOptimizer; both give the same clipped sum. ``"per_layer"``
 clips each trainable parameter tensor to ``C / sqrt(L)`` inside the backward pass
-(book-keeping layers only); the total sensitivity, noise and accounting stay those of C. Under
+(book-keeping layers only); the total sensitivity, noise and accounting stay those of C.
+``"automatic"`` normalises each per-sample gradient to ``C g / (||g|| + gamma)`` (Bu et al.
+2023), by book-keeping where it applies, else on Opacus' per-sample gradients. Under
 ``torch.distributed`` the clipped sums are all-reduced and every process adds the same noise.
 """
 
@@ -14,11 +16,14 @@ import warnings
 import torch
 from opacus.grad_sample import GradSampleModule
 from opacus.optimizers import DPOptimizer
+from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
 from trustml.errors import ConfigError, TrustMLError
 from trustml.privacy._bookkeeping import BookKeepingClipper, supports
 
-CLIPPING = ("auto", "bookkeeping", "per_layer", "opacus")
+# "auto" picks the fastest way to clip at C; "automatic" is Bu et al.'s normalisation.
+CLIPPING = ("auto", "bookkeeping", "per_layer", "opacus", "automatic")
+GAMMA = 0.01  # automatic clipping's stability constant (Bu et al. 2023's default)
 
 
 class Stepper:
@@ -38,9 +43,10 @@ class BookKeepingStepper(Stepper):
     """Clipped, noised gradient by book-keeping (flat or per layer); one backward per chunk."""
 
     def __init__(self, module, optimizer, sigma, clip, expected_batch, generator,
-                 distributed=False, per_layer=False):
-        self.clipper = BookKeepingClipper(module, clip, per_layer=per_layer)
-        self.name = "per_layer" if per_layer else "bookkeeping"
+                 distributed=False, per_layer=False, gamma=None):
+        self.clipper = BookKeepingClipper(module, clip, per_layer=per_layer, gamma=gamma)
+        self.name = ("automatic" if gamma is not None else
+                     "per_layer" if per_layer else "bookkeeping")
         self.distributed = distributed
         self.optimizer, self.sigma, self.clip = optimizer, sigma, clip
         self.expected_batch, self.generator = expected_batch, generator
@@ -74,18 +80,42 @@ class BookKeepingStepper(Stepper):
         self.clipper.remove()
 
 
+class AutomaticClippingDPOptimizer(DPOptimizer):
+    """DPOptimizer whose per-sample factors are ``C / (||g_i|| + gamma)`` (Bu et al. 2023)."""
+
+    def __init__(self, *args, gamma: float = GAMMA, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gamma = gamma
+
+    def clip_and_accumulate(self):
+        samples = self.grad_samples
+        norms = (torch.stack([g.reshape(len(g), -1).norm(2, dim=-1) for g in samples], 1)
+                 .norm(2, dim=1) if len(samples[0]) else torch.zeros(0))
+        factors = self.max_grad_norm / (norms + self.gamma)
+        for p in self.params:
+            _check_processed_flag(p.grad_sample)
+            g = self._get_flat_grad_sample(p).to(p.dtype)
+            summed = torch.einsum("i,i...", factors.to(g.device, p.dtype), g)
+            p.summed_grad = summed if p.summed_grad is None else p.summed_grad + summed
+            _mark_as_processed(p.grad_sample)
+
+
 class OpacusStepper(Stepper):
     """Opacus' per-sample gradient hooks and DPOptimizer (the fallback for other layers)."""
 
-    name = "opacus"
-
-    def __init__(self, module, optimizer, sigma, clip, expected_batch, generator, secure_mode):
+    def __init__(self, module, optimizer, sigma, clip, expected_batch, generator, secure_mode,
+                 gamma=None):
+        self.name = "opacus" if gamma is None else "automatic"
+        optimizer_class, extra = ((DPOptimizer, {}) if gamma is None
+                                  else (AutomaticClippingDPOptimizer, {"gamma": gamma}))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
             self.gsm = GradSampleModule(module)
-            self.optimizer = DPOptimizer(optimizer, noise_multiplier=sigma, max_grad_norm=clip,
-                                         expected_batch_size=expected_batch,
-                                         generator=generator, secure_mode=secure_mode)
+            self.optimizer = optimizer_class(optimizer, noise_multiplier=sigma,
+                                             max_grad_norm=clip,
+                                             expected_batch_size=expected_batch,
+                                             generator=generator, secure_mode=secure_mode,
+                                             **extra)
         self.module = self.gsm
         self.clip = clip
 
@@ -142,22 +172,25 @@ def sum_over_processes(*values: float) -> list[float]:
 
 def make_stepper(module, optimizer, *, sigma: float, clip: float, expected_batch: float,
                  clipping: str, secure_mode: bool, device) -> Stepper:
-    """The stepper ``clipping`` asks for ("auto": book-keeping where every layer allows)."""
+    """The stepper ``clipping`` asks for ("auto" and "automatic": book-keeping where every
+    layer allows)."""
     world = distributed()[1]
     if clipping == "per_layer" and (secure_mode or not supports(module)):
         raise ConfigError("clipping: per_layer needs book-keeping (Linear, Embedding and "
                           "LayerNorm trainable layers, no secure_mode)")
-    use_bk = clipping in ("bookkeeping", "per_layer") or (clipping == "auto" and supports(module)
-                                                         and not secure_mode)
+    use_bk = clipping in ("bookkeeping", "per_layer") or (
+        clipping in ("auto", "automatic") and supports(module) and not secure_mode)
+    gamma = GAMMA if clipping == "automatic" else None
     if world > 1 and not use_bk:
         raise ConfigError("clipping: multi-process training needs book-keeping clipping "
                           "(Linear, Embedding and LayerNorm trainable layers, no secure_mode)")
     if use_bk:
         return BookKeepingStepper(module, optimizer, sigma, clip, expected_batch,
                                   torch.Generator(), distributed=world > 1,
-                                  per_layer=clipping == "per_layer")
+                                  per_layer=clipping == "per_layer", gamma=gamma)
     gen = None if secure_mode else torch.Generator(device=device)
-    return OpacusStepper(module, optimizer, sigma, clip, expected_batch, gen, secure_mode)
+    return OpacusStepper(module, optimizer, sigma, clip, expected_batch, gen, secure_mode,
+                         gamma=gamma)
 
 
 class DPSanityError(TrustMLError):

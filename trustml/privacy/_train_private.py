@@ -391,9 +391,11 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     accountant : {"prv", "rdp", "gdp"}
     noise_multiplier : float, optional
         Fix the noise instead of calibrating it.
-    clipping : {"auto", "bookkeeping", "per_layer", "opacus"}
+    clipping : {"auto", "bookkeeping", "per_layer", "opacus", "automatic"}
         "auto" takes book-keeping when every trainable layer is Linear, Embedding or LayerNorm;
-        "per_layer" bounds each trainable tensor by ``max_grad_norm / sqrt(L)`` (same noise).
+        "per_layer" bounds each trainable tensor by ``max_grad_norm / sqrt(L)`` (same noise);
+        "automatic" scales every per-sample gradient to ``C g / (||g|| + 0.01)`` (Bu et al.
+        2023: no clipping norm to tune; with Adam, C does not change the update).
     max_physical_batch_size : int, optional
         Split logical batches into chunks of at most this many examples (memory bound).
     secure_mode : bool
@@ -452,7 +454,8 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     """
     check_privacy_params(target_epsilon, delta, accountant, names=names)
     if clipping not in CLIPPING:
-        raise ConfigError(f"clipping: unknown method {clipping!r}; use one of {list(CLIPPING)}")
+        raise ConfigError(f"{(names or {}).get('clipping', 'clipping')}: unknown method "
+                          f"{clipping!r}; use one of {list(CLIPPING)}")
     n = len(y)
     check_training_settings(n=n, delta=delta, epochs=epochs, batch_size=batch_size, lr=lr,
                             max_grad_norm=max_grad_norm, max_steps=max_steps,
