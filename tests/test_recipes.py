@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 
 from trustml._recipes import CATALOGUE, catalogue
@@ -50,6 +51,10 @@ def test_recipe_runs_from_the_cli(name, tmp_path, data_dir, monkeypatch):
     metric = "r2" if name == "linear-regression" else "accuracy"
     assert metric in result["baseline"] and metric in result["private"]
     assert f"epsilon {rec['epsilon']:.3f}" in res.output
+    # the shipped settings were tuned on these (public) rows: the claim says it does not cover it
+    assert result["tuning"]["data"] == "training" and result["tuning"]["how"]
+    assert result["tuning"]["covered_by_claim"] is False
+    assert "the stated epsilon does not cover that choice" in res.output
 
 
 @pytest.mark.parametrize("override, message", [
@@ -64,6 +69,9 @@ def test_recipe_runs_from_the_cli(name, tmp_path, data_dir, monkeypatch):
     ("training.ema=1.0", "training.ema: 1.0 must be a decay in [0, 1)"),
     ("training.baseline_epochs=0", "training.baseline_epochs: 0 must be a whole number >= 1"),
     ("training.optimizer=rmsprop", "training.optimizer: 'rmsprop' is not one of ['adam', 'sgd']"),
+    ("tuning.data=mine", "tuning.data: 'mine' is not one of ['public', 'other', 'training']"),
+    ("tuning.source=public", "tuning.source: unknown setting"),
+    ("privacy.clipping=automatc", "privacy.clipping: unknown method 'automatc'"),
 ])
 def test_bad_recipe_settings_exit_2_with_one_line(tmp_path, override, message):
     res = CliRunner().invoke(main, ["train", str(RECIPES / "mlp-digits"), "--out",
@@ -187,3 +195,33 @@ def test_lstm_on_frozen_pretrained_embeddings(tmp_path, data_dir, monkeypatch):
                                     str(tmp_path / "o"), "--quiet", "--set",
                                     "model.embeddings=scratch"])
     assert res.exit_code == 2 and "model.embeddings: 'scratch' is not one of" in res.output
+
+
+@pytest.mark.parametrize("tuning, covered, words", [
+    (None, None, "not stated (tuning.data)"),
+    ("other", True, "chosen on other data, not these training rows"),
+    ("training", False, "the stated epsilon does not cover that choice"),
+])
+def test_result_says_whether_the_claim_covers_the_tuning(tmp_path, tuning, covered, words):
+    recipe = yaml.safe_load((RECIPES / "mlp-digits" / "recipe.yaml").read_text())
+    recipe.pop("tuning")
+    if tuning:
+        recipe["tuning"] = {"data": tuning}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    res = CliRunner().invoke(main, ["train", str(path), "--out", str(tmp_path / "o"),
+                                    "--quiet", "--set", "training.epochs=1"])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert result["tuning"]["covered_by_claim"] is covered
+    assert result["tuning"]["data"] == (tuning or "unstated") and words in res.output
+
+
+def test_automatic_clipping_trains_a_recipe_and_is_recorded(tmp_path):
+    res = CliRunner().invoke(main, ["train", str(RECIPES / "mlp-digits"), "--out",
+                                    str(tmp_path), "--quiet", "--set", "training.epochs=2",
+                                    "--set", "privacy.clipping=automatic"])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["privacy"]["clipping"] == "automatic" and "automatic clipping" in res.output
+    assert result["private"]["accuracy"] > 0.6

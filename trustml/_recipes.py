@@ -35,6 +35,7 @@ from trustml.models import (
     LSTMTextClassifier,
     MLPClassifier,
     ProbeTextAdapter,
+    ScatterNet,
     fit,
     load_tokenizer,
     pretrained_word_embeddings,
@@ -52,6 +53,8 @@ from trustml.report import write_atomic
 CATALOGUE = Path(__file__).parent / "recipes"  # the reference recipes, shipped in the package
 SECTIONS = {
     "name": str, "description": str, "seed": int, "minutes": float,
+    # how the settings were chosen (Papernot and Steinke 2022): where the claim covers it
+    "tuning": {"data": str, "how": str},
     "data": {"source": str, "rows": int, "test_size": float, "target_center": float,
              "target_scale": float,
              # your own file instead of a source: the keys of an audit config's data section
@@ -59,7 +62,7 @@ SECTIONS = {
              "positive_label": (str, int, float), "task": str, "name": str, "missing": str},
     "model": {"kind": str, "hidden": list, "trainable": (str, int), "max_length": int,
               "embed_dim": int, "activation": str, "channels": int, "embeddings": str,
-              "layers": int, "path": str, "import": str, "options": dict},
+              "layers": int, "scales": int, "path": str, "import": str, "options": dict},
     "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
                 "clipping": str, "noise_seed": int},
     "training": {"epochs": int, "batch_size": int, "lr": float, "ema": float, "optimizer": str,
@@ -67,12 +70,14 @@ SECTIONS = {
                  "max_physical_batch_size": int},
 }
 _MAPPINGS = sorted(k for k, v in SECTIONS.items() if isinstance(v, dict))
-MODELS = ("mlp", "cnn", "lstm", "transformer", "linear_regression")  # reference architectures
+MODELS = ("mlp", "cnn", "scatter", "lstm", "transformer",
+          "linear_regression")  # reference architectures
 # ... and the user's own: a Hugging Face directory (or hub id), or a torch module by import path
 RECIPE_MODELS = MODELS + ("huggingface", "module")
 FILE_KEYS = ("path", "label", "text", "features", "sensitive", "positive_label", "task", "name",
              "missing")
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+TUNING_DATA = ("public", "other", "training")  # tuning.data: where the settings were chosen
 EMBEDDINGS = ("learned", "pretrained", "frozen")  # lstm: from scratch, or MiniLM's table
 KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list", dict: "a mapping"}
 # train_private's keyword names as a recipe spells them, for one-line errors in YAML terms.
@@ -209,6 +214,11 @@ def _validate(recipe: dict) -> None:
     if (model.get("layers") or 1) < 1:
         raise ConfigError(f"model.layers: {model['layers']!r} must be a whole number "
                           ">= 1 (top layers whose pooled states the probe reads)")
+    tuning = recipe.get("tuning", {}).get("data", "public")
+    if tuning not in TUNING_DATA:
+        raise ConfigError(f"tuning.data: {tuning!r} is not one of {list(TUNING_DATA)} (where "
+                          "the settings were chosen: public data, other data, or these "
+                          "training rows)")
     if "epsilon" not in recipe["privacy"]:
         raise ConfigError("privacy.epsilon: missing; set the target epsilon, e.g. 1.0")
     privacy = recipe["privacy"]
@@ -358,7 +368,7 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
         return _imported_module(model, data, n_classes, target)
     if kind == "huggingface":
         return _hugging_face(model, data, n_classes)
-    if kind in ("mlp", "cnn", "linear_regression"):
+    if kind in ("mlp", "cnn", "scatter", "linear_regression"):
         if data.kind != "tabular":
             raise ConfigError(f"model.kind: {kind!r} needs tabular data; data.source is text")
         encoder = TabularEncoder().fit(data.take("train")[0])
@@ -372,12 +382,20 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
                         target_center=target[0], target_scale=target[1])
         side = int(round(np.sqrt(encoder.n_outputs)))
         if side * side != encoder.n_outputs:
-            raise ConfigError(f"model.kind: 'cnn' needs square images; {encoder.n_outputs} "
+            raise ConfigError(f"model.kind: {kind!r} needs square images; {encoder.n_outputs} "
                               "features are not a square")
+        if kind == "scatter":
+            scales = model.get("scales", 1)
+            if scales < 1 or side % 2 ** scales:
+                raise ConfigError(f"model.scales: {scales!r} must be >= 1 with 2^scales "
+                                  f"dividing the image side {side}, e.g. 1")
+            module = ScatterNet(side, scales=scales, n_classes=n_classes,
+                                hidden=model.get("hidden", []))
+        else:
+            module = CNNClassifier(n_classes=n_classes, channels=model.get("channels", 16),
+                                   activation=model.get("activation", "relu"))
         # Pixels are already in [0, 1]: no standardisation, so the image stays an image.
-        return wrap(CNNClassifier(n_classes=n_classes, channels=model.get("channels", 16),
-                                  activation=model.get("activation", "relu")),
-                    task=data.task, input_shape=(1, side, side))
+        return wrap(module, task=data.task, input_shape=(1, side, side))
     if data.kind != "text":
         raise ConfigError(f"model.kind: {kind!r} needs text data; data.source is tabular")
     max_length = model.get("max_length", 48)
@@ -513,12 +531,34 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: 
     result = {
         "recipe": recipe, "data": data.describe(), "train_rows": len(y), "baseline": baseline,
         "private": {**_scores(dp, x_test, y_test, data.task), "seconds": record.seconds},
-        "privacy": record.to_dict(),
+        "privacy": record.to_dict(), "tuning": tuning_statement(recipe),
     }
     result["model"] = _save_model(dp, out, record.claim(),
                                   directory=recipe["model"]["kind"] == "huggingface")
     write_atomic(out / "result.json", json.dumps(result, indent=2, default=float))
     return result
+
+
+def tuning_statement(recipe: dict) -> dict:
+    """How the recipe's settings were chosen, and whether its privacy claim covers that.
+
+    Settings tuned on the training rows themselves leak through the choice: the stated epsilon
+    does not cover it (Papernot and Steinke 2022). A recipe that does not say is reported as
+    such, not assumed safe.
+    """
+    tuning = recipe.get("tuning", {})
+    data = tuning.get("data")
+    covered = {"public": True, "other": True, "training": False}.get(data)
+    words = {
+        True: f"chosen on {data} data, not these training rows: the claim covers the run",
+        False: "chosen on these training rows: the stated epsilon does not cover that choice "
+               "(Papernot and Steinke 2022); re-use settings chosen elsewhere, or account the "
+               "search",
+        None: "not stated (tuning.data): if they were chosen by looking at these training "
+              "rows, the stated epsilon does not cover that choice",
+    }[covered]
+    return {"data": data or "unstated", "how": tuning.get("how"), "covered_by_claim": covered,
+            "statement": f"Settings {words}."}
 
 
 def trained_rows(recipe: dict, data: AuditData) -> AuditData:

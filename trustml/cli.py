@@ -237,6 +237,7 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
         click.echo(f"  note: the ledger ({rec['ledger']}) already held spending on these rows; "
                    f"this run alone spent epsilon {rec['run_epsilon']:.3f} (more noise) so the "
                    "total stays within the target.")
+    click.echo(f"  {result['tuning']['statement']}")
     for metric in result["baseline"]:
         if metric != "seconds":
             click.echo(f"  {metric:>9}: non-private {result['baseline'][metric]:.4f}   "
