@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -52,36 +53,11 @@ TARGETS = {"mlp-adult": 0.01, "mlp-digits": 0.02, "cnn-digits": 0.02, "cnn-mnist
            "linear-regression": 0.03, "transformer-sentiment": 0.03, "lstm-text": 0.05}
 # Other non-private models of the same data, trained per seed beside the recipe's own twin (same
 # split, same rows); the gap is to the best of them, seed by seed. The image recipes' DP route
-# (ScatterNet + linear) is judged against the end-to-end CNN too, as the previous recipe trained it.
+# (ScatterNet + linear) is judged against the end-to-end CNN, as the previous recipe trained it,
+# and against scikit-learn's L2-regularised logistic regression on the same scattering features.
 CNN = ["model.kind=cnn", "model.channels=8", "model.activation=tanh",
        "training.baseline_epochs=60", "training.baseline_batch_size=64",
        "training.baseline_lr=0.01"]
-OTHER_TWINS = {"cnn-digits": {"CNN (tanh, 8/16 channels)": CNN},
-               "cnn-mnist5k": {"CNN (tanh, 8/16 channels)":
-                               [*CNN[:3], "training.baseline_epochs=30"]}}
-# Where the best non-private model of the same backbone is not the recipe's own twin, the gap
-# is measured to it (single seed-0 runs, too long to repeat here; how each was trained:
-# bench/results/dp_text_recipes-cpu.json).
-BEST_NON_PRIVATE = {
-    "transformer-sentiment": (0.8212, "MiniLM fully fine-tuned (AdamW 5e-5, 3 epochs), 78 min"),
-    "lstm-text": (0.7860, "best of five non-private LSTM variants"),
-}
-QUICK = {"mlp-adult": ["data.rows=2000", "training.epochs=1"],
-         "cnn-mnist5k": ["data.rows=300", "training.epochs=1", "training.baseline_epochs=1"],
-         "lstm-text": ["data.rows=300", "training.epochs=1", "training.batch_size=64"],
-         "transformer-sentiment": ["data.rows=120", "training.epochs=1",
-                                   "training.batch_size=30", "model.max_length=16"]}
-ANCHORS = [  # published figures, as quoted in /work/shared/REFERENCES.md
-    {"source": "Opacus MNIST example (CNN)", "data": "MNIST, 60k", "epsilon": "3.01",
-     "non_private": 0.9894, "dp": 0.9678},
-    {"source": "Papernot et al. 2021, tempered sigmoids (tanh CNN)", "data": "MNIST, 60k",
-     "epsilon": "< 3", "non_private": None, "dp": 0.981},
-    {"source": "Li et al. 2022, RoBERTa-base full fine-tuning", "data": "SST-2, 67k",
-     "epsilon": "8", "non_private": None, "dp": None,
-     "note": "within about 3 points of non-private"},
-    {"source": "De et al. 2022, WRN-40-4 from scratch", "data": "CIFAR-10, 50k",
-     "epsilon": "8", "non_private": None, "dp": 0.814},
-]
 
 
 def interval(values) -> dict:
@@ -93,16 +69,45 @@ def interval(values) -> dict:
             "max": float(v.max()), "values": v.tolist()}
 
 
-def twin_accuracy(name: str, overrides: list[str], seed: int) -> float:
-    """Test accuracy of a non-private variant of a recipe (``overrides``), trained as the
-    recipe trains its baseline on the same split."""
+def _recipe_split(name: str, overrides: list[str], seed: int):
     recipe = load_recipe(RECIPES / name, overrides)
     recipe["seed"] = seed
     data = trained_rows(recipe, load_recipe_data(recipe["data"], seed))
-    (x, y, _), (x_test, y_test, _) = data.take("train"), data.take("test")
+    return recipe, data, data.take("train"), data.take("test")
+
+
+def twin_accuracy(name: str, seed: int, overrides: list[str]) -> float:
+    """Test accuracy of a non-private variant of a recipe (``overrides``), trained as the
+    recipe trains its baseline on the same split."""
+    recipe, data, (x, y, _), (x_test, y_test, _) = _recipe_split(name, overrides, seed)
     adapter, _ = train_like_recipe(recipe, build_adapter(recipe["model"], data, seed), x, y,
                                    private=False, seed=seed)
     return float(np.mean(adapter.predict(x_test) == np.asarray(y_test)))
+
+
+def scatter_logistic_accuracy(name: str, seed: int) -> float:
+    """Test accuracy of scikit-learn's logistic regression (L2, C=1) on the recipe's
+    scattering features, the same split."""
+    from sklearn.linear_model import LogisticRegression
+
+    recipe, data, (x, y, _), (x_test, y_test, _) = _recipe_split(name, [], seed)
+    adapter = build_adapter(recipe["model"], data, seed)
+    features = adapter.module.features
+    with torch.no_grad():
+        f, f_test = (features(adapter.tensorize(v)[0]).numpy() for v in (x, x_test))
+    model = LogisticRegression(max_iter=3000).fit(f, np.asarray(y))
+    return float(model.score(f_test, np.asarray(y_test)))
+
+
+OTHER_TWINS = {
+    "cnn-digits": {"CNN (tanh, 8/16 channels)": partial(twin_accuracy, overrides=CNN),
+                   "scikit-learn logistic regression on the features":
+                   scatter_logistic_accuracy},
+    "cnn-mnist5k": {"CNN (tanh, 8/16 channels)":
+                    partial(twin_accuracy, overrides=[*CNN[:3], "training.baseline_epochs=30"]),
+                    "scikit-learn logistic regression on the features":
+                    scatter_logistic_accuracy},
+}
 
 
 def run_one(name: str, overrides: list[str], seeds: int) -> dict:
@@ -121,8 +126,8 @@ def run_one(name: str, overrides: list[str], seeds: int) -> dict:
                      "dp": result["private"][metric], "epsilon": result["privacy"]["epsilon"],
                      "train_rows": result["train_rows"],
                      "seconds": time.perf_counter() - start,
-                     "other_twins": {label: twin_accuracy(name, extra, seed)
-                                     for label, extra in others.items()}})
+                     "other_twins": {label: train(name, seed)
+                                     for label, train in others.items()}})
         print(f"{name} seed {seed}: non-private {runs[-1]['non_private']:.4f}, "
               f"DP {runs[-1]['dp']:.4f} (epsilon {runs[-1]['epsilon']:.3f}, "
               f"{runs[-1]['seconds']:.0f} s), other twins {runs[-1]['other_twins']}",
