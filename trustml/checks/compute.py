@@ -8,6 +8,7 @@ import numpy as np
 
 from trustml.checks._registry import AuditContext, register
 from trustml.data import select_rows
+from trustml.models import cold_features
 from trustml.provenance import hardware
 from trustml.report._finding import Finding, Table
 
@@ -20,14 +21,16 @@ TIMED_ROWS = 256  # test rows per timed call: one batch of the torch adapters
 
 def _inference_rate(ctx: AuditContext, adapter, x) -> float:
     """Rows answered per second on the first :data:`TIMED_ROWS` of ``x``: the median of
-    :data:`TIMED_RUNS` timed calls after a warm-up."""
+    :data:`TIMED_RUNS` timed calls after a warm-up, each computing any cached features (a
+    frozen encoder's) afresh, as for a new input."""
     x = select_rows(x, np.arange(min(TIMED_ROWS, len(x))))
-    ctx.outputs(adapter, x)
     times = []
-    for _ in range(TIMED_RUNS):
-        start = time.perf_counter()
+    with cold_features():
         ctx.outputs(adapter, x)
-        times.append(time.perf_counter() - start)
+        for _ in range(TIMED_RUNS):
+            start = time.perf_counter()
+            ctx.outputs(adapter, x)
+            times.append(time.perf_counter() - start)
     seconds = float(np.median(times))
     return len(x) / seconds if seconds > 0 else float("inf")
 

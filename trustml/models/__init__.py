@@ -24,12 +24,13 @@ from trustml.models._architectures import (
     transformer_sentiment,
     with_lora,
 )
+from trustml.models._feature_cache import FeatureCache, cold_features
 from trustml.models._probe import FrozenTextEncoder, ProbeTextAdapter
 from trustml.models._scatter import ScatterFeatures, ScatterNet
 from trustml.models._io import load_weights, read_claim, save_pretrained, save_weights
 from trustml.models._training import fit
 
-__all__ = ["CNNClassifier", "Capabilities", "FrozenTextEncoder", "HFTextAdapter", "LSTMTextClassifier",
+__all__ = ["CNNClassifier", "Capabilities", "FeatureCache", "cold_features", "FrozenTextEncoder", "HFTextAdapter", "LSTMTextClassifier",
            "LinearRegression", "MLPClassifier", "ModelAdapter", "ProbeTextAdapter", "ScatterFeatures", "ScatterNet", "SklearnAdapter", "TorchAdapter",
            "TorchTabularAdapter", "TorchTextAdapter", "default_backbone", "default_device", "fit",
            "load_tokenizer", "load_weights", "pretrained_word_embeddings", "read_claim", "register_adapter", "save_pretrained",

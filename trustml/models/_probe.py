@@ -16,6 +16,7 @@ from torch import nn
 from trustml.errors import ModelLoadError
 from trustml.models._adapters import TorchAdapter
 from trustml.models._capabilities import Capabilities
+from trustml.models._feature_cache import FeatureCache
 
 _ENCODERS: dict[tuple[str, int, int], FrozenTextEncoder] = {}
 
@@ -57,7 +58,7 @@ class FrozenTextEncoder:
                                  f"{depth} layers")
         self.max_length, self.layers, self.batch_size = max_length, layers, batch_size
         self.dim = self.model.config.hidden_size * layers
-        self._cache: dict[str, torch.Tensor] = {}
+        self._cache = FeatureCache()
 
     @classmethod
     def shared(cls, backbone: str | os.PathLike | None = None, *, max_length: int = 48,
@@ -77,19 +78,23 @@ class FrozenTextEncoder:
     def __call__(self, texts) -> torch.Tensor:
         """Features of ``texts``, shape (n, ``dim``), float32 on the CPU."""
         texts = [str(t) for t in texts]
-        todo = sorted({t for t in texts if t not in self._cache}, key=len)  # little padding
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start:start + self.batch_size]
-            enc = self.tokenizer(batch, padding=True, truncation=True,
+        if not texts:
+            return torch.zeros(0, self.dim)
+        return self._cache.rows(texts, self._encode)
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        """Mean-pooled states of ``texts``, batched by length (little padding), in order."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.empty(len(texts), self.dim)
+        for start in range(0, len(order), self.batch_size):
+            positions = order[start:start + self.batch_size]
+            enc = self.tokenizer([texts[i] for i in positions], padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="pt")
             states = self.model(**enc, output_hidden_states=True).hidden_states
             mask = enc["attention_mask"].unsqueeze(-1).to(states[-1].dtype)
-            pooled = torch.cat([(h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                                for h in states[-self.layers:]], dim=1)
-            self._cache.update(zip(batch, pooled.float()))
-        if not texts:
-            return torch.zeros(0, self.dim)
-        return torch.stack([self._cache[t] for t in texts])
+            out[positions] = torch.cat([(h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                                        for h in states[-self.layers:]], dim=1).float()
+        return out
 
 
 class ProbeTextAdapter(TorchAdapter):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from trustml.models._architectures import MLPClassifier
+from trustml.models._feature_cache import FeatureCache
 
 ANGLES = 8  # wavelet orientations (Tramer and Boneh's L = 8)
 
@@ -50,14 +51,14 @@ class ScatterFeatures(nn.Module):
         if side % 2 ** scales or scales < 1:
             raise ValueError(f"scales: {scales!r} must be >= 1 with 2^scales dividing the "
                              f"image side {side}")
-        self.side, self.scales, self.cache_rows = side, scales, cache_rows
+        self.side, self.scales = side, scales
         self.transform = _scattering(side, scales)
         for name, filters in list(self.transform.named_buffers(recurse=False)):
             # fixed wavelets, rebuilt from (side, scales): not part of a saved model
             self.transform.register_buffer(name, filters, persistent=False)
         grid = (side // 2 ** scales) ** 2
         self.dim = (1 + ANGLES * scales + ANGLES ** 2 * scales * (scales - 1) // 2) * grid
-        self._cache: dict[bytes, torch.Tensor] = {}
+        self._cache = FeatureCache(cache_rows)
 
     def _compute(self, x: torch.Tensor) -> torch.Tensor:
         coeffs = self.transform(x.float().contiguous()).flatten(1, 2)      # (B, C, h, w)
@@ -69,15 +70,12 @@ class ScatterFeatures(nn.Module):
         if x.requires_grad or len(x) == 0:
             return self._compute(x)
         rows = x.detach().cpu().float().contiguous().numpy()
-        keys = [row.tobytes() for row in rows]
-        todo = [i for i, k in enumerate(keys) if k not in self._cache]
-        if todo:
-            if len(self._cache) + len(todo) > self.cache_rows:
-                self._cache.clear()
+        index = {row.tobytes(): i for i, row in enumerate(rows)}
+
+        def compute(keys: list) -> torch.Tensor:
             with torch.no_grad():
-                new = self._compute(x[todo]).cpu()
-            self._cache.update(zip((keys[i] for i in todo), new))
-        return torch.stack([self._cache[k] for k in keys]).to(x.device)
+                return self._compute(x[[index[k] for k in keys]]).cpu()
+        return self._cache.rows([row.tobytes() for row in rows], compute).to(x.device)
 
     def __deepcopy__(self, memo) -> ScatterFeatures:
         return self  # fixed and public: copies of a model share it and its cache
