@@ -51,7 +51,7 @@ def test_only_the_head_is_trainable_and_saved():
     assert sorted(net.state_dict()) == ["head.net.0.bias", "head.net.0.weight"]
     trainable = sorted(n for n, p in net.named_parameters() if p.requires_grad)
     assert trainable == sorted(net.state_dict())
-    for scales in (0, 4):  # none, or a grid finer than one coefficient per 16 pixels of 8
+    for scales in (0, 3, 4):  # none, a 1x1 grid (no positions to normalise over), none at all
         with pytest.raises(ValueError, match="scales"):
             ScatterFeatures(8, scales)
 
@@ -80,7 +80,7 @@ def test_scales_the_image_cannot_take_are_refused_before_training(tmp_path):
     res = CliRunner().invoke(main, ["train", str(CATALOGUE / "cnn-digits"), "--out",
                                     str(tmp_path / "o"), "--quiet", "--set", "model.scales=4"])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
-    assert "model.scales: 4 must be >= 1 with 2^scales dividing the image side 8" in res.output
+    assert "model.scales: 4 must be >= 1 with side / 2^scales a whole number >= 2" in res.output
     assert not (tmp_path / "o").exists()
 
 

@@ -385,12 +385,11 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
             raise ConfigError(f"model.kind: {kind!r} needs square images; {encoder.n_outputs} "
                               "features are not a square")
         if kind == "scatter":
-            scales = model.get("scales", 1)
-            if scales < 1 or side % 2 ** scales:
-                raise ConfigError(f"model.scales: {scales!r} must be >= 1 with 2^scales "
-                                  f"dividing the image side {side}, e.g. 1")
-            module = ScatterNet(side, scales=scales, n_classes=n_classes,
-                                hidden=model.get("hidden", []))
+            try:
+                module = ScatterNet(side, scales=model.get("scales", 1), n_classes=n_classes,
+                                    hidden=model.get("hidden", []))
+            except ValueError as exc:
+                raise ConfigError(f"model.{exc}") from None
         else:
             module = CNNClassifier(n_classes=n_classes, channels=model.get("channels", 16),
                                    activation=model.get("activation", "relu"))

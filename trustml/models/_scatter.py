@@ -40,7 +40,7 @@ class ScatterFeatures(nn.Module):
     side : int
         Image height and width.
     scales : int
-        Scattering scales J: coefficients on a (side / 2^J)^2 grid, with
+        Scattering scales J: coefficients on a (side / 2^J)^2 grid (at least 2 x 2), with
         ``1 + 8 J + 32 J (J - 1)`` channels.
     cache_rows : int
         Images kept in the cache (cleared when full).
@@ -48,9 +48,9 @@ class ScatterFeatures(nn.Module):
 
     def __init__(self, side: int, scales: int, *, cache_rows: int = 200_000):
         super().__init__()
-        if side % 2 ** scales or scales < 1:
-            raise ValueError(f"scales: {scales!r} must be >= 1 with 2^scales dividing the "
-                             f"image side {side}")
+        if scales < 1 or side % 2 ** scales or side // 2 ** scales < 2:
+            raise ValueError(f"scales: {scales!r} must be >= 1 with side / 2^scales a whole "
+                             f"number >= 2 (the image side is {side}), e.g. 1")
         self.side, self.scales = side, scales
         self.transform = _scattering(side, scales)
         for name, filters in list(self.transform.named_buffers(recurse=False)):
