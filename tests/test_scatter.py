@@ -100,3 +100,17 @@ def test_cold_features_compute_afresh_and_leave_the_cache_alone():
     assert calls == [["a", "b"], ["a", "b", "c"]] and len(cache) == 2
     cache.rows(["a", "b"], compute)  # warm again: nothing computed
     assert len(calls) == 2
+
+
+def test_a_full_cache_is_emptied_without_losing_the_rows_asked_for():
+    """A call that overflows the cache empties it first, yet answers every row, cached before
+    or not; a call larger than the cache is answered and not kept."""
+    def compute(keys):
+        return torch.tensor([[float(ord(k))] for k in keys])
+
+    cache = FeatureCache(max_bytes=3 * 4)  # three float32 rows
+    cache.rows(["a", "b"], compute)
+    out = cache.rows(["a", "c", "d"], compute)  # 'a' cached; two new rows overflow
+    assert out[:, 0].tolist() == [97.0, 99.0, 100.0] and len(cache) == 2
+    assert cache.rows(list("wxyz"), compute)[:, 0].tolist() == [119.0, 120.0, 121.0, 122.0]
+    assert len(cache) == 0

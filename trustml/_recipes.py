@@ -386,7 +386,8 @@ def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0,
                               "features are not a square")
         if kind == "scatter":
             try:
-                module = ScatterNet(side, scales=model.get("scales", 1), n_classes=n_classes,
+                scales = 1 if model.get("scales") is None else model["scales"]
+                module = ScatterNet(side, scales=scales, n_classes=n_classes,
                                     hidden=model.get("hidden", []))
             except ValueError as exc:
                 raise ConfigError(f"model.{exc}") from None

@@ -27,7 +27,8 @@ def cold_features():
 
 
 class FeatureCache:
-    """Rows of features keyed by their input; emptied when ``max_rows`` would be exceeded.
+    """Rows of features keyed by their input, at most ``max_bytes`` of them: emptied before a
+    call whose new rows would not fit.
 
     Examples
     --------
@@ -40,9 +41,10 @@ class FeatureCache:
     2
     """
 
-    def __init__(self, max_rows: int = 200_000):
-        self.max_rows = max_rows
+    def __init__(self, max_bytes: int = 512 * 2 ** 20):
+        self.max_bytes = max_bytes
         self._rows: dict[Hashable, torch.Tensor] = {}
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -50,12 +52,19 @@ class FeatureCache:
     def rows(self, keys: Sequence[Hashable],
              compute: Callable[[list], torch.Tensor]) -> torch.Tensor:
         """The features of ``keys``, stacked; ``compute(missing_keys)`` gives those not cached
-        (one row per key, on the CPU)."""
+        (one row per key, on the CPU). A call larger than the cache is computed, not kept."""
         if _COLD[0]:
             return compute(list(keys))
-        missing = list(dict.fromkeys(k for k in keys if k not in self._rows))
+        known = {k: self._rows[k] for k in keys if k in self._rows}
+        missing = list(dict.fromkeys(k for k in keys if k not in known))
         if missing:
-            if len(self._rows) + len(missing) > self.max_rows:
+            new = compute(missing)
+            known.update(zip(missing, new))
+            size = new.element_size() * new.numel()
+            if self._bytes + size > self.max_bytes:
                 self._rows.clear()
-            self._rows.update(zip(missing, compute(missing)))
-        return torch.stack([self._rows[k] for k in keys])
+                self._bytes = 0
+            if size <= self.max_bytes:  # a call larger than the cache is answered, not kept
+                self._rows.update(zip(missing, new))
+                self._bytes += size
+        return torch.stack([known[k] for k in keys])

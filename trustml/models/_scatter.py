@@ -18,6 +18,7 @@ from trustml.models._architectures import MLPClassifier
 from trustml.models._feature_cache import FeatureCache
 
 ANGLES = 8  # wavelet orientations (Tramer and Boneh's L = 8)
+_SHARED: dict[tuple[int, int], "ScatterFeatures"] = {}
 
 
 def _scattering(side: int, scales: int) -> nn.Module:
@@ -42,11 +43,11 @@ class ScatterFeatures(nn.Module):
     scales : int
         Scattering scales J: coefficients on a (side / 2^J)^2 grid (at least 2 x 2), with
         ``1 + 8 J + 32 J (J - 1)`` channels.
-    cache_rows : int
-        Images kept in the cache (cleared when full).
+    cache_bytes : int
+        Size of the feature cache (emptied when full).
     """
 
-    def __init__(self, side: int, scales: int, *, cache_rows: int = 200_000):
+    def __init__(self, side: int, scales: int, *, cache_bytes: int = 512 * 2 ** 20):
         super().__init__()
         if scales < 1 or side % 2 ** scales or side // 2 ** scales < 2:
             raise ValueError(f"scales: {scales!r} must be >= 1 with side / 2^scales a whole "
@@ -58,7 +59,7 @@ class ScatterFeatures(nn.Module):
             self.transform.register_buffer(name, filters, persistent=False)
         grid = (side // 2 ** scales) ** 2
         self.dim = (1 + ANGLES * scales + ANGLES ** 2 * scales * (scales - 1) // 2) * grid
-        self._cache = FeatureCache(cache_rows)
+        self._cache = FeatureCache(cache_bytes)
 
     def _compute(self, x: torch.Tensor) -> torch.Tensor:
         coeffs = self.transform(x.float().contiguous()).flatten(1, 2)      # (B, C, h, w)
@@ -77,6 +78,14 @@ class ScatterFeatures(nn.Module):
                 return self._compute(x[[index[k] for k in keys]]).cpu()
         return self._cache.rows([row.tobytes() for row in rows], compute).to(x.device)
 
+    @classmethod
+    def shared(cls, side: int, scales: int) -> ScatterFeatures:
+        """One transform (and feature cache) per image side and scales in this process: the
+        models an audit retrains share it."""
+        if (side, scales) not in _SHARED:
+            _SHARED[side, scales] = cls(side, scales)
+        return _SHARED[side, scales]
+
     def __deepcopy__(self, memo) -> ScatterFeatures:
         return self  # fixed and public: copies of a model share it and its cache
 
@@ -94,7 +103,7 @@ class ScatterNet(nn.Module):
     def __init__(self, side: int, *, scales: int = 1, n_classes: int = 10,
                  hidden: Sequence[int] = ()):
         super().__init__()
-        self.features = ScatterFeatures(side, scales)
+        self.features = ScatterFeatures.shared(side, scales)
         self.head = MLPClassifier(self.features.dim, hidden=hidden, n_classes=n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

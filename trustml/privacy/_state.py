@@ -94,7 +94,9 @@ class PrivacyRecord:
     steps : int
         Logical steps this run has taken, over all its segments.
     clipped_fraction : list of float
-        Per epoch, the fraction of per-sample gradients whose norm exceeded ``max_grad_norm``.
+        Per epoch, the fraction of per-sample gradients whose norm exceeded ``max_grad_norm``
+        (under automatic clipping every gradient is rescaled; these are the ones scaled down
+        to below ``max_grad_norm``, the same count).
     clipped_fraction_by_group : dict
         Feature -> group -> fraction of that group's per-sample gradients clipped over the run
         (when ``groups`` was given): clipping that hits one group harder costs it accuracy.
