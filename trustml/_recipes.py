@@ -214,8 +214,8 @@ def _validate(recipe: dict) -> None:
     if (model.get("layers") or 1) < 1:
         raise ConfigError(f"model.layers: {model['layers']!r} must be a whole number "
                           ">= 1 (top layers whose pooled states the probe reads)")
-    tuning = recipe.get("tuning", {}).get("data", "public")
-    if tuning not in TUNING_DATA:
+    tuning = recipe.get("tuning", {}).get("data")
+    if tuning is not None and tuning not in TUNING_DATA:
         raise ConfigError(f"tuning.data: {tuning!r} is not one of {list(TUNING_DATA)} (where "
                           "the settings were chosen: public data, other data, or these "
                           "training rows)")

@@ -18,7 +18,8 @@ from trustml._audit import audit
 from trustml._files import check_writable_dir, write_reports
 from trustml.data import TabularEncoder, load_adult, load_tweets
 from trustml.errors import ConfigError
-from trustml.models import FrozenTextEncoder, MLPClassifier, ProbeTextAdapter, fit, wrap
+from trustml._recipes import build_adapter
+from trustml.models import MLPClassifier, fit, wrap
 from trustml.privacy import DEPTHS, PrivacyLedger, check_privacy_params, train_private
 from trustml.report import FORMATS, AuditResult
 
@@ -110,11 +111,11 @@ def _sentiment(epsilon: float, seed: int, progress: bool, depth: str | None) -> 
     s = SETTINGS["sentiment"]
     data = load_tweets(n=s["rows"], seed=seed)
 
-    encoder = FrozenTextEncoder.shared(max_length=s["max_length"], layers=s["layers"])
+    probe = {"kind": "transformer", "trainable": "probe", "hidden": [], "layers": s["layers"],
+             "max_length": s["max_length"]}
 
-    def build(seed_: int):
-        torch.manual_seed(seed_)
-        return ProbeTextAdapter(MLPClassifier(encoder.dim, hidden=()), encoder=encoder)
+    def build(seed_: int):  # the transformer-sentiment recipe's model, seeded
+        return build_adapter(probe, data, seed_)
 
     base, dp = build(seed), build(seed)
     dp, record, training = _train_pair(base, dp, data, s, epsilon, seed, progress)

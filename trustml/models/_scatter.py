@@ -70,13 +70,13 @@ class ScatterFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad or len(x) == 0:
             return self._compute(x)
-        rows = x.detach().cpu().float().contiguous().numpy()
-        index = {row.tobytes(): i for i, row in enumerate(rows)}
+        keys = [row.tobytes() for row in x.detach().cpu().float().contiguous().numpy()]
+        index = {k: i for i, k in enumerate(keys)}
 
-        def compute(keys: list) -> torch.Tensor:
+        def compute(missing: list) -> torch.Tensor:
             with torch.no_grad():
-                return self._compute(x[[index[k] for k in keys]]).cpu()
-        return self._cache.rows([row.tobytes() for row in rows], compute).to(x.device)
+                return self._compute(x[[index[k] for k in missing]]).cpu()
+        return self._cache.rows(keys, compute).to(x.device)
 
     @classmethod
     def shared(cls, side: int, scales: int) -> ScatterFeatures:
