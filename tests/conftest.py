@@ -66,6 +66,15 @@ def documented_example(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_users_ledger(tmp_path_factory):
+    """Module and session fixtures that train compose in a store of the session's, never the
+    user's (they are set up before the per-test store below)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRUSTML_LEDGER_DIR", str(tmp_path_factory.mktemp("session-ledger")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def private_ledger_store(tmp_path_factory, monkeypatch):
     """Each test composes DP spending in a ledger store of its own, never the user's."""

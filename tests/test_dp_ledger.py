@@ -1,7 +1,9 @@
 """Ledger, resume, budget stop, sanity check and logical batching of train_private."""
 
+import copy
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ from transformers import BertConfig, BertForSequenceClassification
 
 import trustml
 from trustml.data import AuditData
-from trustml.models import MLPClassifier, load_weights, wrap
+from trustml.errors import ConfigError
+from trustml.models import MLPClassifier, load_weights, read_claim, wrap
 from trustml.privacy import (
     DPSanityError,
     PrivacyBudgetError,
@@ -55,20 +58,50 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(toy, tmp_path)
         torch.testing.assert_close(a, b)  # same batches, same noise, same Adam state
 
 
+def test_a_second_run_on_spent_rows_is_refused_with_the_ways_on(toy, tmp_path):
+    X, y = toy
+    _, first = train_private(fresh(), X, y, target_epsilon=1.0, checkpoint_dir=tmp_path,
+                             **SETTINGS)
+    model = fresh()
+    weights = copy.deepcopy(model.module.state_dict())
+    for target in (1.0, 2.0):  # the same total, or a raised one without saying so
+        with pytest.raises(PrivacyBudgetError) as refused:
+            train_private(model, X, y, target_epsilon=target, checkpoint_dir=tmp_path / "b",
+                          **SETTINGS)
+        message = str(refused.value)
+        assert "\n" not in message and message.startswith("target_epsilon: the ledger (")
+        assert f"already holds epsilon {first.epsilon:.3f} on these rows, spent by 1 run " \
+               f"({first.run_id} (" in message
+        assert "compose=True" in message and "ledger=" in message
+        assert "nothing was trained" in message
+    would = float(re.search(r"would get epsilon ([0-9]+\.[0-9]+)", message).group(1))
+    assert 2.0 - first.epsilon < would < 2.0  # composition is sub-additive in epsilon
+    assert all(torch.equal(v, model.module.state_dict()[k]) for k, v in weights.items())
+    assert not (tmp_path / "b").exists()
+    assert {e["run_id"] for e in PrivacyLedger.default().entries(first.dataset)} == \
+        {first.run_id}
+    with pytest.raises(ConfigError, match=r"^compose: 'yes' must be true or false"):
+        train_private(model, X, y, target_epsilon=2.0, compose="yes", **SETTINGS)
+
+
 def test_repeated_training_on_the_same_data_composes(toy, tmp_path):
     X, y = toy
     _, first = train_private(fresh(), X, y, target_epsilon=1.0, checkpoint_dir=tmp_path,
                              **SETTINGS)
     model, second = train_private(fresh(), X, y, target_epsilon=2.0, checkpoint_dir=tmp_path,
-                                  **SETTINGS)
+                                  compose=True, **SETTINGS)
     assert first.run_id != second.run_id
     both = [(first.noise_multiplier, first.sample_rate, first.steps),
             (second.noise_multiplier, second.sample_rate, second.steps)]
     assert second.epsilon == pytest.approx(epsilon_of(both, second.delta, "prv"), rel=1e-9)
     assert second.run_epsilon < second.epsilon <= 2.0 + 1e-9
+    assert (first.prior_runs, second.prior_runs) == (0, 1)
+    latest = tmp_path / (tmp_path / "LATEST").read_text() / "model.safetensors"
+    assert read_claim(latest)["prior_runs"] == 1
     # a budget already spent cannot be met: refuse before training
-    with pytest.raises(PrivacyBudgetError, match="ledger already holds"):
-        train_private(fresh(), X, y, target_epsilon=1.5, checkpoint_dir=tmp_path, **SETTINGS)
+    with pytest.raises(PrivacyBudgetError, match=r"already holds .* the whole of target_epsilon"):
+        train_private(fresh(), X, y, target_epsilon=1.5, checkpoint_dir=tmp_path, compose=True,
+                      **SETTINGS)
     lines = (tmp_path / f"ledger-{second.dataset}.jsonl").read_text().splitlines()  # the copy
     assert {json.loads(line)["run_id"] for line in lines} == {first.run_id, second.run_id}
     assert PrivacyLedger.default().entries(second.dataset) == [json.loads(x) for x in lines]

@@ -130,7 +130,8 @@ def test_a_kill_mid_append_leaves_a_torn_line_that_is_dropped(toy, tmp_path):
     with open(path, "ab") as f:
         f.write(b'{"run_id": "torn", "seg')  # the process died inside write()
     assert len(PrivacyLedger(tmp_path / "store").entries(rec.dataset)) == 2
-    _, again = train(toy, tmp_path / "b", tmp_path / "store", target_epsilon=6.0)
+    _, again = train(toy, tmp_path / "b", tmp_path / "store", target_epsilon=6.0,
+                     compose=True)
     lines = path.read_bytes().splitlines()
     assert len(lines) == 4 and all(json.loads(line) for line in lines)
     assert again.epsilon == pytest.approx(epsilon_of(
@@ -156,13 +157,14 @@ def test_deleting_the_run_directory_copy_does_not_reset_the_budget(toy, tmp_path
     _, first = train(toy, tmp_path / "run", tmp_path / "store")
     for copy in (tmp_path / "run").glob("ledger-*.jsonl"):
         copy.unlink()
-    _, second = train(toy, tmp_path / "run", tmp_path / "store", target_epsilon=5.0)
+    _, second = train(toy, tmp_path / "run", tmp_path / "store", target_epsilon=5.0,
+                      compose=True)
     both = epsilon_of([(first.noise_multiplier, first.sample_rate, first.steps),
                        (second.noise_multiplier, second.sample_rate, second.steps)],
                       first.delta, "rdp")
     assert second.epsilon == pytest.approx(both) and second.run_epsilon < both <= 5.0 + 1e-9
     with pytest.raises(PrivacyBudgetError, match="already holds"):  # the same target again
-        train(toy, tmp_path / "other", tmp_path / "store")
+        train(toy, tmp_path / "other", tmp_path / "store", compose=True)
 
 
 def test_an_edited_ledger_line_breaks_the_chain(toy, tmp_path):
@@ -206,7 +208,7 @@ def test_the_same_rows_shuffled_share_one_budget(toy, tmp_path):
     assert data_fingerprint(X[1:]) != data_fingerprint(X)  # a subset is other data (docs say)
     _, first = train(toy, tmp_path / "a", tmp_path / "store")
     _, second = train((X[order], y[order]), tmp_path / "b", tmp_path / "store",
-                      target_epsilon=5.0)
+                      target_epsilon=5.0, compose=True)
     assert second.dataset == first.dataset and second.run_epsilon < second.epsilon
     assert second.epsilon == pytest.approx(epsilon_of(
         [(first.noise_multiplier, first.sample_rate, first.steps),
@@ -217,7 +219,7 @@ def test_a_budget_stop_never_replaces_the_last_good_model(toy, tmp_path):
     train(toy, tmp_path / "run", tmp_path / "store")
     files = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
     with pytest.raises(PrivacyBudgetError, match="nothing was trained or written"):
-        train(toy, tmp_path / "run", tmp_path / "store", noise_multiplier=1.0)
+        train(toy, tmp_path / "run", tmp_path / "store", noise_multiplier=1.0, compose=True)
     assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == files
 
 
@@ -408,3 +410,28 @@ def test_an_interrupted_run_charges_the_steps_its_module_in_memory_took(toy, tmp
         train(toy, None, tmp_path / "store")
     lines = PrivacyLedger(tmp_path / "store").entries(data_fingerprint(X))
     assert [e["steps"] for e in lines] == [5]  # the caller holds a module 5 steps in
+
+
+def test_the_privacy_package_imports_and_locks_without_fcntl(tmp_path):
+    """Where fcntl does not exist (Windows), trustml.privacy still imports and a ledger lock
+    still refuses a second holder (filelock's own lock for the platform)."""
+    code = (
+        "import sys\n"
+        "sys.modules['fcntl'] = None\n"
+        "import trustml.privacy as p\n"
+        f"store = p.PrivacyLedger({str(tmp_path)!r})\n"
+        "with store.lock('d'):\n"
+        "    try:\n"
+        "        with p.PrivacyLedger(store.directory).lock('d'):\n"
+        "            print('two holders')\n"
+        "    except p.LedgerError as exc:\n"
+        "        print('refused:', exc)\n"
+        "with store.lock('d'):\n"
+        "    print('released')\n")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        f"refused: ledger: another training run on this data holds {tmp_path / 'd.lock'}; "
+        "wait for it to finish (runs on the same data must not overlap, or both would spend "
+        "the same budget)", "released"]

@@ -108,15 +108,27 @@ def test_the_shipped_recipes_train_by_name_outside_a_checkout(tmp_path, monkeypa
         "mlp-digits"
 
 
-def test_training_twice_into_one_directory_composes_and_says_so(tmp_path):
+def test_a_second_run_on_spent_rows_is_refused_then_composes_when_asked(tmp_path):
     args = ["train", str(RECIPES / "mlp-digits"), "--out", str(tmp_path), "--quiet",
             "--set", "training.epochs=1"]
     first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0 and "note:" not in first.output
+    written = json.loads((tmp_path / "result.json").read_text())
     second = CliRunner().invoke(main, args)
-    assert first.exit_code == second.exit_code == 0
-    assert "note:" not in first.output and "already held spending" in second.output
+    assert second.exit_code == 2 and len(second.output.strip().splitlines()) == 1
+    assert second.output.startswith("trustml: error: privacy.epsilon: the ledger (")
+    assert f"spent by 1 run ({written['privacy']['run_id']} (" in second.output
+    assert "set privacy.compose: true" in second.output and "--ledger DIR" in second.output
+    assert json.loads((tmp_path / "result.json").read_text()) == written  # nothing written
+    third = CliRunner().invoke(main, args + ["--set", "privacy.epsilon=6",
+                                             "--set", "privacy.compose=true"])
+    assert third.exit_code == 0, third.output
+    assert "note: composed with 1 earlier run(s) on these rows" in third.output
     rec = json.loads((tmp_path / "result.json").read_text())["privacy"]
-    assert rec["run_epsilon"] < rec["epsilon"] <= 3.0 + 1e-9
+    assert rec["run_epsilon"] < rec["epsilon"] <= 6.0 + 1e-9 and rec["prior_runs"] == 1
+    assert rec["run_epsilon"] > 2.0  # about the difference, not a leftover
+    bad = CliRunner().invoke(main, args + ["--set", "privacy.compose=sometimes"])
+    assert bad.exit_code == 2 and "privacy.compose: 'sometimes' is not true or false" in bad.output
 
 
 def _toy_run(steps=None, **kwargs):
@@ -225,3 +237,9 @@ def test_automatic_clipping_trains_a_recipe_and_is_recorded(tmp_path):
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["privacy"]["clipping"] == "automatic" and "automatic clipping" in res.output
     assert result["private"]["accuracy"] > 0.6
+
+
+def test_the_top_level_recipes_folder_is_the_shipped_catalogue():
+    top = Path(__file__).resolve().parents[1] / "recipes"
+    assert top.resolve() == CATALOGUE.resolve()  # one source: no copy to drift
+    assert {p.parent.name for p in top.glob("*/recipe.yaml")} == set(catalogue())

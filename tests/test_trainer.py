@@ -108,8 +108,11 @@ def test_the_ledger_holds_the_spending_and_a_spent_budget_is_refused(trained, ti
     again = setup(tiny, root / "again")
     again["train_dataset"] = again["train_dataset"][::-1]
     weights = copy.deepcopy(again["model"].state_dict())
-    with pytest.raises(PrivacyBudgetError, match=r"^epsilon: the ledger already holds"):
-        PrivateTrainer(**again, target_epsilon=rec.epsilon, ledger=root / "store")
+    with pytest.raises(PrivacyBudgetError, match=r"^target_epsilon: the ledger \(.*\) already "
+                       r"holds .* spent by 1 run .* set compose=True"):
+        PrivateTrainer(**again, target_epsilon=rec.epsilon + 1, ledger=root / "store")
+    with pytest.raises(PrivacyBudgetError, match=r"the whole of target_epsilon"):
+        PrivateTrainer(**again, target_epsilon=rec.epsilon, ledger=root / "store", compose=True)
     assert len(ledger.entries(rec.dataset)) == len(lines)
     assert all(torch.equal(v, again["model"].state_dict()[k]) for k, v in weights.items())
     assert not (root / "again").exists()

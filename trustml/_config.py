@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from trustml._audit import audit
-from trustml._files import check_writable_dir, write_reports
+from trustml._files import check_writable_dir
 from trustml._schema import DEFAULTS, AuditConfig, validate_config
 from trustml.data import AuditData, read_data, read_lexicon, read_templates
 from trustml.errors import ConfigError, ModelLoadError
@@ -340,7 +340,7 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
                    seed=c["seed"], phone_regions=c["phone_regions"], title=c["title"],
                    lexicon=c["lexicon"], templates=c["templates"], progress=progress,
                    config=_as_recorded(config))
-    paths = write_reports(result, out, c["formats"])
+    paths = result.write(out, c["formats"])
     return result, paths, gate_failures(result, c["gates"], c["fail_on"])
 
 

@@ -12,6 +12,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import filelock
+
 # Read once, at import: os.umask can only be read by setting it, which races with threads.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -151,11 +153,17 @@ def _swap_in(stage: Path, out: Path, names: list[str]) -> None:
     fsync_dir(out)
 
 
-def write_reports(result, out: str | os.PathLike, formats) -> dict[str, Path]:
-    """Render ``result`` (an :class:`~trustml.report.AuditResult`) in ``formats`` and write
-    them under ``out`` with :func:`write_set`: every format or none. Returns format -> path."""
-    from trustml.report import FORMATS
-
-    render = {"html": result.to_html, "json": result.to_json, "model_card": result.to_model_card}
-    paths = write_set(out, {FORMATS[fmt]: render[fmt]() for fmt in formats})
-    return {fmt: paths[FORMATS[fmt]] for fmt in formats}
+@contextmanager
+def exclusive(path: Path, busy: Exception):
+    """Hold the lock file ``path`` for the block, on any OS (``filelock``: ``flock`` on POSIX,
+    ``msvcrt`` on Windows); raise ``busy`` at once if another holder has it. The OS drops
+    the lock when its process dies, so a killed run never leaves a stale lock."""
+    lock = filelock.FileLock(path, timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise busy from None
+    try:
+        yield
+    finally:
+        lock.release()

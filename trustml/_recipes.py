@@ -64,7 +64,7 @@ SECTIONS = {
               "embed_dim": int, "activation": str, "channels": int, "embeddings": str,
               "layers": int, "scales": int, "path": str, "import": str, "options": dict},
     "privacy": {"epsilon": float, "delta": float, "accountant": str, "max_grad_norm": float,
-                "clipping": str, "noise_seed": int},
+                "clipping": str, "noise_seed": int, "compose": bool},
     "training": {"epochs": int, "batch_size": int, "lr": float, "ema": float, "optimizer": str,
                  "baseline_lr": float, "baseline_epochs": int, "baseline_batch_size": int,
                  "max_physical_batch_size": int},
@@ -79,14 +79,16 @@ FILE_KEYS = ("path", "label", "text", "features", "sensitive", "positive_label",
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 TUNING_DATA = ("public", "other", "training")  # tuning.data: where the settings were chosen
 EMBEDDINGS = ("learned", "pretrained", "frozen")  # lstm: from scratch, or MiniLM's table
-KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list", dict: "a mapping"}
+KIND_WORDS = {int: "an int", float: "a float", str: "a str", list: "a list", dict: "a mapping",
+              bool: "true or false"}
 # train_private's keyword names as a recipe spells them, for one-line errors in YAML terms.
 NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
          "accountant": "privacy.accountant", "max_grad_norm": "privacy.max_grad_norm",
          "epochs": "training.epochs", "batch_size": "training.batch_size", "lr": "training.lr",
          "max_physical_batch_size": "training.max_physical_batch_size", "n": "data.rows",
          "ema": "training.ema", "optimizer": "training.optimizer",
-         "clipping": "privacy.clipping"}
+         "clipping": "privacy.clipping", "compose": "privacy.compose: true",
+         "ledger": "--ledger DIR"}
 
 
 # ---------------------------------------------------------------------- loading
@@ -183,7 +185,8 @@ def _validate(recipe: dict) -> None:
                     raise ConfigError(f"{key}.{field}: unknown setting"
                                       f"{did_you_mean(field, sorted(spec))}")
                 kinds = spec[field] if isinstance(spec[field], tuple) else (spec[field],)
-                if v is not None and (isinstance(v, bool) or not isinstance(v, kinds)) and not (
+                wrong_bool = isinstance(v, bool) and bool not in kinds
+                if v is not None and (wrong_bool or not isinstance(v, kinds)) and not (
                         float in kinds and isinstance(v, int) and not isinstance(v, bool)):
                     raise ConfigError(f"{key}.{field}: {v!r} is not "
                                       f"{' or '.join(KIND_WORDS[k] for k in kinds)}")
@@ -493,7 +496,7 @@ def train_like_recipe(recipe: dict, adapter, x, y, *, private: bool, seed: int,
         batch_size=batch_size, ema=t.get("ema"), optimizer=t.get("optimizer", "adam"),
         max_physical_batch_size=t.get("max_physical_batch_size"), seed=p.get("noise_seed"),
         checkpoint_dir=checkpoint_dir, ledger=ledger, resume=resume, names=NAMES,
-        progress=progress)
+        compose=p.get("compose", False), progress=progress)
 
 
 def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: bool = False,

@@ -199,7 +199,9 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
                    "epsilon of an uninterrupted run.")
 @click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False), default=None,
               help="Privacy ledger store [default: $TRUSTML_LEDGER_DIR, else "
-                   "~/.local/share/trustml/ledger]. Every run on the same rows composes there.")
+                   "$XDG_DATA_HOME/trustml/ledger, else ~/.local/share/trustml/ledger]. "
+                   "Spending on the same rows adds up there: a new run on rows it already "
+                   "holds is refused unless privacy.compose: true.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @guarded(lambda recipe, out, **_: "the last checkpoint and the ledger are intact: continue "
                                   f"with trustml train {recipe} --out {out} --resume")
@@ -217,8 +219,10 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
 
     \b
     Exit codes: 0 trained; 2 bad input (an unknown or mistyped recipe key,
-    a bad --set, an --out that cannot be written), a spent budget, or
-    another run on the same data (one line on stderr); 3 an internal error
+    a bad --set, an --out that cannot be written), earlier spending on
+    the same rows (set privacy.compose: true to spend the rest of
+    privacy.epsilon), or another run on the same data (one line on
+    stderr); 3 an internal error
     (one line and the path of a log with the traceback); 130 interrupted
     (resume with --resume).
     """
@@ -233,10 +237,10 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
     click.echo(f"{result['recipe'].get('name', recipe)}: epsilon {rec['epsilon']:.3f} "
                f"(delta {rec['delta']:g}, {rec['accountant']}, {rec['clipping']} clipping, "
                f"{rec['steps']} steps)")
-    if rec["run_epsilon"] < rec["epsilon"] - 1e-9:
-        click.echo(f"  note: the ledger ({rec['ledger']}) already held spending on these rows; "
-                   f"this run alone spent epsilon {rec['run_epsilon']:.3f} (more noise) so the "
-                   "total stays within the target.")
+    if rec["prior_runs"]:
+        click.echo(f"  note: composed with {rec['prior_runs']} earlier run(s) on these rows "
+                   f"(privacy.compose, ledger {rec['ledger']}): this run alone spent epsilon "
+                   f"{rec['run_epsilon']:.3f}; the rows' total is {rec['epsilon']:.3f}.")
     click.echo(f"  {result['tuning']['statement']}")
     for metric in result["baseline"]:
         if metric != "seconds":
@@ -286,7 +290,7 @@ def render(report_json: str, out: str, formats: str) -> None:
     with the traceback); 130 interrupted. Every format asked for is
     written, or none.
     """
-    from trustml._files import check_writable_dir, write_reports
+    from trustml._files import check_writable_dir
     from trustml.report import FORMATS, AuditResult
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
@@ -295,7 +299,7 @@ def render(report_json: str, out: str, formats: str) -> None:
             raise ConfigError(f"--formats: {fmt!r} is not one of {list(FORMATS)}")
     check_writable_dir(out, [FORMATS[fmt] for fmt in wanted])
     result = AuditResult.from_json(report_json)
-    paths = write_reports(result, out, wanted)
+    paths = result.write(out, wanted)
     for path in paths.values():
         click.echo(f"wrote {path}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from trustml._audit import audit
-from trustml._files import check_writable_dir, write_reports
+from trustml._files import check_writable_dir
 from trustml.data import TabularEncoder, load_adult, load_tweets
 from trustml.errors import ConfigError
 from trustml._recipes import build_adapter
@@ -160,5 +160,5 @@ def run_demo(name: str = "tabular", out: str | Path | None = None, *,
     check_writable_dir(out, FORMATS.values(), flag="out")
     result = {"tabular": _tabular, "sentiment": _sentiment}[name](epsilon, seed, progress,
                                                                   privacy_depth)
-    paths = write_reports(result, out, list(FORMATS))  # every format, or none
+    paths = result.write(out, list(FORMATS))  # every format, or none
     return result, paths

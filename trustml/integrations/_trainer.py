@@ -54,7 +54,7 @@ from transformers import Trainer, TrainingArguments
 from trustml.errors import ConfigError
 from trustml.models._adapters import explicit_ids
 from trustml.privacy._accounting import (PrivacyBudgetError, allowed_steps, calibrate_from_ledger,
-                                         default_delta)
+                                         check_composition, default_delta)
 from trustml.privacy._ledger import data_fingerprint, epsilon_of
 from trustml.privacy._sampling import PoissonSampling
 from trustml.privacy._settings import check_privacy_params, check_training_settings
@@ -137,8 +137,9 @@ class PrivateTrainer(Trainer):
 
     Takes every argument ``Trainer`` takes, plus the privacy keywords below (keyword only).
     Settings are checked when it is made (one-line :class:`~trustml.errors.ConfigError` naming
-    the keyword); a budget the ledger has already spent on the same data is refused then too
-    (:class:`~trustml.privacy.PrivacyBudgetError`), and again under the ledger's lock when
+    the keyword); spending the ledger already holds on the same data is refused then too
+    (:class:`~trustml.privacy.PrivacyBudgetError`; ``compose=True`` spends what is left), and
+    again under the ledger's lock when
     ``train()`` starts, before any step.
 
     Parameters
@@ -162,6 +163,9 @@ class PrivateTrainer(Trainer):
         The raw rows ``train_dataset`` was made from, one per example (e.g. the list of
         texts): the ledger then keys spending by their fingerprint, the one ``trustml train``
         and ``train_private`` use for the same rows. Default: the tokenised examples'.
+    compose : bool
+        Go on when the ledger already holds spending by other runs on the same data (this
+        run gets what is left of ``target_epsilon``, the data's total); default: refuse.
 
     Attributes
     ----------
@@ -172,7 +176,8 @@ class PrivateTrainer(Trainer):
     def __init__(self, model=None, args: TrainingArguments | None = None, *rest,
                  target_epsilon: float | None = None, delta: float | None = None,
                  max_grad_norm: float = 1.0, accountant: str = "prv", clipping: str = "auto",
-                 ledger=None, noise_seed: int | None = None, raw_data=None, **kwargs):
+                 ledger=None, noise_seed: int | None = None, raw_data=None,
+                 compose: bool = False, **kwargs):
         if target_epsilon is None:
             raise ConfigError("target_epsilon: PrivateTrainer needs a privacy budget; pass "
                               "target_epsilon=, e.g. 8.0")
@@ -183,6 +188,8 @@ class PrivateTrainer(Trainer):
         if noise_seed is not None and (isinstance(noise_seed, bool)
                                        or not isinstance(noise_seed, int)):
             raise ConfigError(f"noise_seed: {noise_seed!r} must be a whole number or None")
+        if not isinstance(compose, bool):
+            raise ConfigError(f"compose: {compose!r} must be True or False")
         args = args if args is not None else TrainingArguments(output_dir="tmp_trainer")
         _check_args(args, kwargs)
         self.user_args = args
@@ -210,17 +217,11 @@ class PrivateTrainer(Trainer):
         self.dp = {"target_epsilon": float(target_epsilon), "accountant": accountant,
                    "delta": default_delta(n) if delta is None else float(delta),
                    "max_grad_norm": float(max_grad_norm), "clipping": clipping,
-                   "noise_seed": noise_seed}
+                   "noise_seed": noise_seed, "compose": compose}
         self.dataset_id = data_fingerprint(raw_data) if raw_data is not None else (
             examples_fingerprint(data))
         self.ledger = _resolve_ledger(ledger)
-        spent = epsilon_of(self.ledger.history(self.dataset_id), self.dp["delta"], accountant)
-        if spent >= target_epsilon:
-            raise PrivacyBudgetError(
-                f"epsilon: the ledger already holds epsilon {spent:.3f} >= the target "
-                f"{target_epsilon:g} for this data set (ledger: "
-                f"{self.ledger.path(self.dataset_id) or 'the in-memory ledger'}); raise the "
-                "target or train on other data; nothing was trained")
+        self._check_composition()
         inner = copy.copy(args)  # the Trainer underneath: one logical batch per step, no
         inner.gradient_accumulation_steps = 1  # clipping of the averaged gradient
         inner.max_grad_norm = 0.0
@@ -254,6 +255,7 @@ class PrivateTrainer(Trainer):
         self._stats = _EpochStats(None, len(self.train_dataset))
         self._checked_loss = False
         with self.ledger.lock(st.dataset):
+            self._check_composition()
             st.noise_multiplier = calibrate_from_ledger(
                 self.ledger, st.dataset, st.sample_rate, st.total_steps, s["target_epsilon"],
                 s["delta"], s["accountant"], note="; nothing was trained")
@@ -282,6 +284,13 @@ class PrivateTrainer(Trainer):
             self.privacy_record = self._record()
             self._write_outputs(output)
         return output
+
+    def _check_composition(self) -> None:
+        s = self.dp
+        check_composition(self.ledger, self.dataset_id, compose=s["compose"],
+                          sample_rate=self.sampling.q, steps=self.total_steps,
+                          target_epsilon=s["target_epsilon"], delta=s["delta"],
+                          accountant=s["accountant"])
 
     def _finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -319,7 +328,8 @@ class PrivateTrainer(Trainer):
             dataset=st.dataset, run_id=st.run_id, completed=st.steps >= st.total_steps,
             checkpoint_dir=None,
             ledger=str(self.ledger.path(st.dataset)) if self.ledger.persistent else None,
-            ledger_head=st.ledger_head, seeded_noise=st.seeded_noise)
+            ledger_head=st.ledger_head, seeded_noise=st.seeded_noise,
+            prior_runs=len(self._prior))
 
     def _write_outputs(self, output) -> None:
         """The model with its claim, then ``result.json`` (atomic), in ``output_dir``."""

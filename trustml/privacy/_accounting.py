@@ -71,3 +71,45 @@ def allowed_steps(prior: list, sigma: float, sample_rate: float, most: int,
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
+
+
+def check_composition(ledger, dataset: str, *, compose: bool, sample_rate: float, steps: int,
+                      target_epsilon: float, delta: float, accountant: str,
+                      names: dict | None = None) -> None:
+    """Refuse a new run on rows the ledger already holds spending on, unless ``compose``.
+
+    ``target_epsilon`` is the rows' total: a run after others gets only what is left, so it
+    goes on only when the caller said so; the refusal gives what was spent, by which runs,
+    what this run would get, and the two ways on.
+
+    Raises
+    ------
+    PrivacyBudgetError
+        Other runs spent on ``dataset`` and ``compose`` is False, or they spent the target.
+    """
+    runs = ledger.runs(dataset)
+    if not runs:
+        return
+    names = names or {}
+    target = names.get("target_epsilon", "target_epsilon")
+    history = [(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in runs]
+    spent = epsilon_of(history, delta, accountant)
+    if compose and spent < target_epsilon:
+        return
+    where = ledger.path(dataset) or "the in-memory ledger"
+    who = ", ".join(f"{e['run_id']} ({e.get('time', '?')[:10]})" for e in runs[:3])
+    held = (f"{target}: the ledger ({where}) already holds epsilon {spent:.3f} on these rows, "
+            f"spent by {len(runs)} run{'s' * (len(runs) > 1)} ({who}"
+            f"{f' and {len(runs) - 3} more' if len(runs) > 3 else ''})")
+    if spent >= target_epsilon:
+        share = f", the whole of {target} {target_epsilon:g}"
+    else:
+        sigma = calibrate_noise(history, sample_rate, steps, target_epsilon, delta, accountant)
+        alone = epsilon_of([(sigma, sample_rate, steps)], delta, accountant)
+        share = (f"; {target} {target_epsilon:g} is the rows' total, of which this run would "
+                 f"get epsilon {alone:.3f}")
+    setting = "" if compose else f" and set {names.get('compose', 'compose=True')}"
+    raise PrivacyBudgetError(
+        f"{held}{share}. To spend more on them, raise {target} to the total you accept"
+        f"{setting} (this run gets the difference); for public data, use another ledger store "
+        f"({names.get('ledger', 'ledger=')}); nothing was trained")

@@ -18,7 +18,6 @@ the folder is written (see :mod:`._train_private`).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from trustml._files import fsync_dir, fsync_file, write_durably
+from trustml._files import exclusive, fsync_dir, fsync_file, write_durably
 from trustml.errors import ConfigError
 from trustml.models._io import load_weights, read_claim, save_weights
 from trustml.privacy._ledger import LedgerError
@@ -40,20 +39,12 @@ STATE_FILE = "state.json"
 def hold(directory: Path):
     """Hold ``directory`` for one run; refuse at once if another process writes there."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise LedgerError(f"checkpoint_dir: another training run is writing to {directory}; "
-                          "wait for it, or give this run its own directory") from None
-    for stale in directory.glob(".*.part-*"):  # left by a process killed mid-checkpoint
-        shutil.rmtree(stale, ignore_errors=True)
-    try:
+    busy = LedgerError(f"checkpoint_dir: another training run is writing to {directory}; wait "
+                       "for it, or give this run its own directory")
+    with exclusive(directory / ".lock", busy):
+        for stale in directory.glob(".*.part-*"):  # left by a process killed mid-checkpoint
+            shutil.rmtree(stale, ignore_errors=True)
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def save_checkpoint(directory: Path, module, optimizer, state: dict, claim: dict,

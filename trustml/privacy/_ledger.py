@@ -25,20 +25,19 @@ directory copy to compare against, and training on a subset or near-duplicate of
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import functools
 import hashlib
 import json
 import os
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from opacus.accountants import create_accountant
 
-from trustml._files import fsync_dir, write_durably
+from trustml._files import exclusive, fsync_dir, write_durably
 from trustml.errors import ConfigError
 
 ENV_VAR = "TRUSTML_LEDGER_DIR"
@@ -130,7 +129,7 @@ class PrivacyLedger:
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory) if directory is not None else None
         self._memory: dict[str, list[dict]] = {}
-        self._locks: dict[str, int] = {}
+        self._locks: set[str] = set()  # data sets whose lock this object holds
         self._file: Path | None = None
 
     @classmethod
@@ -228,27 +227,22 @@ class PrivacyLedger:
             yield
             return
         path = self.directory / f"{dataset}.lock"
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise LedgerError(f"ledger: cannot write to {self.directory} ({exc.strerror}); set "
-                              f"{ENV_VAR} (or --ledger / ledger=) to a folder you can write"
-                              ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise LedgerError(f"ledger: another training run on this data holds {path}; wait "
-                              "for it to finish (runs on the same data must not overlap, or "
-                              "both would spend the same budget)") from None
-        self._locks[dataset] = fd
-        try:
-            yield
-        finally:
-            del self._locks[dataset]
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        busy = LedgerError(
+            f"ledger: another training run on this data holds {path}; wait for it to finish "
+            "(runs on the same data must not overlap, or both would spend the same budget)")
+        with ExitStack() as held:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                held.enter_context(exclusive(path, busy))
+            except OSError as exc:
+                raise LedgerError(f"ledger: cannot write to {self.directory} ({exc.strerror}); "
+                                  f"set {ENV_VAR} (or --ledger / ledger=) to a folder you can "
+                                  "write") from None
+            self._locks.add(dataset)
+            try:
+                yield
+            finally:
+                self._locks.discard(dataset)
 
     def record(self, *, run_id: str, segment: int, dataset: str,
                noise_multiplier: float, sample_rate: float, steps: int, delta: float,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import auc, roc_auc_score, roc_curve
 
 from trustml.data import concat_rows
 
@@ -43,15 +43,10 @@ def lira_scores(adapter, references, X, y) -> np.ndarray:
     return (target - mean) / max(spread, 1e-6)
 
 
-def tpr_at_fpr(is_member: np.ndarray, scores: np.ndarray, fpr: float) -> float:
-    """The highest true-positive rate among thresholds with false-positive rate <= ``fpr``."""
-    return _roc_summary(is_member, scores, (fpr,))[f"tpr_at_{fpr:g}_fpr"]
-
-
 def _roc_summary(is_member, scores, fprs=FPRS) -> dict:
     """ROC AUC and the TPR at each false-positive rate in ``fprs``, from one ROC curve."""
     fpr_curve, tpr_curve, _ = roc_curve(is_member, scores)
-    out = {"auc": float(np.trapezoid(tpr_curve, fpr_curve))}
+    out = {"auc": float(auc(fpr_curve, tpr_curve))}
     for f in fprs:
         ok = fpr_curve <= f
         out[f"tpr_at_{f:g}_fpr"] = float(tpr_curve[ok].max()) if ok.any() else 0.0

@@ -109,6 +109,9 @@ class PrivacyRecord:
         The ledger file this run was accounted in (None: an in-memory ledger).
     ledger_head : str
         Hash of this run's last ledger line: the epsilon above composes the ledger up to it.
+    prior_runs : int
+        Other runs on the same data that ``epsilon`` composes (they spent all but this run's
+        share: ``compose=True``).
     seeded_noise : bool
         True when noise and sampling came from a stated ``seed``: anyone who knows the seed
         can remove the noise, so the guarantee holds only while the seed stays secret.
@@ -142,6 +145,7 @@ class PrivacyRecord:
     ledger: str | None = None
     ledger_head: str = ""
     seeded_noise: bool = False
+    prior_runs: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,5 +153,6 @@ class PrivacyRecord:
     def claim(self) -> dict:
         """What a released model states about its privacy (stored with its weights)."""
         keys = ("epsilon", "delta", "accountant", "steps", "run_id", "dataset", "ledger_head",
-                "noise_multiplier", "sample_rate", "target_epsilon", "seeded_noise")
+                "noise_multiplier", "sample_rate", "target_epsilon", "seeded_noise",
+                "prior_runs")
         return {k: getattr(self, k) for k in keys}

@@ -33,6 +33,7 @@ from trustml.privacy._accounting import (
     PrivacyBudgetError,
     allowed_steps,
     calibrate_from_ledger,
+    check_composition,
     default_delta,
 )
 from trustml.privacy._checkpoint import hold, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -149,10 +150,8 @@ class _PrivateRun:
         st, s = self.state, self.s
         if resume:
             self._resume()
-        elif s["noise_multiplier"] is not None:
-            st.noise_multiplier = s["noise_multiplier"]
         else:
-            st.noise_multiplier = calibrate_from_ledger(
+            st.noise_multiplier = s["noise_multiplier"] or calibrate_from_ledger(
                 self.ledger, st.dataset, st.sample_rate, st.total_steps, s["target_epsilon"],
                 s["delta"], s["accountant"])
         if self.world > 1:
@@ -163,6 +162,14 @@ class _PrivateRun:
                                     s["accountant"])
         if self.budget <= st.steps < st.total_steps:
             raise PrivacyBudgetError(self._budget_message("the first step"))
+
+    def check_composition(self) -> None:
+        """Refuse a new run on rows other runs spent on, unless the caller composes."""
+        st, s = self.state, self.s
+        check_composition(self.ledger, st.dataset, compose=s["compose"],
+                          sample_rate=st.sample_rate, steps=st.total_steps,
+                          target_epsilon=s["target_epsilon"], delta=s["delta"],
+                          accountant=s["accountant"], names=s["names"])
 
     def _resume(self) -> None:
         expected = (self.state.dataset, self.state.sample_rate, self.state.total_steps)
@@ -353,7 +360,8 @@ class _PrivateRun:
             dataset=st.dataset, run_id=st.run_id, completed=st.steps >= st.total_steps,
             checkpoint_dir=str(self.ckpt) if self.ckpt is not None else None,
             ledger=str(self.ledger.path(st.dataset)) if self.ledger.persistent else None,
-            ledger_head=st.ledger_head, seeded_noise=st.seeded_noise)
+            ledger_head=st.ledger_head, seeded_noise=st.seeded_noise,
+            prior_runs=len(self.prior))
 
 
 def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
@@ -366,7 +374,7 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   groups: dict | None = None, balance=None, balance_power: float = 1.0,
                   ledger: PrivacyLedger | str | os.PathLike | None = None,
                   seed: int | None = None, ema: float | None = None,
-                  optimizer: str = "adam", progress: bool = True,
+                  optimizer: str = "adam", compose: bool = False, progress: bool = True,
                   names: dict | None = None) -> tuple[TorchAdapter, PrivacyRecord]:
     """Train the adapter's module with DP-SGD (Adam or plain SGD update) within a privacy budget.
 
@@ -437,6 +445,10 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         The update applied to the noisy clipped mean gradient. Adam rescales every
         coordinate, noise included; plain gradient descent suits small convex problems
         (e.g. linear regression) better.
+    compose : bool
+        Go on when the ledger already holds spending by other runs on the same rows: this run
+        then gets only what is left of ``target_epsilon`` (the rows' total). Default: refuse,
+        saying what was spent, by which runs and what this run would get.
     progress : bool
     names : dict, optional
         How the caller's interface spells these settings in error messages (keyword -> name).
@@ -467,6 +479,9 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"{(names or {}).get('optimizer', 'optimizer')}: {optimizer!r} is "
                           f"not one of {sorted(OPTIMIZERS)}")
+    if not isinstance(compose, bool):
+        raise ConfigError(f"{(names or {}).get('compose', 'compose')}: {compose!r} must be "
+                          "true or false")
     if resume and checkpoint_dir is None:
         raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
     if accountant == "gdp":
@@ -482,7 +497,7 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                 "clipping_used": clipping, "secure_mode": secure_mode, "names": names,
                 "chunk": int(max_physical_batch_size) if max_physical_batch_size else None,
                 "sanity_check": sanity_check, "ema": float(ema) if ema is not None else None,
-                "optimizer": optimizer,
+                "optimizer": optimizer, "compose": compose,
                 "balance_power": balance_power if balance is not None else None}
     sampling = PoissonSampling.of(n, batch_size, balance, balance_power)
     state = TrainState(run_id=uuid.uuid4().hex[:12], dataset=data_fingerprint(X),
@@ -498,8 +513,11 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         if run.rank == 0:
             held.enter_context(run.ledger.lock(state.dataset))
             if ckpt is not None:
-                held.enter_context(hold(ckpt))
                 run.ledger.check_against_copy(state.dataset, ckpt)
+        if not resume:  # before the run directory is made
+            run.check_composition()
+        if run.rank == 0 and ckpt is not None:
+            held.enter_context(hold(ckpt))
         run.begin(resume)
         run.train(state.total_steps if max_steps is None
                   else min(state.total_steps, state.steps + max_steps), progress)

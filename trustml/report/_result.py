@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trustml._files import write_durably
+from trustml._files import write_durably, write_set
 from trustml.report._finding import CHALLENGES, Finding, worst
 from trustml.report._schema import ReportReadError, ReportSchemaError, validate_report
 
@@ -172,12 +172,13 @@ class AuditResult:
         return text
 
     def write(self, out: str | os.PathLike, formats=None) -> dict[str, Path]:
-        """Render ``formats`` (default all of :data:`FORMATS`), then write each atomically
-        under ``out``; nothing is written when one fails to render. Returns format -> path."""
+        """Render ``formats`` (default all of :data:`FORMATS`), then write them under ``out``
+        with :func:`~trustml._files.write_set`: every format or none, even if killed midway.
+        Returns format -> path."""
         formats = list(FORMATS) if formats is None else list(formats)
         render = {"html": self.to_html, "json": self.to_json, "model_card": self.to_model_card}
-        texts = {fmt: render[fmt]() for fmt in formats}
-        return {fmt: write_atomic(Path(out) / FORMATS[fmt], texts[fmt]) for fmt in formats}
+        paths = write_set(out, {FORMATS[fmt]: render[fmt]() for fmt in formats})
+        return {fmt: paths[FORMATS[fmt]] for fmt in formats}
 
     def _repr_html_(self) -> str:
         from trustml.report._html import render_summary
