@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from trustml._recipes import CATALOGUE
 from trustml.cli import main
 from trustml.errors import TrustMLError
+from trustml.privacy import PrivacyLedger
 
 RECIPE = CATALOGUE / "mlp-digits"
 
@@ -522,6 +523,9 @@ def test_audit_refuses_what_is_not_its_data_or_model(toy):
     ({"label": "y", "features": ["y"]}, "features: the label column 'y'"),
     ({"label": "y", "features": []}, "features: "),
     ({"label": "y", "missing": "skip"}, "missing: 'skip'"),
+    ({"label": "y", "test_size": "0.2"}, "test_size: '0.2' must be a fraction in (0, 1)"),
+    ({"label": "y", "seed": "1"}, "seed: '1' must be a whole number"),
+    ({"label": "y", "features": ["a", "a"]}, "features: ['a', 'a'] names a column more than"),
 ])
 def test_from_frame_refuses_bad_keywords(toy, kwargs, name):
     from trustml import AuditData
@@ -534,6 +538,9 @@ def test_from_frame_refuses_what_is_not_a_frame(toy):
 
     raises_naming(lambda: AuditData.from_frame([1, 2], label="y"), "data: ")
     raises_naming(lambda: AuditData.from_frame(toy["frame"].iloc[:0], label="y"), "data: ")
+    twice = toy["frame"].set_axis(["a", "a", "s", "y"], axis=1)
+    raises_naming(lambda: AuditData.from_frame(twice, label="y"),
+                  "data: column names ['a'] appear more than once")
 
 
 @pytest.mark.parametrize("kwargs, name", [
@@ -554,12 +561,44 @@ def test_from_frame_refuses_what_is_not_a_frame(toy):
     ({"target_epsilon": 1, "clipping": "x"}, "clipping: unknown method 'x'"),
     ({"target_epsilon": 1, "max_physical_batch_size": 0}, "max_physical_batch_size: 0"),
     ({"target_epsilon": 1, "noise_multiplier": -1}, "noise_multiplier: -1"),
+    ({"target_epsilon": 1, "compose": "yes"}, "compose: 'yes' must be true or false"),
+    ({"target_epsilon": 1, "delta": 1e-300}, "accountant: 'prv' cannot compute epsilon at "
+                                             "delta 1e-300"),
 ])
 def test_train_private_refuses_bad_keywords(toy, kwargs, name):
     from trustml import train_private
 
     raises_naming(lambda: train_private(toy["torch"], toy["x"], toy["y"], progress=False,
-                                        max_steps=1, **kwargs), name)
+                                        max_steps=1, ledger=PrivacyLedger(), **kwargs), name)
+
+
+def test_train_private_refuses_bad_data_and_folders(toy, tmp_path):
+    from trustml import train_private
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    for x, y, extra, name in [
+            (toy["x"], toy["y"][:-5], {}, f"X, y: {len(toy['y'])} rows in X but "
+                                          f"{len(toy['y']) - 5} labels in y"),
+            (toy["x"], np.where(toy["y"] == 1, "yes", "no"), {}, "y: labels of type <U3"),
+            (toy["x"], toy["y"], {"checkpoint_dir": a_file},
+             f"checkpoint_dir: {a_file} is a file, not a folder")]:
+        raises_naming(lambda: train_private(toy["torch"], x, y, target_epsilon=1.0,
+                                            progress=False, ledger=PrivacyLedger(), **extra),
+                      name)
+    assert a_file.read_text() == "not a folder"
+
+
+def test_a_report_written_to_a_folder_or_into_a_file_is_refused(toy, tmp_path):
+    import trustml
+
+    result = trustml.audit(toy["model"], toy["data"], checks=["performance"], progress=False)
+    raises_naming(lambda: result.to_html(tmp_path), f"path: {tmp_path} is a folder; give a "
+                                                    "file path")
+    (tmp_path / "f").write_text("x")
+    raises_naming(lambda: result.write(tmp_path / "f"), f"out: {tmp_path / 'f'} is a file")
+    raises_naming(lambda: result.write(tmp_path / "r", ["pdf"]), "formats: ['pdf']")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
 # ------------------------------------------------------------------ exit codes 3 and 130

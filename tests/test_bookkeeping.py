@@ -2,13 +2,16 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 from opacus import GradSampleModule
 from opacus.optimizers import DPPerLayerOptimizer
 from transformers import BertConfig, BertForSequenceClassification
 
 from trustml.models import LSTMTextClassifier, MLPClassifier, with_lora
+from trustml.privacy import data_fingerprint
 from trustml.privacy._bookkeeping import BookKeepingClipper, supports
 from trustml.privacy._steppers import GAMMA, BookKeepingStepper, OpacusStepper
 
@@ -192,3 +195,30 @@ def test_automatic_clipping_is_the_per_sample_formula(case, clip):
         for p, ref in zip(params, hand):  # batches of one against one batch: float32 noise
             torch.testing.assert_close(p.grad * len(y), ref, rtol=1e-3,
                                        atol=1e-3 * float(ref.abs().max()) + 1e-9)
+
+
+class _Offset(nn.Module):
+    """A learned offset computed once and broadcast over the batch (a position table's kin)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin, self.offset = nn.Linear(4, 2), nn.Linear(1, 2)
+
+    def forward(self, x):
+        return self.lin(x) + self.offset(torch.ones(1, 1, device=x.device))
+
+
+def test_a_layer_broadcast_over_the_batch_is_refused_naming_it_before_any_spending():
+    from trustml.errors import ConfigError
+    from trustml.models import wrap
+    from trustml.privacy import PrivacyLedger, train_private
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    ledger = PrivacyLedger()
+    with pytest.raises(ConfigError, match=r"^model: layer 'offset' \(Linear\) gives 1 row\(s\) "
+                                          r"for a batch of \d+ .* freeze it"):
+        train_private(wrap(_Offset()), x, y, target_epsilon=1.0, epochs=1, batch_size=50,
+                      ledger=ledger, progress=False)
+    assert ledger.entries(data_fingerprint(x)) == []

@@ -126,10 +126,14 @@ class AuditData:
         if not isinstance(frame, pd.DataFrame):
             raise DataError(f"data: expected a pandas DataFrame, got {type(frame).__name__}; "
                             "use AuditData.from_arrays for arrays")
-        _check_task(task)
+        _check_options(task, test_size, seed)
         if len(frame) == 0:
             raise DataError("data: the data set is empty (0 rows); pass a data set with rows")
         columns = [str(c) for c in frame.columns]
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise DataError(f"data: column names {twice} appear more than once; rename the "
+                            "columns so each name is unique")
         frame = frame.set_axis(columns, axis=1).reset_index(drop=True)
         if label not in columns:
             raise DataError(f"label: column {label!r} is not in the data; "
@@ -143,6 +147,9 @@ class AuditData:
             features = [c for c in columns if c != label and c not in sensitive]
         else:
             features = list(features)
+            if len(set(features)) < len(features):
+                raise DataError(f"features: {features} names a column more than once; list "
+                                "each input column once")
             for col in features:
                 if col not in columns:
                     raise DataError(f"features: column {col!r} is not in the data; "
@@ -240,7 +247,7 @@ class AuditData:
         >>> data.kind, data.class_names
         ('text', ['0', '1'])
         """
-        _check_task(task)
+        _check_options(task, test_size, seed)
         texts = list(texts)
         labels_in = list(labels)
         if not texts:
@@ -339,9 +346,15 @@ class AuditData:
 
 
 # ---------------------------------------------------------------------- validation helpers
-def _check_task(task: str) -> None:
+def _check_options(task: str, test_size, seed) -> None:
+    """The split's settings, checked before any work."""
     if task not in _TASKS:
         raise DataError(f"task: unknown task {task!r}; use one of {list(_TASKS)}")
+    if (isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.number))
+            or not 0 < test_size < 1):
+        raise DataError(f"test_size: {test_size!r} must be a fraction in (0, 1), such as 0.25")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise DataError(f"seed: {seed!r} must be a whole number, such as 0")
 
 
 def _not_finite(values: pd.Series) -> np.ndarray:
@@ -405,8 +418,6 @@ def _sensitive_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _split(labels: np.ndarray, task: str, test_size: float, seed: int):
-    if not 0 < test_size < 1:
-        raise DataError(f"test_size: {test_size} is outside (0, 1); pass a fraction such as 0.25")
     n = len(labels)
     idx = np.arange(n)
     stratify = None

@@ -10,12 +10,29 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
+from trustml.errors import ConfigError
 from trustml.models._adapters import TorchAdapter
 
 
 def make_dataset(adapter: TorchAdapter, X, y) -> TensorDataset:
-    """Model tensors of ``X`` plus the label tensor, as one dataset."""
-    target = torch.as_tensor(np.asarray(y), dtype=torch.float32 if adapter.task == "regression"
+    """Model tensors of ``X`` plus the label tensor, as one dataset.
+
+    Raises
+    ------
+    ConfigError
+        ``X`` and ``y`` differ in length, or the labels are not numbers.
+    """
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise ConfigError(f"y: labels of shape {labels.shape}; pass one label per row (1-D)")
+    if len(labels) != len(X):
+        raise ConfigError(f"X, y: {len(X)} rows in X but {len(labels)} labels in y; pass one "
+                          "label per row")
+    if labels.dtype.kind not in "biuf":
+        raise ConfigError(f"y: labels of type {labels.dtype} (e.g. {labels[:1].tolist()}); "
+                          "pass class indices 0..k-1 (sklearn.preprocessing.LabelEncoder) or, "
+                          "for regression, numbers")
+    target = torch.as_tensor(labels, dtype=torch.float32 if adapter.task == "regression"
                              else torch.long)
     return TensorDataset(*adapter.tensorize(X), target)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from trustml.errors import ConfigError, TrustMLError
-from trustml.privacy._ledger import epsilon_of
+from trustml.privacy._ledger import AccountantError, epsilon_of
 
 
 class PrivacyBudgetError(TrustMLError):
@@ -34,13 +34,18 @@ def calibrate_noise(prior: list, sample_rate: float, steps: int, target_epsilon:
                               "settings; raise it or take fewer steps")
     while True:
         mid = (lo + hi) / 2
-        eps = epsilon_of(prior + [(mid, sample_rate, steps)], delta, accountant)
+        try:
+            eps = epsilon_of(prior + [(mid, sample_rate, steps)], delta, accountant)
+        except AccountantError:  # too little noise for the accountant's numerics: more
+            eps = math.inf
         if eps > target_epsilon:
             lo = mid
         elif target_epsilon - eps < tol * target_epsilon or hi - lo < 1e-4:
             return mid
         else:
             hi = mid
+        if hi - lo < 1e-4 and eps > target_epsilon:
+            return hi  # the least noise the accountant can account, within the target
 
 
 def calibrate_from_ledger(ledger, dataset: str, sample_rate: float, steps: int,

@@ -37,6 +37,8 @@ import math
 import torch
 from torch import nn
 
+from trustml.errors import ConfigError
+
 SUPPORTED = (nn.Linear, nn.Embedding, nn.LayerNorm)
 
 
@@ -191,6 +193,8 @@ class BookKeepingClipper:
         self._acts: dict[nn.Module, list] = {m: [] for m in self.layers}
         self._grads: dict[nn.Module, list] = {m: [] for m in self.layers}
         self._pending: list = []      # flat: (sq, weighted) per layer whose gradients arrived
+        self._rows: dict[nn.Module, int] = {}  # per layer: rows of its per-sample gradients
+        self._names = {m: name or "(the model)" for name, m in module.named_modules()}
         self._worst = None            # per layer: largest norm / bound per sample, this batch
         self._summed: dict[nn.Parameter, torch.Tensor] = {}
         self._handles = [m.register_forward_hook(self._on_forward) for m in self.layers]
@@ -222,6 +226,7 @@ class BookKeepingClipper:
         clipped sums) and release what it no longer needs."""
         with torch.no_grad():
             sq, weighted = _layer_terms(m, self._acts[m], self._grads[m], self._trains)
+            self._rows[m] = next(iter(sq.values())).shape[0]
             self._acts[m].clear()
             self._grads[m].clear()
             if not self.per_layer:
@@ -267,6 +272,7 @@ class BookKeepingClipper:
             self._pending.clear()
             raise RuntimeError(f"{left[0]}: forward calls without gradients; run exactly one "
                                "backward per forward")
+        self._check_rows(batch_size)
         if self.per_layer:
             worst, self._worst = self._worst, None
             return (self.max_grad_norm * worst).detach()
@@ -279,6 +285,22 @@ class BookKeepingClipper:
             self._add(weighted({p: factors for p in sq}))
             del sq, weighted
         return norms.detach()
+
+    def _check_rows(self, batch_size: int) -> None:
+        """Refuse a layer whose output was broadcast over the batch: its gradient is already
+        summed over the examples, so no per-example gradient (and no clipping) exists."""
+        rows, self._rows = self._rows, {}
+        wrong = [(m, n) for m, n in rows.items() if n != batch_size]
+        if not wrong:
+            return
+        self._pending.clear()
+        self._summed.clear()
+        m, n = wrong[0]
+        raise ConfigError(
+            f"model: layer {self._names[m]!r} ({type(m).__name__}) gives {n} row(s) for a batch "
+            f"of {batch_size} (its output is broadcast over the batch), so its per-example "
+            "gradients cannot be clipped; call it on one row per example (e.g. pass position "
+            "ids of shape (batch, length)) or freeze it (requires_grad=False)")
 
     def factors(self, norms: torch.Tensor) -> torch.Tensor:
         """Per-sample factors that bound each gradient's norm by C: clipping, or automatic

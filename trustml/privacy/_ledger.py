@@ -88,6 +88,10 @@ def merged_history(entries: list[tuple[float, float, int]]) -> list[tuple[float,
     return out
 
 
+class AccountantError(ConfigError):
+    """The accountant's numerics fail at these settings (an extreme delta or noise)."""
+
+
 def epsilon_of(history: list[tuple[float, float, int]], delta: float, accountant: str) -> float:
     """Epsilon of a composed history under ``accountant`` (0 for an empty history)."""
     history = merged_history(history)
@@ -108,7 +112,13 @@ def _epsilon(history: tuple, delta: float, accountant: str) -> float:
         # PRV at sampling rate 1 (full batches) evaluates log(1 - q) = log 0 in a branch it
         # discards; its epsilon is right (tested against the exact Gaussian composition).
         warnings.filterwarnings("ignore", message="divide by zero encountered in log")
-        return float(acc.get_epsilon(delta))
+        try:
+            return float(acc.get_epsilon(delta))
+        except (RuntimeError, ValueError, ArithmeticError) as exc:  # numerics out of range
+            raise AccountantError(
+                f"accountant: {accountant!r} cannot compute epsilon at delta {delta:g} with "
+                f"noise multiplier {min(s for s, _, _ in history):.3g} ({exc}); use a delta "
+                "nearer 1/n, a smaller target epsilon, or accountant 'rdp'") from None
 
 
 def _hash(entry: dict) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from trustml._files import check_writable_dir
 from trustml.errors import ConfigError
 from trustml.models._adapters import TorchAdapter
 from trustml.models._training import loss_fn, make_dataset
@@ -484,6 +485,9 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                           "true or false")
     if resume and checkpoint_dir is None:
         raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
+    if checkpoint_dir is not None:
+        check_writable_dir(checkpoint_dir, flag=(names or {}).get("checkpoint_dir",
+                                                                  "checkpoint_dir"))
     if accountant == "gdp":
         warnings.warn("accountant='gdp' is an asymptotic approximation and can under-state "
                       "epsilon; prefer 'prv' or 'rdp'", stacklevel=2)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trustml._files import write_durably, write_set
+from trustml._files import check_writable_dir, write_durably, write_set
+from trustml.errors import ConfigError
 from trustml.report._finding import CHALLENGES, Finding, worst
 from trustml.report._schema import ReportReadError, ReportSchemaError, validate_report
 
@@ -38,7 +39,19 @@ def _plain(value):
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file.
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is a folder, or its folder cannot be made or written (nothing is written).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"path: {path} is a folder; give a file path, such as "
+                          f"{path / 'report.html'}")
+    check_writable_dir(path.parent, flag="path")
+    path.parent.mkdir(parents=True, exist_ok=True)
     return write_durably(path, text)
 
 
@@ -176,6 +189,10 @@ class AuditResult:
         with :func:`~trustml._files.write_set`: every format or none, even if killed midway.
         Returns format -> path."""
         formats = list(FORMATS) if formats is None else list(formats)
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown:
+            raise ConfigError(f"formats: {unknown} are not among {list(FORMATS)}")
+        check_writable_dir(out, [FORMATS[fmt] for fmt in formats], flag="out")
         render = {"html": self.to_html, "json": self.to_json, "model_card": self.to_model_card}
         paths = write_set(out, {FORMATS[fmt]: render[fmt]() for fmt in formats})
         return {fmt: paths[FORMATS[fmt]] for fmt in formats}
