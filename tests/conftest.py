@@ -10,6 +10,9 @@ torch.set_num_threads(1)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Helpers run as scripts or stand in for other packages (helpers/plugin): --doctest-modules
+# must not import them into the test process (the plug-in would register its check here).
+collect_ignore = ["helpers"]
 
 
 @pytest.fixture

@@ -247,17 +247,18 @@ def test_same_seed_gives_the_same_report_and_every_clause_is_explained():
     assert 'href="#fairness.group_metrics.grp"' in html
 
 
-def test_a_check_that_raises_leaves_an_error_finding_and_a_complete_report(monkeypatch):
+def test_a_check_that_raises_leaves_an_error_finding_and_a_complete_report():
     from trustml.checks import REGISTRY, register
     from trustml.checks._registry import CheckSpec
 
     def broken(ctx):
         raise RuntimeError("library failed on this model\nsecond line")
 
-    monkeypatch.setitem(REGISTRY, "broken", CheckSpec("broken", "robustness", broken))
     data = hostile_data()
     model = LogisticRegression().fit(*data.take("train")[:2])
-    result = trustml.audit(model, data, checks=["broken", "privacy"], progress=False)
+    with REGISTRY.temporarily("broken", CheckSpec("broken", "robustness", broken)):
+        result = trustml.audit(model, data, checks=["broken", "privacy"], progress=False)
+    assert "broken" not in REGISTRY  # restored
     found = result.finding("broken.error")
     assert found.status == "error" and "RuntimeError: library failed on this model." in (
         found.summary)
@@ -269,7 +270,7 @@ def test_a_check_that_raises_leaves_an_error_finding_and_a_complete_report(monke
         register("new_check", "speed")
 
 
-def test_checks_declare_needs_thresholds_and_clauses(monkeypatch):
+def test_checks_declare_needs_thresholds_and_clauses():
     from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, register
     from trustml.checks._registry import CheckSpec
     # the defaults are the union of what the registered checks declare
@@ -296,7 +297,8 @@ def test_checks_declare_needs_thresholds_and_clauses(monkeypatch):
     def cites_too_much(ctx):
         return [trustml.checks.Finding("x.y", "robustness", "pass", "t", "s",
                                        regulations=["GDPR Art. 22"])]
-    monkeypatch.setitem(REGISTRY, "loose", CheckSpec("loose", "robustness", cites_too_much,
-                                                     clauses=("EU AI Act Art. 15",)))
-    found = trustml.audit(model, data, checks=["loose"], progress=False).finding("loose.error")
+    loose = CheckSpec("loose", "robustness", cites_too_much, clauses=("EU AI Act Art. 15",))
+    with REGISTRY.temporarily("loose", loose):
+        found = trustml.audit(model, data, checks=["loose"], progress=False).finding(
+            "loose.error")
     assert "cites ['GDPR Art. 22'], which the loose check does not declare" in found.summary

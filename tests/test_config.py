@@ -44,15 +44,15 @@ def test_a_failed_gate_exits_1_and_still_writes_the_reports(workdir):
     assert (workdir / "strict" / "report.json").is_file()
 
 
-def test_a_check_that_raises_exits_3_writes_the_reports_and_fails_its_gate(workdir, monkeypatch):
+def test_a_check_that_raises_exits_3_writes_the_reports_and_fails_its_gate(workdir):
     from trustml.checks import REGISTRY
     from trustml.checks._registry import CheckSpec
 
     def broken(ctx):
         raise RuntimeError("the library failed")
 
-    monkeypatch.setitem(REGISTRY, "duplicates", CheckSpec("duplicates", "data quality", broken))
-    res = run("--config", workdir / "audit.yaml", "--out", workdir / "broken")
+    with REGISTRY.temporarily("duplicates", CheckSpec("duplicates", "data quality", broken)):
+        res = run("--config", workdir / "audit.yaml", "--out", workdir / "broken")
     assert res.exit_code == 3
     assert "audit incomplete: the duplicates check(s) raised" in res.output
     report = json.loads((workdir / "broken" / "report.json").read_text())

@@ -9,8 +9,16 @@ import pandas as pd
 import pytest
 
 from trustml import AuditData, audit
-from trustml.explain import Attribution, explain, explained_classes, register_explainer
+from trustml.explain import (
+    EXPLAINERS,
+    Attribution,
+    Explainer,
+    explain,
+    explained_classes,
+    register_explainer,
+)
 from trustml.models import Capabilities, ModelAdapter, register_adapter, wrap
+from trustml.models._adapters import ADAPTERS
 
 
 class NumpyLogit:
@@ -34,7 +42,6 @@ class NumpyLogit:
         return (x - self.mean) / self.scale @ self.w + self.b
 
 
-@register_adapter
 class NumpyLogitAdapter(ModelAdapter):
     kind = "numpy-logit"
 
@@ -60,7 +67,6 @@ class NumpyLogitAdapter(ModelAdapter):
         return isinstance(obj, NumpyLogit)
 
 
-@register_explainer("closed_form", lambda a: isinstance(a, NumpyLogitAdapter), priority=-1)
 def closed_form(adapter, X, *, background=None, seed=0, **kwargs) -> Attribution:
     """Exact linear attributions in log-odds: w_j (x_j - mean_j) / scale_j, mean over the
     background."""
@@ -70,6 +76,31 @@ def closed_form(adapter, X, *, background=None, seed=0, **kwargs) -> Attribution
     return Attribution("closed-form log-odds", features=list(X.columns),
                        values=(x - ref) / m.scale * m.w, target=explained_classes(adapter, X),
                        output_space="log-odds")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def family_registered():
+    """The family and its explainer registered for this module's tests, then removed: the
+    registries are as before for every other test."""
+    with ADAPTERS.temporarily("numpy-logit", NumpyLogitAdapter), EXPLAINERS.temporarily(
+            "closed_form", Explainer("closed_form", lambda a: isinstance(a, NumpyLogitAdapter),
+                                     closed_form, priority=-1)):
+        yield
+    assert "numpy-logit" not in ADAPTERS and "closed_form" not in EXPLAINERS
+
+
+def test_the_decorators_register_and_the_registry_restores():
+    with ADAPTERS.temporarily("numpy-logit", NumpyLogitAdapter):
+        names = ADAPTERS.names()
+        decorated = register_adapter(type("Newest", (NumpyLogitAdapter,), {}))
+        assert ADAPTERS.names()[0].endswith("Newest") and ADAPTERS.names()[1:] == names
+        register_explainer("late", lambda a: False, priority=99)(closed_form)
+        assert EXPLAINERS.values()[-1].name == "late"  # ordered by priority
+        with pytest.raises(ValueError, match="registered twice"):
+            register_adapter(decorated)
+        ADAPTERS.unregister(ADAPTERS.names()[0])
+        EXPLAINERS.unregister(EXPLAINERS.names()[-1])
+        assert ADAPTERS.names() == names
 
 
 @pytest.fixture(scope="module")

@@ -102,6 +102,7 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     """
     from trustml._schema import check_keywords  # the settings' schema, shared with --config
 
+    REGISTRY.load_plugins()  # checks (and their thresholds) other packages add
     check_keywords(checks=checks, thresholds=thresholds, explain_rows=explain_rows, seed=seed,
                    privacy_depth=privacy_depth, quasi_identifiers=quasi_identifiers,
                    cv_folds=cv_folds, n_jobs=n_jobs, phone_regions=phone_regions,

@@ -147,6 +147,7 @@ class Settings(_Section):
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, value):
+        REGISTRY.load_plugins()  # a plug-in's checks bring their thresholds
         for name in value or {}:
             if name not in DEFAULT_THRESHOLDS:
                 raise KeyProblem(name, "unknown threshold"

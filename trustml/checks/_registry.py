@@ -1,8 +1,9 @@
 """The registry of checks and the context they read.
 
 A check is a function ``check(ctx) -> list[Finding]`` registered with :func:`register`. To add
-one, write it in a module of this package, decorate it, and import the module in
-``trustml/checks/__init__.py``.
+one to trustml, write it in a module of this package, decorate it, and import the module in
+``trustml/checks/__init__.py``; another package adds one through the ``trustml.checks`` entry
+point group (:mod:`trustml._registry`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from trustml._registry import Registry
 from trustml.data import LEXICON, PHONE_REGIONS, TEMPLATES, AuditData
 from trustml.errors import TrustMLError
 from trustml.explain import explainers_for
@@ -196,7 +198,7 @@ def _not_meaningful(finding: Finding, reason: str) -> Finding:
                    summary=f"Not meaningful: {reason}. {finding.summary}")
 
 
-REGISTRY: dict[str, CheckSpec] = {}
+REGISTRY = Registry("checks")  # name -> CheckSpec, in report order
 
 
 def register(name: str, challenge: str, *, thresholds: dict | None = None,
@@ -228,8 +230,7 @@ def register(name: str, challenge: str, *, thresholds: dict | None = None,
         ``name`` is registered already, ``challenge`` is not a concern of the report, a need
         is unknown, or a threshold has another default already.
     """
-    if name in REGISTRY:
-        raise ValueError(f"check {name!r} is registered twice")
+    REGISTRY.check_new(name)
     if challenge not in CHALLENGES:
         raise ValueError(f"check {name!r}: challenge {challenge!r} is not one of {CHALLENGES}")
     unknown = set(needs) - set(NEEDS)
@@ -241,8 +242,8 @@ def register(name: str, challenge: str, *, thresholds: dict | None = None,
         raise ValueError(f"check {name!r}: thresholds {sorted(clash)} have other defaults")
 
     def decorate(func):
-        REGISTRY[name] = CheckSpec(name, challenge, func, thresholds, tuple(clauses),
-                                   tuple(needs), model_dependent)
+        REGISTRY.register(name, CheckSpec(name, challenge, func, thresholds, tuple(clauses),
+                                          tuple(needs), model_dependent))
         DEFAULT_THRESHOLDS.update(thresholds)
         return func
     return decorate

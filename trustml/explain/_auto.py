@@ -44,7 +44,7 @@ def explain(adapter: ModelAdapter, X, *, background=None, method: str = "auto",
     **kwargs
         Passed to the explainer (e.g. ``n_steps``).
     """
-    names = ["auto", *dict.fromkeys(e.name for e in EXPLAINERS)]
+    names = ["auto", *dict.fromkeys(e.name for e in EXPLAINERS.values())]
     if method not in names:
         raise ConfigError(f"method: {method!r} is not one of {names}")
     fitting = explainers_for(adapter)

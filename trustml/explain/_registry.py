@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from trustml._registry import Registry
 from trustml.explain._attribution import Attribution
 
 
@@ -38,21 +39,23 @@ class Explainer:
     audit_kwargs: dict = field(default_factory=dict)
 
 
-EXPLAINERS: list[Explainer] = []
+# Keyed "name/module.function" (several families may share a method name), by priority.
+EXPLAINERS = Registry("explainers", order=lambda e: e.priority)
 
 
 def register_explainer(name: str, applies: Callable, *, priority: int,
                        audit_rows: int | None = None, audit_kwargs: dict | None = None):
     """Decorator registering ``func(adapter, X, *, background, seed, **kwargs)`` as explainer
-    ``name`` for the adapters ``applies`` accepts."""
+    ``name`` for the adapters ``applies`` accepts (another package: through the
+    ``trustml.explainers`` entry point group)."""
     def decorate(func):
-        EXPLAINERS.append(Explainer(name, applies, func, priority, audit_rows,
-                                    dict(audit_kwargs or {})))
-        EXPLAINERS.sort(key=lambda e: e.priority)
+        EXPLAINERS.register(f"{name}/{func.__module__}.{func.__qualname__}",
+                            Explainer(name, applies, func, priority, audit_rows,
+                                      dict(audit_kwargs or {})))
         return func
     return decorate
 
 
 def explainers_for(adapter) -> list[Explainer]:
     """The explainers that apply to ``adapter``, its default first."""
-    return [e for e in EXPLAINERS if e.applies(adapter)]
+    return [e for e in EXPLAINERS.values() if e.applies(adapter)]

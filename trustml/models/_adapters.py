@@ -18,6 +18,7 @@ import torch
 from sklearn.base import clone
 from torch import nn
 
+from trustml._registry import Registry
 from trustml.data import TabularEncoder
 from trustml.errors import ConfigError
 from trustml.models._capabilities import Capabilities
@@ -28,13 +29,15 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-_FAMILIES: list[type[ModelAdapter]] = []  # newest first: wrap() offers an object to each
+# Adapter families by class name, newest first: wrap() offers an object to each in turn.
+ADAPTERS = Registry("adapters", newest_first=True)
 
 
 def register_adapter(cls: type[ModelAdapter]) -> type[ModelAdapter]:
     """Class decorator: :func:`wrap` offers objects to ``cls.accepts``, newest family first
-    (so a family registered later, which is more specific, is asked before the built-ins)."""
-    _FAMILIES.insert(0, cls)
+    (so a family registered later, which is more specific, is asked before the built-ins).
+    Another package registers one through the ``trustml.adapters`` entry point group."""
+    ADAPTERS.register(f"{cls.__module__}.{cls.__qualname__}", cls)
     return cls
 
 
@@ -379,7 +382,7 @@ def wrap(obj, *, tokenizer=None, encoder: TabularEncoder | None = None,
     """
     if isinstance(obj, ModelAdapter):
         return obj
-    for family in _FAMILIES:
+    for family in ADAPTERS.values():
         if family.accepts(obj, tokenizer=tokenizer):
             return family.adapt(obj, tokenizer=tokenizer, encoder=encoder, task=task, **kwargs)
     raise ConfigError(f"model: cannot wrap a {type(obj).__name__}; pass a scikit-learn "
