@@ -37,15 +37,14 @@ import numpy as np
 import torch
 from scipy import stats
 
-from trustml._recipes import (
-    CATALOGUE,
+from trustml._recipe_run import (
     build_adapter,
-    load_recipe,
     load_recipe_data,
     run_recipe,
     train_like_recipe,
     trained_rows,
 )
+from trustml._recipes import CATALOGUE, load_recipe
 from trustml.privacy import PrivacyLedger
 
 RECIPES = CATALOGUE

@@ -6,7 +6,8 @@ import skops.io as sio
 import torch
 from click.testing import CliRunner
 
-from trustml._recipes import CATALOGUE, load_recipe_data
+from trustml._recipe_run import load_recipe_data
+from trustml._recipes import CATALOGUE
 from trustml.cli import main
 from trustml.data import load_arrests
 

@@ -253,7 +253,7 @@ def test_hugging_face_forward_gives_the_models_own_answers_and_trains_with_dp(na
 def test_lora_adapters_are_merged_into_a_plain_directory(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from trustml._recipes import _hugging_face, _save_model
+    from trustml._recipe_run import _hugging_face, _save_model
     from trustml.data import AuditData
 
     tok, models = tiny_classifiers()

@@ -195,7 +195,8 @@ def test_probe_route_trains_a_head_on_cached_features(tmp_path, data_dir, monkey
 
 
 def test_lstm_on_frozen_pretrained_embeddings(tmp_path, data_dir, monkeypatch):
-    from trustml._recipes import build_adapter, load_recipe
+    from trustml._recipe_run import build_adapter
+    from trustml._recipes import load_recipe
     from trustml.data import load_tweets
 
     recipe = load_recipe(RECIPES / "lstm-text", ["model.embeddings=frozen", "model.hidden=[16]"])

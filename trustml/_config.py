@@ -72,7 +72,7 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
     model section) and ``data``: ``data`` with its training split cut to the rows the recipe
     trained on, which must be exactly those rows (else membership attacks would call rows the
     model never saw members)."""
-    from trustml._recipes import build_adapter, train_like_recipe, trained_rows
+    from trustml._recipe_run import build_adapter, train_like_recipe, trained_rows
     from trustml.privacy import PrivacyLedger, PrivacyRecord
 
     path = Path(spec["training_record"])
@@ -189,7 +189,7 @@ def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0
 def _torch(model: dict, source: str, data: AuditData, seed: int, target: tuple):
     """The architecture ``model`` (a recipe's model section) with the state dict at ``source``
     (no pickle: safetensors, or ``torch.load`` with ``weights_only=True``)."""
-    from trustml._recipes import build_adapter
+    from trustml._recipe_run import build_adapter
     from trustml.models import load_weights
 
     adapter = build_adapter(model, data, seed, target)

@@ -227,7 +227,8 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
     (resume with --resume).
     """
     from trustml._files import check_writable_dir
-    from trustml._recipes import load_recipe, run_recipe
+    from trustml._recipe_run import run_recipe
+    from trustml._recipes import load_recipe
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     loaded = load_recipe(recipe, list(overrides))

@@ -304,22 +304,50 @@ def _sample(n: int, size: int, seed: int) -> np.ndarray | None:
 @register("mitigation", "fairness", clauses=MITIGATION_REGS, model_dependent=True,
           needs=("sensitive", "binary"))
 def mitigation(ctx: AuditContext) -> list[Finding]:
-    data = ctx.data
-    x_train, y_train, s_train = data.take("train")
-    x_test, y_test, s_test = data.take("test")
-    sampled = {}
+    train, test, sampled = _mitigation_rows(ctx)
+    metrics, unjudged = _mitigate(ctx, train, test, sampled)
+    if not metrics:
+        return [Finding("fairness.mitigation", "fairness", "not_run", "What mitigation would cost",
+                        f"Not judged: fewer than two groups of {_names(unjudged)} have "
+                        f"{ctx.thresholds['min_group_size']} held-out rows or more "
+                        "(min_group_size), so no gap between groups can be measured or "
+                        "mitigated.", metrics={"unjudged": unjudged},
+                        regulations=MITIGATION_REGS)]
+    rows = [[r["feature"], METHODS[r["method"]], r["constraint"],
+             *(f"{r['before'][m]:.3f} -> {r['after'][m]:.3f}"
+               for m in ("accuracy", "demographic_parity_difference",
+                         "equalized_odds_difference"))] for r in metrics.values()]
+    return [Finding("fairness.mitigation", "fairness", "info",
+                    "What mitigation would cost",
+                    _mitigation_summary(ctx, metrics, unjudged, sampled), metrics=metrics,
+                    tables=[Table("Before -> after mitigation (test split, groups large "
+                                  "enough to judge)",
+                                  ["feature", "method", "constraint", "accuracy",
+                                   "demographic parity diff.", "equalized odds diff."], rows)],
+                    regulations=MITIGATION_REGS)]
+
+
+def _mitigation_rows(ctx: AuditContext):
+    """Training and held-out (x, y, sensitive), each a seeded sample when the split is larger
+    than mitigation's budget, and what was sampled."""
+    splits, sampled = {}, {}
     for split, size, seed in (("train", MITIGATION_FIT_ROWS, ctx.seed),
                               ("test", MITIGATION_TEST_ROWS, ctx.seed + 1)):
-        x, y, s = data.take(split)
+        x, y, s = ctx.data.take(split)
         take = _sample(len(y), size, seed)
         if take is not None:
             sampled[split] = {"rows": len(take), "of": len(y), "seed": seed}
-            if split == "train":
-                x_train, y_train, s_train = select_rows(x, take), y[take], select_rows(s, take)
-            else:
-                x_test, y_test, s_test = select_rows(x, take), y[take], select_rows(s, take)
-    rows, metrics, unjudged = [], {}, []
-    for feature in data.sensitive_names:
+            x, y, s = select_rows(x, take), y[take], select_rows(s, take)
+        splits[split] = (x, y, s)
+    return splits["train"], splits["test"], sampled
+
+
+def _mitigate(ctx: AuditContext, train, test, sampled) -> tuple[dict, list]:
+    """Every mitigation fitted on ``train`` and judged on the groups of ``test`` large enough
+    to judge, per sensitive feature; the features with fewer than two such groups."""
+    (x_train, y_train, s_train), (x_test, y_test, s_test) = train, test
+    metrics, unjudged = {}, []
+    for feature in ctx.data.sensitive_names:
         idx = _judged_rows(s_test[feature], ctx.thresholds["min_group_size"])
         if s_test[feature].iloc[idx].nunique() < 2:
             unjudged.append(feature)
@@ -334,20 +362,10 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
                                      "constraint": constraint}
             if sampled:  # kept with each result: a reader of one entry sees it
                 metrics[key]["sampled"] = sampled
-            b, a = result["before"], result["after"]
-            rows.append([feature, METHODS[method], constraint,
-                         f"{b['accuracy']:.3f} -> {a['accuracy']:.3f}",
-                         f"{b['demographic_parity_difference']:.3f} -> "
-                         f"{a['demographic_parity_difference']:.3f}",
-                         f"{b['equalized_odds_difference']:.3f} -> "
-                         f"{a['equalized_odds_difference']:.3f}"])
-    if not metrics:
-        return [Finding("fairness.mitigation", "fairness", "not_run", "What mitigation would cost",
-                        f"Not judged: fewer than two groups of {_names(unjudged)} have "
-                        f"{ctx.thresholds['min_group_size']} held-out rows or more "
-                        "(min_group_size), so no gap between groups can be measured or "
-                        "mitigated.", metrics={"unjudged": unjudged},
-                        regulations=MITIGATION_REGS)]
+    return metrics, unjudged
+
+
+def _mitigation_summary(ctx: AuditContext, metrics: dict, unjudged: list, sampled: dict) -> str:
     best = min(metrics.values(), key=lambda r: r["after"]["demographic_parity_difference"])
     summary = ("Mitigation can trade accuracy for equal treatment: group-specific decision "
                "thresholds work on any model"
@@ -371,10 +389,4 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
     if unjudged:
         summary += (f" Not judged: {_names(unjudged)}, with fewer than two groups of "
                     f"{ctx.thresholds['min_group_size']} held-out rows or more.")
-    return [Finding("fairness.mitigation", "fairness", "info",
-                    "What mitigation would cost", summary, metrics=metrics,
-                    tables=[Table("Before -> after mitigation (test split, groups large "
-                                  "enough to judge)",
-                                  ["feature", "method", "constraint", "accuracy",
-                                   "demographic parity diff.", "equalized odds diff."], rows)],
-                    regulations=MITIGATION_REGS)]
+    return summary

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Over 400 lines on purpose: one class, its three constructors and the validators they share;
+# split, the checks each constructor makes would drift apart.
+
 import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal, Mapping, Sequence
@@ -135,31 +138,7 @@ class AuditData:
             raise DataError(f"data: column names {twice} appear more than once; rename the "
                             "columns so each name is unique")
         frame = frame.set_axis(columns, axis=1).reset_index(drop=True)
-        if label not in columns:
-            raise DataError(f"label: column {label!r} is not in the data; "
-                            f"pass label= one of {columns}")
-        sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
-        for col in sensitive:
-            if col not in columns:
-                raise DataError(f"sensitive: column {col!r} is not in the data; "
-                                f"pass sensitive= columns among {columns}")
-        if features is None:
-            features = [c for c in columns if c != label and c not in sensitive]
-        else:
-            features = list(features)
-            if len(set(features)) < len(features):
-                raise DataError(f"features: {features} names a column more than once; list "
-                                "each input column once")
-            for col in features:
-                if col not in columns:
-                    raise DataError(f"features: column {col!r} is not in the data; "
-                                    f"pass features= columns among {columns}")
-            if label in features:
-                raise DataError(f"features: the label column {label!r} cannot be a model input; "
-                                "remove it from features=")
-        if not features:
-            raise DataError("features: no input columns are left after removing the label and "
-                            "sensitive columns; pass features= explicitly")
+        sensitive, features = _roles(columns, label, sensitive, features)
         if missing not in ("error", "drop"):
             raise DataError(f"missing: {missing!r} is not 'error' or 'drop'")
         # sensitive values are counted as _sensitive_frame treats them: NaN becomes "missing"
@@ -346,6 +325,37 @@ class AuditData:
 
 
 # ---------------------------------------------------------------------- validation helpers
+def _roles(columns: list, label: str, sensitive, features) -> tuple[list, list]:
+    """The sensitive and input columns, checked against ``columns`` (inputs default to every
+    column but the label and the sensitive ones)."""
+    if label not in columns:
+        raise DataError(f"label: column {label!r} is not in the data; "
+                        f"pass label= one of {columns}")
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+    for col in sensitive:
+        if col not in columns:
+            raise DataError(f"sensitive: column {col!r} is not in the data; "
+                            f"pass sensitive= columns among {columns}")
+    if features is None:
+        features = [c for c in columns if c != label and c not in sensitive]
+    else:
+        features = list(features)
+        if len(set(features)) < len(features):
+            raise DataError(f"features: {features} names a column more than once; list "
+                            "each input column once")
+        for col in features:
+            if col not in columns:
+                raise DataError(f"features: column {col!r} is not in the data; "
+                                f"pass features= columns among {columns}")
+        if label in features:
+            raise DataError(f"features: the label column {label!r} cannot be a model input; "
+                            "remove it from features=")
+    if not features:
+        raise DataError("features: no input columns are left after removing the label and "
+                        "sensitive columns; pass features= explicitly")
+    return sensitive, features
+
+
 def _check_options(task: str, test_size, seed) -> None:
     """The split's settings, checked before any work."""
     if task not in _TASKS:

@@ -38,6 +38,9 @@ What changes underneath, with trustml's own pieces (those ``train_private`` uses
 
 from __future__ import annotations
 
+# Over 400 lines on purpose: one Trainer subclass whose methods override its hooks together
+# (sampling, clipping, charging the ledger); its module docstring is a fifth of it.
+
 import copy
 import json
 import math

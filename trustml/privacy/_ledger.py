@@ -24,6 +24,9 @@ directory copy to compare against, and training on a subset or near-duplicate of
 
 from __future__ import annotations
 
+# Over 400 lines on purpose: the ledger file format, its hash chain, lock and reader are one
+# threat model (module docstring); split, a reader could skip a check a writer relies on.
+
 import datetime as _dt
 import functools
 import hashlib

@@ -14,6 +14,9 @@ with a claim at least as large as the spending behind it.
 
 from __future__ import annotations
 
+# Over 400 lines on purpose: the run object and its one entry point; half is docstrings
+# (train_private documents its 28 keywords).
+
 import contextlib
 import os
 import secrets
@@ -365,6 +368,28 @@ class _PrivateRun:
             prior_runs=len(self.prior))
 
 
+def check_run_options(*, clipping, ema, optimizer, compose, resume, checkpoint_dir,
+                      names: dict | None) -> None:
+    """The run's choices (not its numbers: :func:`check_training_settings`), before any work."""
+    names = names or {}
+    if clipping not in CLIPPING:
+        raise ConfigError(f"{names.get('clipping', 'clipping')}: unknown method {clipping!r}; "
+                          f"use one of {list(CLIPPING)}")
+    if ema is not None and (isinstance(ema, bool) or not 0.0 <= ema < 1.0):
+        raise ConfigError(f"{names.get('ema', 'ema')}: {ema!r} must be a decay in [0, 1), "
+                          "e.g. 0.99")
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"{names.get('optimizer', 'optimizer')}: {optimizer!r} is not one of "
+                          f"{sorted(OPTIMIZERS)}")
+    if not isinstance(compose, bool):
+        raise ConfigError(f"{names.get('compose', 'compose')}: {compose!r} must be true or "
+                          "false")
+    if resume and checkpoint_dir is None:
+        raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
+    if checkpoint_dir is not None:
+        check_writable_dir(checkpoint_dir, flag=names.get("checkpoint_dir", "checkpoint_dir"))
+
+
 def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
                   delta: float | None = None, epochs: int = 5, batch_size: int = 256,
                   max_grad_norm: float = 1.0, lr: float = 1e-3, accountant: str = "prv",
@@ -466,28 +491,13 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     (adapter, PrivacyRecord)
     """
     check_privacy_params(target_epsilon, delta, accountant, names=names)
-    if clipping not in CLIPPING:
-        raise ConfigError(f"{(names or {}).get('clipping', 'clipping')}: unknown method "
-                          f"{clipping!r}; use one of {list(CLIPPING)}")
     n = len(y)
     check_training_settings(n=n, delta=delta, epochs=epochs, batch_size=batch_size, lr=lr,
                             max_grad_norm=max_grad_norm, max_steps=max_steps,
                             max_physical_batch_size=max_physical_batch_size,
                             noise_multiplier=noise_multiplier, names=names)
-    if ema is not None and (isinstance(ema, bool) or not 0.0 <= ema < 1.0):
-        raise ConfigError(f"{(names or {}).get('ema', 'ema')}: {ema!r} must be a decay in "
-                          "[0, 1), e.g. 0.99")
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError(f"{(names or {}).get('optimizer', 'optimizer')}: {optimizer!r} is "
-                          f"not one of {sorted(OPTIMIZERS)}")
-    if not isinstance(compose, bool):
-        raise ConfigError(f"{(names or {}).get('compose', 'compose')}: {compose!r} must be "
-                          "true or false")
-    if resume and checkpoint_dir is None:
-        raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
-    if checkpoint_dir is not None:
-        check_writable_dir(checkpoint_dir, flag=(names or {}).get("checkpoint_dir",
-                                                                  "checkpoint_dir"))
+    check_run_options(clipping=clipping, ema=ema, optimizer=optimizer, compose=compose,
+                      resume=resume, checkpoint_dir=checkpoint_dir, names=names)
     if accountant == "gdp":
         warnings.warn("accountant='gdp' is an asymptotic approximation and can under-state "
                       "epsilon; prefer 'prv' or 'rdp'", stacklevel=2)
