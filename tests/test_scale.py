@@ -48,15 +48,18 @@ def test_n_jobs_zero_is_refused_by_name(fitted):
 
 
 def test_mitigation_states_its_samples_and_is_unchanged_below_them(fitted, monkeypatch):
-    from trustml.data import AuditData
+    from trustml.data import AuditData, sample_rows
     data, model = fitted
     frame = data.features.assign(colour=data.sensitive["colour"],
                                  released=[data.class_names[i] for i in data.labels])
     small = AuditData.from_frame(frame.sample(n=800, random_state=0), label="released",
                                  sensitive=["colour"], positive_label="Yes")
     # below the sizes every row is used, as before (tests/test_mitigation.py's results)
-    assert fairness_checks._sample(fairness_checks.MITIGATION_FIT_ROWS,
-                                   fairness_checks.MITIGATION_FIT_ROWS, 0) is None
+    assert sample_rows(fairness_checks.MITIGATION_FIT_ROWS,
+                       fairness_checks.MITIGATION_FIT_ROWS, 0) is None
+    drawn = sample_rows(1000, 10, 3)  # sorted, distinct, and said as it was drawn
+    assert drawn.record() == {"rows": 10, "of": 1000, "seed": 3}
+    assert list(drawn.positions) == sorted(set(drawn.positions.tolist()))
     monkeypatch.setattr(fairness_checks, "MITIGATION_FIT_ROWS", 200)
     monkeypatch.setattr(fairness_checks, "MITIGATION_TEST_ROWS", 150)
     part = trustml.audit(model, small, checks=["mitigation"], progress=False)

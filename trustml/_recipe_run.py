@@ -24,6 +24,7 @@ from trustml.data import (
     load_rotten_tomatoes,
     load_tweets,
     read_data,
+    sample_rows,
 )
 from trustml.errors import ConfigError, DataNotFoundError, ModelLoadError
 from trustml.metrics import classification_metrics, regression_metrics
@@ -317,7 +318,7 @@ def trained_rows(recipe: dict, data: AuditData) -> AuditData:
     rows, n = spec.get("rows"), len(data.train_idx)
     if rows is None or rows >= n or not (data.kind == "tabular" or "path" in spec):
         return data
-    keep = np.sort(np.random.default_rng(seed).choice(n, rows, replace=False))
+    keep = sample_rows(n, rows, seed).positions
     return dataclasses.replace(data, train_idx=data.train_idx[keep])
 
 

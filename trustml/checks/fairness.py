@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from trustml.checks._registry import AuditContext, register
-from trustml.data import select_rows
+from trustml.data import sample_rows, select_rows
 from trustml.fairness import (
     before_after,
     group_metrics,
@@ -294,13 +294,6 @@ MITIGATION_FIT_ROWS = 10_000
 MITIGATION_TEST_ROWS = 20_000
 
 
-def _sample(n: int, size: int, seed: int) -> np.ndarray | None:
-    """Sorted positions of ``size`` of ``n`` rows drawn with ``seed``; None when ``n <= size``."""
-    if n <= size:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
-
-
 @register("mitigation", "fairness", clauses=MITIGATION_REGS, model_dependent=True,
           needs=("sensitive", "binary"))
 def mitigation(ctx: AuditContext) -> list[Finding]:
@@ -334,10 +327,11 @@ def _mitigation_rows(ctx: AuditContext):
     for split, size, seed in (("train", MITIGATION_FIT_ROWS, ctx.seed),
                               ("test", MITIGATION_TEST_ROWS, ctx.seed + 1)):
         x, y, s = ctx.data.take(split)
-        take = _sample(len(y), size, seed)
+        take = sample_rows(len(y), size, seed)
         if take is not None:
-            sampled[split] = {"rows": len(take), "of": len(y), "seed": seed}
-            x, y, s = select_rows(x, take), y[take], select_rows(s, take)
+            sampled[split] = take.record()
+            x, y, s = (select_rows(x, take.positions), y[take.positions],
+                       select_rows(s, take.positions))
         splits[split] = (x, y, s)
     return splits["train"], splits["test"], sampled
 

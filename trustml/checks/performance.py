@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from trustml.checks._registry import AuditContext, register
-from trustml.data import select_rows
+from trustml.data import sample_rows, select_rows
 from trustml.metrics import (
     calibration,
     classification_metrics,
@@ -219,10 +219,9 @@ def cross_validation(ctx: AuditContext) -> list[Finding]:
     data, regression = ctx.data, ctx.data.task == "regression"
     inputs, labels, sampled = data.inputs, data.labels, None
     if k >= 2 and data.n_rows > CV_MAX_ROWS:
-        take = np.sort(np.random.default_rng(ctx.seed).choice(data.n_rows, CV_MAX_ROWS,
-                                                               replace=False))
-        inputs, labels = select_rows(inputs, take), labels[take]
-        sampled = {"rows": CV_MAX_ROWS, "of": data.n_rows, "seed": ctx.seed}
+        take = sample_rows(data.n_rows, CV_MAX_ROWS, ctx.seed)
+        inputs, labels = select_rows(inputs, take.positions), labels[take.positions]
+        sampled = take.record()
     smallest = len(labels) if regression else int(np.bincount(labels).min())
     asked = k
     if 2 <= smallest < k:

@@ -12,6 +12,7 @@ from functools import partial
 import numpy as np
 
 from trustml.checks._registry import AuditContext, register
+from trustml.data import sample_rows
 from trustml.report._finding import Finding, Table
 from trustml.robustness import (
     changed_rows,
@@ -36,7 +37,8 @@ def _perturbed(ctx: AuditContext) -> tuple[object, dict]:
     for tabular data without a numeric input column to add noise to."""
     data, rng = ctx.data, np.random.default_rng(ctx.seed)
     x, y, _ = data.take("test")
-    keep = np.sort(rng.permutation(len(y))[:MAX_ROWS[data.kind]])
+    take = sample_rows(len(y), MAX_ROWS[data.kind], ctx.seed)
+    keep = np.arange(len(y)) if take is None else take.positions
     if data.kind == "text":
         x = [x[i] for i in keep]
         return x, text_variants(x, rng)

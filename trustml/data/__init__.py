@@ -23,7 +23,7 @@ from trustml.data._table_scan import (
     table_pii,
 )
 from trustml.data._redaction import Redactor, data_strings, redact_pieces
-from trustml.data._rows import concat_rows, select_rows
+from trustml.data._rows import RowSample, concat_rows, sample_rows, select_rows
 from trustml.data._loaders import (
     cache_dir,
     find_data_file,
@@ -37,11 +37,11 @@ from trustml.data._loaders import (
     read_texts,
 )
 
-__all__ = ["AuditData", "LEXICON", "OrdinalCodec", "PIIMatch", "PHONE_REGIONS", "Redactor",
+__all__ = ["RowSample", "AuditData", "LEXICON", "OrdinalCodec", "PIIMatch", "PHONE_REGIONS", "Redactor",
            "TEMPLATES", "TabularEncoder",
            "cache_dir", "data_strings", "direct_identifiers", "find_data_file", "k_anonymity",
            "load_adult",
            "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets", "name_kind",
            "pii_summary", "plain_kind", "propose_quasi_identifiers", "reidentification",
-           "read_data", "read_lexicon", "read_table", "read_templates", "read_texts", "redact", "redact_pieces", "scan_pii", "select_rows",
+           "read_data", "read_lexicon", "read_table", "read_templates", "read_texts", "redact", "redact_pieces", "sample_rows", "scan_pii", "select_rows",
            "split_overlap", "table_pii", "concat_rows"]

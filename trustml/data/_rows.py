@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -18,3 +20,24 @@ def concat_rows(*parts):
     if isinstance(parts[0], pd.DataFrame):
         return pd.concat(parts, ignore_index=True)
     return [item for part in parts for item in part]
+
+
+@dataclass(frozen=True)
+class RowSample:
+    """Rows drawn for a costly step, and what to say about it (``record()``)."""
+
+    positions: np.ndarray  # sorted
+    of: int
+    seed: int
+
+    def record(self) -> dict:
+        """``{"rows", "of", "seed"}``: kept with the result it bounded, so a reader knows."""
+        return {"rows": len(self.positions), "of": self.of, "seed": self.seed}
+
+
+def sample_rows(n: int, size: int, seed: int) -> RowSample | None:
+    """``size`` of ``n`` row positions drawn without replacement with ``seed`` (sorted); None
+    when ``n <= size``: every row is used. The one way trustml bounds a step's rows."""
+    if n <= size:
+        return None
+    return RowSample(np.sort(np.random.default_rng(seed).choice(n, size, replace=False)), n, seed)

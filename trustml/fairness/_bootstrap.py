@@ -2,7 +2,7 @@
 from weighted counts (``numpy.bincount``), instead of recomputing each metric per draw through
 pandas as Fairlearn's ``MetricFrame`` does.
 
-The draws are Fairlearn's own: :func:`fairlearn_draws` reproduces the rows ``MetricFrame``
+The draws are Fairlearn's own: :func:`trustml.metrics._bootstrap.fairlearn_draws` reproduces the rows ``MetricFrame``
 resamples for a given ``random_state``, so with the same seed the intervals equal Fairlearn's
 (tests/test_fairness.py compares them), at a fraction of the cost (bench/fairness_speed.py).
 A group absent from a draw has no value in it (NaN), as in Fairlearn.
@@ -18,15 +18,6 @@ BINARY = ("accuracy", "selection_rate", "true_positive_rate", "false_positive_ra
           "roc_auc")
 REGRESSION = ("mean_absolute_error", "root_mean_squared_error", "mean_error", "mean_prediction",
               "mean_target")
-
-
-def fairlearn_draws(n: int, n_boot: int, seed: int):
-    """Row indices of each bootstrap draw, as ``MetricFrame(n_boot=, random_state=seed)``
-    resamples them (one ``RandomState`` per draw, seeded from ``default_rng(seed)``)."""
-    seeds = np.random.default_rng(seed).integers(0, np.iinfo(np.uint32).max, size=n_boot,
-                                                 dtype=np.uint32)
-    for s in seeds:
-        yield np.random.RandomState(s).randint(0, n, size=n)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:

@@ -24,12 +24,8 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from trustml.fairness._bootstrap import (
-    binary_draws,
-    fairlearn_draws,
-    regression_draws,
-    spread,
-)
+from trustml.fairness._bootstrap import binary_draws, regression_draws, spread
+from trustml.metrics._bootstrap import fairlearn_draws, interval, mean_interval
 
 BINARY_METRICS = {
     "accuracy": accuracy_score,
@@ -45,7 +41,6 @@ REGRESSION_METRICS = {
     "mean_prediction": lambda y, p: float(np.mean(p)),
     "mean_target": lambda y, p: float(np.mean(y)),
 }
-CI = (0.025, 0.975)
 
 
 def _clean(value) -> float | None:
@@ -163,7 +158,7 @@ def _compare(kind: str, y_true, y_pred, groups: pd.Series, score, min_group_size
             row[m] = _clean(full.by_group.loc[g, m])
             if n_boot:
                 column = boot[m][:, order.index(g)]
-                row[f"{m}_ci"] = [_clean(q) for q in np.quantile(column, CI)]
+                row[f"{m}_ci"] = [_clean(q) for q in interval(column)]
         rows.append(row)
 
     out = {"feature": groups.name, "by_group": rows, "small_groups": small,
@@ -179,9 +174,9 @@ def _compare(kind: str, y_true, y_pred, groups: pd.Series, score, min_group_size
     if n_boot:
         judged_boot = boot if judged is full else draws(judged_mask)[1]
         spreads = {m: spread(judged_boot[m]) for m in names}
-        out["difference_ci"] = {m: [_clean(q) for q in np.quantile(spreads[m][0], CI)]
+        out["difference_ci"] = {m: [_clean(q) for q in interval(spreads[m][0])]
                                 for m in names}
-        out["ratio_ci"] = {m: [_clean(q) for q in np.quantile(spreads[m][1], CI)]
+        out["ratio_ci"] = {m: [_clean(q) for q in interval(spreads[m][1])]
                            for m in names}
     return out, judged
 
@@ -263,7 +258,6 @@ def paired_accuracy_change(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.nd
                            groups: pd.Series, *, n_boot: int = 100, seed: int = 0) -> list[dict]:
     """Per group, accuracy of ``pred_a`` minus accuracy of ``pred_b`` with a paired bootstrap
     95% interval (rows resampled within the group, both models on the same rows)."""
-    rng = np.random.default_rng(seed)
     correct_a = np.asarray(pred_a) == np.asarray(y_true)
     correct_b = np.asarray(pred_b) == np.asarray(y_true)
     out = []
@@ -273,7 +267,6 @@ def paired_accuracy_change(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.nd
         delta = correct_a[idx].astype(float) - correct_b[idx].astype(float)
         row = {"group": str(g), "count": len(idx), "change": float(delta.mean())}
         if n_boot:
-            draws = delta[rng.integers(0, len(idx), size=(n_boot, len(idx)))].mean(1)
-            row["change_ci"] = [float(q) for q in np.quantile(draws, CI)]
+            row["change_ci"] = list(mean_interval(delta, n_boot=n_boot, seed=seed))
         out.append(row)
     return out

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from trustml.data import LEXICON, TEMPLATES, read_lexicon, read_templates
+from trustml.metrics._bootstrap import draws, interval
 
 
 def _capitalise(sentence: str) -> str:
@@ -51,7 +52,6 @@ def identity_probe(adapter, *, templates: Sequence[str] | str | Path | None = No
     """
     templates = read_templates(templates) if templates is not None else TEMPLATES
     lexicon = read_lexicon(lexicon) if lexicon is not None else LEXICON
-    rng = np.random.default_rng(seed)
     results = []
     for category, groups in lexicon.items():
         terms = [(g, term) for g, ts in groups.items() for term in ts]
@@ -68,10 +68,9 @@ def identity_probe(adapter, *, templates: Sequence[str] | str | Path | None = No
                "gap": gap, "highest": names[int(means.argmax())],
                "lowest": names[int(means.argmin())]}
         if n_boot:
-            picks = rng.integers(0, len(templates), size=(n_boot, len(templates)))
+            picks = np.concatenate(list(draws(len(templates), n_boot, seed)))
             boot = by_group[:, picks].mean(2)                           # (groups, n_boot)
-            gaps = boot.max(0) - boot.min(0)
-            row["gap_ci"] = [float(q) for q in np.quantile(gaps, [0.025, 0.975])]
+            row["gap_ci"] = interval(boot.max(0) - boot.min(0))
         term_means = scores.mean(1)
         center = term_means.mean()
         order = np.argsort(-np.abs(term_means - center))

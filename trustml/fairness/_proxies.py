@@ -14,7 +14,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 
-from trustml.data import OrdinalCodec
+from trustml.data import OrdinalCodec, sample_rows
 
 MAX_ROWS = 5000  # a sample this size pins an AUC to about +-0.01; more rows add little
 
@@ -42,9 +42,9 @@ def proxy_strength(features: pd.DataFrame, sensitive: pd.Series, *, seed: int = 
         ``by_feature`` (list of ``{"input", "auc"}``, strongest first; depth-3 trees), and
         ``rows`` used.
     """
-    if len(features) > MAX_ROWS:
-        take = np.random.default_rng(seed).choice(len(features), MAX_ROWS, replace=False)
-        features, sensitive = features.iloc[take], sensitive.iloc[take]
+    take = sample_rows(len(features), MAX_ROWS, seed)
+    if take is not None:
+        features, sensitive = features.iloc[take.positions], sensitive.iloc[take.positions]
     x = OrdinalCodec().fit(features).encode(features)
     s = np.asarray(sensitive).astype(str)
     by_feature = [{"input": col, "auc": _cv_auc(x[:, [j]], s, 3, seed)}

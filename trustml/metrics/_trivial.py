@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-BOOT_BLOCK = 50  # bootstrap draws per block: bounds memory at BOOT_BLOCK x rows indices
+from trustml.metrics._bootstrap import draws as bootstrap_draws
+from trustml.metrics._bootstrap import interval
 
 
 def versus_trivial(y_test: np.ndarray, answers: np.ndarray, y_train: np.ndarray, *,
@@ -38,7 +39,7 @@ def versus_trivial(y_test: np.ndarray, answers: np.ndarray, y_train: np.ndarray,
         squared error removed); ``working`` (bool) and ``rows``.
     """
     y_test, answers = np.asarray(y_test), np.asarray(answers)
-    draws = _draws(len(y_test), n_boot, seed)
+    draws = bootstrap_draws(len(y_test), n_boot, seed)
     if regression:
         trivial = float(np.mean(y_train))
         gain_rows = (y_test - trivial) ** 2 - (y_test - answers) ** 2
@@ -56,7 +57,7 @@ def versus_trivial(y_test: np.ndarray, answers: np.ndarray, y_train: np.ndarray,
                "model_balanced": float(model_bal[0]), "trivial_balanced": float(trivial_bal[0]),
                "gain": float(model_bal[0] - trivial_bal[0])}
         boot = np.concatenate([np.subtract(*_balanced(y_test[idx], right[idx])) for idx in draws])
-    low, high = np.percentile(boot, [2.5, 97.5])
+    low, high = interval(boot)
     return out | {"gain_ci": [float(low), float(high)], "working": bool(low > 0),
                   "rows": int(len(y_test))}
 
@@ -72,17 +73,3 @@ def _balanced(labels: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.nda
     recall = np.divide(hits, counts, out=np.zeros_like(hits), where=present)
     classes = present.sum(axis=1)
     return recall.sum(axis=1) / classes, 1.0 / classes
-
-
-def _draws(n: int, n_boot: int, seed: int):
-    """``n_boot`` bootstrap draws of ``n`` row positions, in blocks of at most BOOT_BLOCK."""
-    rng = np.random.default_rng(seed)
-    for start in range(0, n_boot, BOOT_BLOCK):
-        yield rng.integers(0, n, size=(min(BOOT_BLOCK, n_boot - start), n))
-
-
-def mean_interval(values: np.ndarray, *, n_boot: int = 200, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of the mean of ``values`` over rows drawn with replacement."""
-    means = np.concatenate([values[idx].mean(axis=1) for idx in _draws(len(values), n_boot, seed)])
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)

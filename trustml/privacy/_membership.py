@@ -21,8 +21,8 @@ import pandas as pd
 from sklearn.metrics import auc, roc_auc_score, roc_curve
 
 from trustml.data import concat_rows
+from trustml.metrics._bootstrap import draws, interval
 
-CI = (0.025, 0.975)
 FPRS = (0.01, 0.001)
 
 
@@ -71,15 +71,12 @@ def attack_metrics(scores: np.ndarray, is_member: np.ndarray, *, groups: pd.Data
     scores, is_member = np.asarray(scores, dtype=float), np.asarray(is_member, dtype=bool)
     out = _roc_summary(is_member, scores) | {"members": int(is_member.sum()),
                                               "non_members": int((~is_member).sum())}
-    if n_boot:
-        rng = np.random.default_rng(seed)
-        pos, neg = np.flatnonzero(is_member), np.flatnonzero(~is_member)
-        draws = []
-        for _ in range(n_boot):
-            idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
-            draws.append(_roc_summary(is_member[idx], scores[idx]))
-        for k in draws[0]:
-            out[f"{k}_ci"] = [float(q) for q in np.quantile([d[k] for d in draws], CI)]
+    if n_boot:  # members and non-members resampled apart: each draw keeps both counts
+        summaries = [_roc_summary(is_member[idx], scores[idx])
+                     for block in draws(len(scores), n_boot, seed, strata=is_member)
+                     for idx in block]
+        for k in summaries[0]:
+            out[f"{k}_ci"] = interval([d[k] for d in summaries])
     if groups is not None:
         out["by_group"] = {}
         for feature in groups.columns:
