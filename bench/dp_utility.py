@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from scipy import stats
 
+from trustml._model_kinds import build_adapter
 from trustml._recipe_run import (
-    build_adapter,
     load_recipe_data,
     run_recipe,
     train_like_recipe,

@@ -15,7 +15,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import save_file
 
-from trustml._config import load_model
+from trustml._model_kinds import load_model
 from trustml.cli import main
 from trustml.data import find_data_file
 from trustml.errors import DataError

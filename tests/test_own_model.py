@@ -253,14 +253,16 @@ def test_hugging_face_forward_gives_the_models_own_answers_and_trains_with_dp(na
 def test_lora_adapters_are_merged_into_a_plain_directory(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from trustml._recipe_run import _hugging_face, _save_model
+    from trustml._model_kinds import _build_huggingface
+    from trustml._recipe_run import _save_model
     from trustml.data import AuditData
 
     tok, models = tiny_classifiers()
     models["bert"].save_pretrained(tmp_path / "bert")
     tok.save_pretrained(tmp_path / "bert")
     data = AuditData.from_texts(["good", "bad"] * 10, [1, 0] * 10)
-    adapter = _hugging_face({"path": str(tmp_path / "bert"), "trainable": "lora"}, data, 2)
+    adapter = _build_huggingface({"path": str(tmp_path / "bert"), "trainable": "lora"}, data, 2,
+                                 (0.0, 1.0))
     assert type(adapter.module).__name__.startswith("Peft")
     ids, mask = adapter.tensorize(["a good film"])
     with torch.no_grad():

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from trustml._recipes import CATALOGUE, catalogue
 from trustml.cli import main
+from trustml.errors import ConfigError
 from trustml.models import CNNClassifier, MLPClassifier, read_claim, wrap
 from trustml.privacy import PrivacyLedger, train_private
 
@@ -195,7 +196,7 @@ def test_probe_route_trains_a_head_on_cached_features(tmp_path, data_dir, monkey
 
 
 def test_lstm_on_frozen_pretrained_embeddings(tmp_path, data_dir, monkeypatch):
-    from trustml._recipe_run import build_adapter
+    from trustml._model_kinds import build_adapter
     from trustml._recipes import load_recipe
     from trustml.data import load_tweets
 
@@ -244,3 +245,34 @@ def test_the_top_level_recipes_folder_is_the_shipped_catalogue():
     top = Path(__file__).resolve().parents[1] / "recipes"
     assert top.resolve() == CATALOGUE.resolve()  # one source: no copy to drift
     assert {p.parent.name for p in top.glob("*/recipe.yaml")} == set(catalogue())
+
+
+def test_a_registered_model_kind_trains_from_a_recipe(tmp_path):
+    """One model factory: a kind added with register_kind is built by recipes (and refused
+    by name once gone)."""
+    from trustml._model_kinds import MODEL_KINDS, ModelKind, build_adapter, kinds
+
+    def tiny(model, data, n_classes, target):
+        from trustml.data import TabularEncoder
+
+        encoder = TabularEncoder().fit(data.take("train")[0])
+        return wrap(MLPClassifier(encoder.n_outputs, hidden=(model.get("hidden") or [3])[:1],
+                                  n_classes=n_classes), encoder=encoder, task=data.task)
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "data": {"source": "digits_binary"}, "model": {"kind": "tiny"},
+        "privacy": {"epsilon": 3.0},
+        "training": {"epochs": 1, "baseline_epochs": 10, "baseline_lr": 0.01}}))
+    with MODEL_KINDS.temporarily("tiny", ModelKind("tiny", build=tiny)):
+        assert "tiny" in kinds("build") and "tiny" not in kinds("load")
+        res = CliRunner().invoke(main, ["train", str(recipe), "--out", str(tmp_path / "run"),
+                                        "--quiet"])
+        assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["recipe"]["model"]["kind"] == "tiny" and result["baseline"]["accuracy"] > 0.8
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    gone = CliRunner().invoke(main, ["train", str(recipe), "--out", str(tmp_path / "again")])
+    assert gone.exit_code == 2 and "model.kind: 'tiny' is not one of ['mlp'," in gone.output
+    with pytest.raises(ConfigError, match="model.kind: 'sklearn' is not one of"):
+        build_adapter({"kind": "sklearn"}, None, 0)  # a kind that only loads

@@ -15,6 +15,7 @@ import yaml
 
 from trustml._audit import audit
 from trustml._files import check_writable_dir
+from trustml._model_kinds import load_model
 from trustml._schema import DEFAULTS, AuditConfig, validate_config
 from trustml.data import AuditData, read_data, read_lexicon, read_templates
 from trustml.errors import ConfigError, ModelLoadError
@@ -72,7 +73,8 @@ def load_training_record(spec: dict, data: AuditData) -> dict:
     model section) and ``data``: ``data`` with its training split cut to the rows the recipe
     trained on, which must be exactly those rows (else membership attacks would call rows the
     model never saw members)."""
-    from trustml._recipe_run import build_adapter, train_like_recipe, trained_rows
+    from trustml._model_kinds import build_adapter
+    from trustml._recipe_run import train_like_recipe, trained_rows
     from trustml.privacy import PrivacyLedger, PrivacyRecord
 
     path = Path(spec["training_record"])
@@ -160,120 +162,6 @@ def _model_claim(spec: dict, record: dict, checkpoints: Path) -> dict:
         # trustml train always keeps a ledger: one that cannot be found fails the finding
         ledger = str(copy) if copy.is_file() else (ledger or str(copy))
     return {**claim, "ledger": ledger, "checkpoint_dir": str(checkpoints)}
-
-
-def load_model(spec: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0),
-               recipe_model: dict | None = None):
-    """The configured model, as an adapter; ``target`` and ``recipe_model`` (which builds a
-    torch model instead of ``spec``'s architecture) as in :func:`load_training_record`.
-
-    Nothing that unpickles (joblib, pickle, a Hugging Face ``pytorch_model.bin``) is loaded
-    unless ``spec["trust"]`` is the boolean ``True``. A file that cannot be loaded raises a
-    one-line :class:`ModelLoadError` naming the key (``model.path``, ``model.weights``).
-    """
-    kind = spec["kind"]
-    source = spec.get("weights") if kind == "torch" else spec.get("path")
-    if source is None or not Path(source).exists():
-        key = "model.weights" if kind == "torch" else "model.path"
-        raise ConfigError(f"{key}: no file or directory at {source!r}")
-    trust = spec.get("trust") is True
-    if kind == "sklearn":
-        return _sklearn(source, trust)
-    if kind == "torch":
-        return _torch(recipe_model or {**spec, "kind": spec["architecture"]}, source, data,
-                      seed, target)
-    return _huggingface({"max_length": (recipe_model or {}).get("max_length", 128), **spec},
-                        source, data.task, trust)
-
-
-def _torch(model: dict, source: str, data: AuditData, seed: int, target: tuple):
-    """The architecture ``model`` (a recipe's model section) with the state dict at ``source``
-    (no pickle: safetensors, or ``torch.load`` with ``weights_only=True``)."""
-    from trustml._recipe_run import build_adapter
-    from trustml.models import load_weights
-
-    adapter = build_adapter(model, data, seed, target)
-    try:
-        load_weights(adapter.module, source)
-    except ModelLoadError as exc:
-        raise ModelLoadError(f"model.weights: {str(exc).removeprefix('model file: ')}") from None
-    adapter.module.eval()
-    return adapter
-
-
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-
-
-def _huggingface(spec: dict, source: str, task: str, trust: bool):
-    """A Hugging Face directory, offline: safetensors weights only unless ``trust``; never
-    remote code. Library messages are not echoed (some advise ``weights_only=False``)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from trustml.models import wrap
-
-    folder = Path(source)
-    if not folder.is_dir():
-        raise ModelLoadError(f"model.path: {folder.name} is not a directory; point it at the "
-                             "directory model.save_pretrained(dir) wrote")
-    names = sorted(p.name for p in folder.iterdir())
-    pickled = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
-    if not trust and pickled and not any(n.endswith(".safetensors") for n in names):
-        raise ModelLoadError(f"model.path: {folder.name} holds pickle weights ({pickled[0]}), "
-                             "which can run code when loaded; re-save with "
-                             "model.save_pretrained(dir), which writes safetensors, or set "
-                             "model.trust: true for a directory you made")
-    safe = {"local_files_only": True, "trust_remote_code": False}
-    hf_logging.disable_progress_bar()  # loading takes a second; no bar for it
-    try:
-        module = AutoModelForSequenceClassification.from_pretrained(
-            source, use_safetensors=None if trust else True, **safe)
-        tokenizer = AutoTokenizer.from_pretrained(source, **safe)
-    except Exception as exc:  # corrupt files fail in many ways; one line
-        raise ModelLoadError(f"model.path: {folder.name} is not a loadable Hugging Face model "
-                             f"directory ({type(exc).__name__}); check its config.json and "
-                             "model.safetensors, or save it again with save_pretrained(dir) "
-                             "for the model and its tokenizer") from None
-    return wrap(module.eval(), tokenizer=tokenizer, max_length=spec.get("max_length", 128),
-                task=task)
-
-
-def _sklearn(path: str, trust: bool):
-    """A scikit-learn model from skops (types checked) or joblib / pickle (``trust`` only)."""
-    from trustml.models import wrap
-
-    name = Path(path).name
-    if path.endswith(".skops"):
-        import skops.io as sio
-
-        try:
-            untrusted = sio.get_untrusted_types(file=path)
-        except Exception as exc:  # a foreign or damaged file; one line
-            raise ModelLoadError(f"model.path: {name} is not a readable skops file "
-                                 f"({type(exc).__name__}); save the model again with "
-                                 "skops.io.dump(model, path)") from None
-        if untrusted and not trust:
-            raise ModelLoadError(f"model.path: {name} holds types skops does not "
-                                 f"trust ({', '.join(untrusted[:5])}); check them and set "
-                                 "model.trust: true")
-        return wrap(_load(name, "a skops", lambda: sio.load(path, trusted=untrusted)))
-    if not trust:
-        raise ModelLoadError(f"model.trust: loading {name} (a pickle) runs any code it "
-                             "holds; save the model with skops, or set model.trust: true for a "
-                             "file you made")
-    import joblib
-
-    return wrap(_load(name, "a joblib or pickle", lambda: joblib.load(path)))
-
-
-def _load(name: str, what: str, load):
-    """``load()``, any failure of it turned into one line naming ``model.path``."""
-    try:
-        return load()
-    except Exception as exc:  # unpickling fails in many ways; one line
-        raise ModelLoadError(f"model.path: {name} cannot be loaded as {what} file "
-                             f"({type(exc).__name__}); save the model again with "
-                             "skops.io.dump(model, path)") from None
 
 
 def gate_failures(result: AuditResult, gates, fail_on: str = "fail") -> list[str]:

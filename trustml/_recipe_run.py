@@ -1,4 +1,5 @@
-"""Running a recipe: its data, its model (:func:`build_adapter`), and :func:`run_recipe`, which
+"""Running a recipe: its data, its model (:func:`trustml._model_kinds.build_adapter`), and
+:func:`run_recipe`, which
 trains a non-private baseline and a DP model the same way and reports both.
 """
 
@@ -6,19 +7,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import json
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import torch
-
+from trustml._model_kinds import build_adapter
 from trustml._recipes import NAMES, check_recipe_training
 from trustml.data import (
     AuditData,
-    TabularEncoder,
     load_adult,
     load_arrests,
     load_rotten_tomatoes,
@@ -26,23 +23,12 @@ from trustml.data import (
     read_data,
     sample_rows,
 )
-from trustml.errors import ConfigError, DataNotFoundError, ModelLoadError
+from trustml.errors import ConfigError, DataNotFoundError
 from trustml.metrics import classification_metrics, regression_metrics
 from trustml.models import (
-    CNNClassifier,
-    FrozenTextEncoder,
-    LinearRegression,
-    LSTMTextClassifier,
-    MLPClassifier,
-    ProbeTextAdapter,
-    ScatterNet,
     fit,
-    load_tokenizer,
-    pretrained_word_embeddings,
     save_pretrained,
     save_weights,
-    transformer_sentiment,
-    wrap,
 )
 from trustml.privacy import train_private
 from trustml.report import write_atomic
@@ -104,108 +90,6 @@ def load_recipe_data(data: dict, seed: int) -> AuditData:
     if source not in loaders:
         raise ConfigError(f"data.source: {source!r} is not one of {sorted(loaders)}")
     return loaders[source]()
-
-
-# ---------------------------------------------------------------------- models
-def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0)):
-    """A fresh adapter of the recipe's model for ``data`` (same init for the same seed);
-    ``target``: the (center, scale) a regression model's targets are trained in."""
-    torch.manual_seed(seed)
-    kind = model["kind"]
-    n_classes = len(data.class_names) or 1
-    if kind == "module":
-        return _imported_module(model, data, n_classes, target)
-    if kind == "huggingface":
-        return _hugging_face(model, data, n_classes)
-    if kind in ("mlp", "cnn", "scatter", "linear_regression"):
-        if data.kind != "tabular":
-            raise ConfigError(f"model.kind: {kind!r} needs tabular data; data.source is text")
-        encoder = TabularEncoder().fit(data.take("train")[0])
-        if kind == "mlp":
-            module = MLPClassifier(encoder.n_outputs, hidden=model.get("hidden", [64, 32]),
-                                   n_classes=n_classes,
-                                   activation=model.get("activation", "relu"))
-            return wrap(module, encoder=encoder, task=data.task)
-        if kind == "linear_regression":
-            return wrap(LinearRegression(encoder.n_outputs), encoder=encoder, task="regression",
-                        target_center=target[0], target_scale=target[1])
-        side = int(round(np.sqrt(encoder.n_outputs)))
-        if side * side != encoder.n_outputs:
-            raise ConfigError(f"model.kind: {kind!r} needs square images; {encoder.n_outputs} "
-                              "features are not a square")
-        if kind == "scatter":
-            try:
-                scales = 1 if model.get("scales") is None else model["scales"]
-                module = ScatterNet(side, scales=scales, n_classes=n_classes,
-                                    hidden=model.get("hidden", []))
-            except ValueError as exc:
-                raise ConfigError(f"model.{exc}") from None
-        else:
-            module = CNNClassifier(n_classes=n_classes, channels=model.get("channels", 16),
-                                   activation=model.get("activation", "relu"))
-        # Pixels are already in [0, 1]: no standardisation, so the image stays an image.
-        return wrap(module, task=data.task, input_shape=(1, side, side))
-    if data.kind != "text":
-        raise ConfigError(f"model.kind: {kind!r} needs text data; data.source is tabular")
-    max_length = model.get("max_length", 48)
-    if kind == "lstm":
-        tokenizer = load_tokenizer()  # MiniLM's word pieces
-        embeddings = model.get("embeddings", "learned")
-        table = pretrained_word_embeddings() if embeddings != "learned" else None
-        hidden = model.get("hidden") or [model.get("embed_dim", 64)]
-        module = LSTMTextClassifier(tokenizer.vocab_size, embed_dim=model.get("embed_dim", 64),
-                                    hidden=hidden[0], n_classes=n_classes, embeddings=table,
-                                    freeze_embeddings=embeddings == "frozen")
-        return wrap(module, tokenizer=tokenizer, max_length=max_length, task=data.task)
-    if model.get("trainable") == "probe":  # a head on the frozen encoder's cached features
-        encoder = FrozenTextEncoder.shared(max_length=max_length, layers=model.get("layers") or 1)
-        head = MLPClassifier(encoder.dim, hidden=model.get("hidden", []), n_classes=n_classes)
-        return ProbeTextAdapter(head, encoder=encoder, task=data.task)
-    backbone, tokenizer = transformer_sentiment(trainable=model.get("trainable", 1))
-    return wrap(backbone, tokenizer=tokenizer, max_length=max_length, task=data.task)
-
-
-def _imported_module(model: dict, data: AuditData, n_classes: int, target: tuple):
-    """The user's torch module over encoded tabular features: ``import`` names a class or
-    factory called as ``f(n_features=, n_classes=, **options)``."""
-    if data.kind != "tabular":
-        raise ConfigError("model.kind: 'module' takes tabular data (one-hot encoded, "
-                          "standardised features); for text use kind: huggingface")
-    module_name, _, name = model["import"].partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"model.import: cannot import {model['import']!r} "
-                          f"({type(exc).__name__}); check the name and that its package is "
-                          "importable (installed, or on PYTHONPATH)") from None
-    encoder = TabularEncoder().fit(data.take("train")[0])
-    try:
-        module = factory(n_features=encoder.n_outputs, n_classes=n_classes,
-                         **model.get("options", {}))
-    except TypeError as exc:
-        raise ConfigError(f"model.options: {model['import']} refused them ({exc}); it is "
-                          "called as f(n_features=, n_classes=, **options)") from None
-    if not isinstance(module, torch.nn.Module):
-        raise ConfigError(f"model.import: {model['import']} returned a {type(module).__name__}, "
-                          "not a torch.nn.Module")
-    extra = ({"target_center": target[0], "target_scale": target[1]}
-             if data.task == "regression" else {})
-    return wrap(module, encoder=encoder, task=data.task, **extra)
-
-
-def _hugging_face(model: dict, data: AuditData, n_classes: int):
-    """The user's Hugging Face sequence classifier (a local directory, or a hub id online),
-    with a head for the data's classes and ``trainable`` weights (default all)."""
-    if data.kind != "text" or data.task == "regression":
-        raise ConfigError("model.kind: 'huggingface' trains text classifiers; give data.text "
-                          "(the text column) and a class label")
-    try:
-        module, tokenizer = transformer_sentiment(model["path"], num_labels=n_classes,
-                                                  trainable=model.get("trainable", "all"))
-    except ModelLoadError as exc:
-        raise ModelLoadError(f"model.path: {str(exc).partition(': ')[2]}") from None
-    return wrap(module, tokenizer=tokenizer, max_length=model.get("max_length", 128),
-                task=data.task)
 
 
 def _scores(adapter, x, y, task: str) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from trustml._model_kinds import kinds
 from trustml.errors import ConfigError, did_you_mean
 from trustml.models._architectures import ACTIVATIONS
 from trustml.privacy import check_privacy_params
@@ -36,10 +37,7 @@ SECTIONS = {
                  "max_physical_batch_size": int},
 }
 _MAPPINGS = sorted(k for k, v in SECTIONS.items() if isinstance(v, dict))
-MODELS = ("mlp", "cnn", "scatter", "lstm", "transformer",
-          "linear_regression")  # reference architectures
-# ... and the user's own: a Hugging Face directory (or hub id), or a torch module by import path
-RECIPE_MODELS = MODELS + ("huggingface", "module")
+MODELS = kinds("architecture")  # the reference architectures (audit configs name them)
 FILE_KEYS = ("path", "label", "text", "features", "sensitive", "positive_label", "task", "name",
              "missing")
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -150,12 +148,12 @@ def _validate(recipe: dict) -> None:
                 if field not in spec:
                     raise ConfigError(f"{key}.{field}: unknown setting"
                                       f"{did_you_mean(field, sorted(spec))}")
-                kinds = spec[field] if isinstance(spec[field], tuple) else (spec[field],)
-                wrong_bool = isinstance(v, bool) and bool not in kinds
-                if v is not None and (wrong_bool or not isinstance(v, kinds)) and not (
-                        float in kinds and isinstance(v, int) and not isinstance(v, bool)):
+                types = spec[field] if isinstance(spec[field], tuple) else (spec[field],)
+                wrong_bool = isinstance(v, bool) and bool not in types
+                if v is not None and (wrong_bool or not isinstance(v, types)) and not (
+                        float in types and isinstance(v, int) and not isinstance(v, bool)):
                     raise ConfigError(f"{key}.{field}: {v!r} is not "
-                                      f"{' or '.join(KIND_WORDS[k] for k in kinds)}")
+                                      f"{' or '.join(KIND_WORDS[k] for k in types)}")
     hidden = recipe.get("model", {}).get("hidden")
     if hidden is not None and not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
                                       for h in hidden):
@@ -166,9 +164,9 @@ def _validate(recipe: dict) -> None:
                               "examples")
     _check_data(recipe["data"])
     model = recipe["model"]
-    if model.get("kind") not in RECIPE_MODELS:
+    if model.get("kind") not in kinds("build"):  # registered kinds, plug-ins' included
         raise ConfigError(f"model.kind: {model.get('kind')!r} is not one of "
-                          f"{list(RECIPE_MODELS)}")
+                          f"{list(kinds('build'))}")
     _check_own_model(model)
     if model.get("activation", "relu") not in ACTIVATIONS:
         raise ConfigError(f"model.activation: {model['activation']!r} is not one of "

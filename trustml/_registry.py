@@ -1,11 +1,11 @@
 """One registry type for everything another package may add to trustml: checks, adapter
-families and explainers.
+families, explainers and model kinds.
 
 Entries are named and kept in order. A separate package adds its own without editing trustml:
 it declares a Python entry point in the registry's group (``trustml.checks``,
-``trustml.adapters``, ``trustml.explainers``) naming a module whose import registers them
-through trustml's decorators (:func:`trustml.checks.register`,
-:func:`trustml.models.register_adapter`, :func:`trustml.explain.register_explainer`). The
+``trustml.adapters``, ``trustml.explainers``, ``trustml.model_kinds``) naming a module whose
+import registers them (:func:`trustml.checks.register`, :func:`trustml.models.register_adapter`,
+:func:`trustml.explain.register_explainer`, :func:`trustml._model_kinds.register_kind`). The
 group's modules are imported on the registry's first lookup.
 """
 

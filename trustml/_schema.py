@@ -14,18 +14,25 @@ import re
 from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, \
-    model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from trustml._model_kinds import kinds
+from trustml._recipes import EMBEDDINGS, MODELS
 from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
 from trustml.data import PHONE_REGIONS
 from trustml.data._audit_data import _TASKS
-from trustml._recipes import EMBEDDINGS, MODELS
 from trustml.errors import ConfigError, did_you_mean
 from trustml.privacy import DEPTHS
 from trustml.report import FORMATS
 
-MODEL_KINDS = ("sklearn", "torch", "huggingface")
+MODEL_KINDS = kinds("load")  # what an audit config can load
 TORCH_ONLY = ("weights", "architecture", "training_record", "hidden", "embed_dim", "trainable",
               "embeddings", "layers")
 

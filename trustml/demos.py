@@ -16,9 +16,9 @@ import torch
 
 from trustml._audit import audit
 from trustml._files import check_writable_dir
+from trustml._model_kinds import build_adapter
 from trustml.data import TabularEncoder, load_adult, load_tweets
 from trustml.errors import ConfigError
-from trustml._recipe_run import build_adapter
 from trustml.models import MLPClassifier, fit, wrap
 from trustml.privacy import DEPTHS, PrivacyLedger, check_privacy_params, train_private
 from trustml.report import FORMATS, AuditResult
