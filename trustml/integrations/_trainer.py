@@ -58,7 +58,8 @@ from trustml.errors import ConfigError
 from trustml.models._adapters import explicit_ids
 from trustml.privacy._accounting import (PrivacyBudgetError, allowed_steps, calibrate_from_ledger,
                                          check_composition, default_delta)
-from trustml.privacy._ledger import data_fingerprint, epsilon_of
+from trustml.privacy._account import RunAccount
+from trustml.privacy._ledger import data_fingerprint
 from trustml.privacy._sampling import PoissonSampling
 from trustml.privacy._settings import check_privacy_params, check_training_settings
 from trustml.privacy._state import PrivacyRecord, TrainState
@@ -262,8 +263,10 @@ class PrivateTrainer(Trainer):
             st.noise_multiplier = calibrate_from_ledger(
                 self.ledger, st.dataset, st.sample_rate, st.total_steps, s["target_epsilon"],
                 s["delta"], s["accountant"], note="; nothing was trained")
-            self._prior = self.ledger.history(st.dataset, exclude_run=st.run_id)
-            self._budget = allowed_steps(self._prior, st.noise_multiplier, st.sample_rate,
+            self._account = RunAccount(self.ledger, st, s["target_epsilon"], s["delta"],
+                                       s["accountant"])
+            self._account.open()
+            self._budget = allowed_steps(self._account.prior, st.noise_multiplier, st.sample_rate,
                                          st.total_steps, s["target_epsilon"], s["delta"],
                                          s["accountant"])
             t0 = time.perf_counter()
@@ -300,14 +303,9 @@ class PrivateTrainer(Trainer):
 
     def _charge(self) -> None:
         """Append the run's steps to the ledger (fsynced) if it has taken more than charged."""
-        st, s = self._state, self.dp
-        if st.steps <= st.charged or not self.args.should_save:
-            return
-        line = self.ledger.record(
-            run_id=st.run_id, segment=0, dataset=st.dataset,
-            noise_multiplier=st.noise_multiplier, sample_rate=st.sample_rate, steps=st.steps,
-            delta=s["delta"], accountant=s["accountant"])
-        st.ledger_head, st.charged = line["hash"], st.steps
+        st = self._state
+        if st.steps > st.charged and self.args.should_save:
+            self._account.charge()
 
     def _end_epoch(self) -> None:
         loss, fraction = self._stats.close(1)
@@ -317,22 +315,12 @@ class PrivateTrainer(Trainer):
 
     def _record(self, run_epsilon: bool = True) -> PrivacyRecord:
         st, s, args = self._state, self.dp, self.user_args
-        mine = [(st.noise_multiplier, st.sample_rate, max(st.steps, st.charged))]
-        return PrivacyRecord(
-            epsilon=epsilon_of(self._prior + mine, s["delta"], s["accountant"]),
-            run_epsilon=epsilon_of(mine, s["delta"], s["accountant"]) if run_epsilon else 0.0,
-            delta=s["delta"], target_epsilon=s["target_epsilon"], accountant=s["accountant"],
-            noise_multiplier=float(st.noise_multiplier), sample_rate=st.sample_rate,
-            steps=st.steps, epochs=math.ceil(st.total_steps / self.sampling.steps_per_epoch),
+        return self._account.record(
+            run_epsilon=run_epsilon,
+            epochs=math.ceil(st.total_steps / self.sampling.steps_per_epoch),
             max_grad_norm=s["max_grad_norm"], n_train=len(self.train_dataset),
             batch_size=int(self.expected_batch), lr=float(args.learning_rate),
-            clipping=self._clipping_used, secure_mode=False, seconds=st.seconds,
-            loss=list(st.loss), clipped_fraction=list(st.clipped_fraction),
-            dataset=st.dataset, run_id=st.run_id, completed=st.steps >= st.total_steps,
-            checkpoint_dir=None,
-            ledger=str(self.ledger.path(st.dataset)) if self.ledger.persistent else None,
-            ledger_head=st.ledger_head, seeded_noise=st.seeded_noise,
-            prior_runs=len(self._prior))
+            clipping=self._clipping_used, secure_mode=False, checkpoint_dir=None)
 
     def _write_outputs(self, output) -> None:
         """The model with its claim, then ``result.json`` (atomic), in ``output_dir``."""

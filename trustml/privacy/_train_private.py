@@ -40,8 +40,9 @@ from trustml.privacy._accounting import (
     check_composition,
     default_delta,
 )
+from trustml.privacy._account import RunAccount
 from trustml.privacy._checkpoint import hold, latest_checkpoint, load_checkpoint, save_checkpoint
-from trustml.privacy._ledger import LedgerError, PrivacyLedger, data_fingerprint, epsilon_of
+from trustml.privacy._ledger import LedgerError, PrivacyLedger, data_fingerprint
 from trustml.privacy._sampling import PoissonSampling
 from trustml.privacy._settings import (
     check_finite,
@@ -146,7 +147,8 @@ class _PrivateRun:
         self.average = ([p.detach().clone() for p in self.params]
                         if settings["ema"] is not None else None)
         self.rank, self.world = distributed()
-        self.prior: list = []
+        self.account = RunAccount(ledger, state, settings["target_epsilon"], settings["delta"],
+                                  settings["accountant"])
 
     # ------------------------------------------------------------------ where it starts
     def begin(self, resume: bool) -> None:
@@ -160,8 +162,8 @@ class _PrivateRun:
                 s["delta"], s["accountant"])
         if self.world > 1:
             _broadcast(st)
-        self.prior = self.ledger.history(st.dataset, exclude_run=st.run_id)  # other runs
-        self.budget = allowed_steps(self.prior, st.noise_multiplier, st.sample_rate,
+        self.account.open()
+        self.budget = allowed_steps(self.account.prior, st.noise_multiplier, st.sample_rate,
                                     st.total_steps, s["target_epsilon"], s["delta"],
                                     s["accountant"])
         if self.budget <= st.steps < st.total_steps:
@@ -226,8 +228,7 @@ class _PrivateRun:
 
     def _budget_message(self, what: str) -> str:
         st = self.state
-        spent = epsilon_of(self.prior + [(st.noise_multiplier, st.sample_rate, st.steps)],
-                           self.s["delta"], self.s["accountant"])
+        spent = self.account.spent(st.steps)
         kept = (f"; the last good model is in {self.ckpt}" if self.ckpt and st.steps
                 else "; nothing was trained or written")
         return (f"epsilon: {what} would spend more than the target {self.s['target_epsilon']:g}"
@@ -321,10 +322,7 @@ class _PrivateRun:
                                       if e["run_id"] == st.run_id])
         finite = all(bool(torch.isfinite(p).all()) for p in self.params)
         if self.rank == 0 and st.steps > charged and finite:
-            self.ledger.record(
-                run_id=st.run_id, segment=st.segment, dataset=st.dataset,
-                noise_multiplier=st.noise_multiplier, sample_rate=st.sample_rate,
-                steps=st.steps, delta=self.s["delta"], accountant=self.s["accountant"])
+            self.account.charge()
 
     def checkpoint(self) -> None:
         """Ledger line first (fsynced), then the run directory's copy, then the model."""
@@ -335,11 +333,7 @@ class _PrivateRun:
                                 "the ledger charges no step past the last checkpoint")
         if self.rank != 0:
             return
-        line = self.ledger.record(
-            run_id=st.run_id, segment=st.segment, dataset=st.dataset,
-            noise_multiplier=st.noise_multiplier, sample_rate=st.sample_rate, steps=st.steps,
-            delta=self.s["delta"], accountant=self.s["accountant"])
-        st.ledger_head = line["hash"]
+        self.account.charge()
         if self.ckpt is None:
             return
         self.ledger.write_copy(st.dataset, self.ckpt)
@@ -348,24 +342,14 @@ class _PrivateRun:
 
     def record(self, run_epsilon: bool = True) -> PrivacyRecord:
         """What the run has spent so far (``run_epsilon=False`` skips this run's own)."""
-        st, s = self.state, self.s
-        mine = [(st.noise_multiplier, st.sample_rate, max(st.steps, st.charged))]
-        return PrivacyRecord(
-            epsilon=epsilon_of(self.prior + mine, s["delta"], s["accountant"]),
-            run_epsilon=epsilon_of(mine, s["delta"], s["accountant"]) if run_epsilon else 0.0,
-            delta=s["delta"], target_epsilon=s["target_epsilon"], accountant=s["accountant"],
-            noise_multiplier=float(st.noise_multiplier), sample_rate=st.sample_rate,
-            steps=st.steps, epochs=s["epochs"], max_grad_norm=s["max_grad_norm"],
+        s = self.s
+        return self.account.record(
+            run_epsilon=run_epsilon, epochs=s["epochs"], max_grad_norm=s["max_grad_norm"],
             n_train=len(self.dataset), batch_size=s["batch_size"], lr=s["lr"],
-            clipping=s["clipping_used"], secure_mode=s["secure_mode"], seconds=st.seconds,
-            loss=list(st.loss), clipped_fraction=list(st.clipped_fraction),
+            clipping=s["clipping_used"], secure_mode=s["secure_mode"],
             clipped_fraction_by_group=self.stats.by_group(1),
             sample_rate_by_group=self.sampling.by_group, balance_power=s["balance_power"],
-            dataset=st.dataset, run_id=st.run_id, completed=st.steps >= st.total_steps,
-            checkpoint_dir=str(self.ckpt) if self.ckpt is not None else None,
-            ledger=str(self.ledger.path(st.dataset)) if self.ledger.persistent else None,
-            ledger_head=st.ledger_head, seeded_noise=st.seeded_noise,
-            prior_runs=len(self.prior))
+            checkpoint_dir=str(self.ckpt) if self.ckpt is not None else None)
 
 
 def check_run_options(*, clipping, ema, optimizer, compose, resume, checkpoint_dir,
