@@ -24,3 +24,30 @@ def test_verdicts_doc_lists_every_registered_threshold_with_its_default():
         row = next((line for line in text.splitlines() if f"`{name}`" in line), None)
         assert row is not None, name
         assert f"| {value:g}" in row or f"{value:g} /" in row or f"/ {value:g}" in row, name
+
+
+def test_the_cli_help_and_the_docs_name_every_config_key_and_table_format():
+    """The report help keeps its own short list of the config's keys (the help loads no
+    schema, so no torch): it must not drift from the schema, nor the file formats from the
+    reader."""
+    from click.testing import CliRunner
+
+    from trustml._model_kinds import kinds
+    from trustml._schema import AuditConfig, DataSection, ModelSection
+    from trustml.cli import main
+    from trustml.data._loaders import TABLE_FORMATS
+
+    report_help = " ".join(CliRunner().invoke(main, ["report", "--help"]).output.split())
+    train_help = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
+    config_doc = (DOC.parent / "config.md").read_text()
+    readme = (DOC.parents[1] / "README.md").read_text()
+    for section in (AuditConfig, ModelSection, DataSection):
+        for key in section.model_fields:
+            assert re.search(rf"\b{key}\b", report_help), f"report --help lacks {key}"
+            assert re.search(rf"[`.]{key}`|{key}:", config_doc), f"config.md lacks {key}"
+    for kind in kinds("architecture"):
+        assert f"`{kind}`" in config_doc, f"config.md does not list the architecture {kind}"
+    for name in TABLE_FORMATS.values():
+        for where, text in (("report --help", report_help), ("train --help", train_help),
+                            ("README", readme), ("docs/config.md", config_doc)):
+            assert name in text, f"{where} does not name {name} files"

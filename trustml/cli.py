@@ -139,9 +139,11 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
     \b
     The config file (docs/config.md has a tested example and every key):
       model:    kind sklearn (path: .skops; joblib/pickle needs trust: true),
-                torch (weights, architecture, optional training_record from
-                trustml train) or huggingface (path: a save_pretrained directory)
-      data:     path (CSV, TSV, Parquet), label, sensitive, features, text,
+                torch (weights, architecture and its hidden, max_length,
+                embed_dim, trainable, embeddings, layers; optional
+                training_record from trustml train) or huggingface (path: a
+                save_pretrained directory; max_length)
+      data:     path (CSV, TSV, JSON lines, Parquet), label, sensitive, features, text,
                 positive_label, task, test_size, missing (error | drop), name
       checks, thresholds, gates, fail_on (fail | warn), formats (html, json,
       model_card), privacy_depth, cv_folds, n_jobs, explain_rows,
@@ -212,7 +214,7 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
     RECIPE is the name of a shipped recipe (`trustml recipes` lists them,
     e.g. mlp-digits) or the path of your own recipe.yaml (or of its
     directory). Your own data: data: {path: FILE, label: COLUMN, text:
-    COLUMN | features: [...], sensitive: [...]} (CSV, JSON lines or
+    COLUMN | features: [...], sensitive: [...]} (CSV, TSV, JSON lines or
     Parquet); your own model: model: {kind: huggingface, path: DIR,
     trainable: all | head | lora | N} or {kind: module, import:
     'package.module:Name', options: {...}}. See docs/your-own-model.md.

@@ -233,6 +233,12 @@ def load_rotten_tomatoes(path: str | os.PathLike | None = None, *, n: int | None
 
 
 # ---------------------------------------------------------------------- user files
+# Table files read_table takes: suffixes -> the name the help and docs give it (a test checks
+# that the CLI help, the README and docs/config.md name every one).
+TABLE_FORMATS = {(".csv", ".txt"): "CSV", (".tsv",): "TSV", (".jsonl", ".ndjson"): "JSON lines",
+                 (".parquet", ".pq"): "Parquet"}
+
+
 def _read_any(source) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return source
@@ -250,9 +256,9 @@ def _read_any(source) -> pd.DataFrame:
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"data file: {p.name} cannot be read ({first}); "
-                        "check that it is valid CSV, JSON lines or Parquet") from exc
+                        f"check that it is valid {', '.join(TABLE_FORMATS.values())}") from exc
     raise DataError(f"data file: unsupported format {suffix!r} for {p.name}; "
-                    "use .csv, .tsv, .jsonl or .parquet")
+                    f"use {', '.join(s[0] for s in TABLE_FORMATS)}")
 
 
 def read_table(source, *, label: str, sensitive: str | Sequence[str] = (),
