@@ -259,3 +259,21 @@ def test_the_documented_trainer_script_runs(tiny, tmp_path, monkeypatch):
     assert rec.epsilon <= 8.0 and rec.completed
     assert read_claim(tmp_path / "private-model") == rec.claim()
     assert (tmp_path / "private-model" / "result.json").is_file()
+
+
+def test_a_composed_trainer_run_gets_the_difference_and_says_so(trained, tiny, tmp_path):
+    import shutil
+
+    trainer, root, _ = trained
+    first = trainer.privacy_record
+    store = tmp_path / "store"
+    shutil.copytree(root / "store", store)  # the first run's spending, in a store of our own
+    composed = PrivateTrainer(**setup(tiny, tmp_path / "out"), target_epsilon=6.0,
+                              max_grad_norm=0.5, ledger=store, noise_seed=2, compose=True)
+    composed.train()
+    rec = composed.privacy_record
+    assert rec.prior_runs == 1 and rec.run_epsilon < rec.epsilon <= 6.0 + 1e-9
+    assert rec.epsilon == pytest.approx(PrivacyLedger(store).epsilon(rec.dataset, rec.delta))
+    assert rec.epsilon > first.epsilon + 2.0  # it spent about the difference, not a leftover
+    claim = json.loads((tmp_path / "out" / "config.json").read_text())["trustml_privacy"]
+    assert claim["prior_runs"] == 1 and claim["epsilon"] == pytest.approx(rec.epsilon)
