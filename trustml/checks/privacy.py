@@ -287,38 +287,66 @@ LEAK_REGS = ["EU AI Act Art. 15", "GDPR Art. 25", "NIST AI RMF MEASURE 2.7",
           thresholds={"membership_auc_warn": 0.55,   # attack ROC AUC, its interval above 0.5
                       "membership_auc_fail": 0.65})
 def membership(ctx: AuditContext) -> list[Finding]:
-    depth = DEPTHS[ctx.privacy_depth]
+    result, attacked, with_references = _membership_attacks(ctx)
+    t = ctx.thresholds
+    best = max(result.values(), key=lambda r: r["auc"])
+    auc, (low, high) = best["auc"], best["auc_ci"]
+    status = "pass" if low <= 0.5 else ("fail" if auc > t["membership_auc_fail"] else
+                                         "warn" if auc > t["membership_auc_warn"] else "pass")
+    return [Finding("privacy.membership_inference", "privacy", status,
+                    "Membership inference (does the model leak who was in the training data?)",
+                    _membership_summary(ctx, result, best, status, with_references),
+                    metrics=result | {"depth": ctx.privacy_depth, "rows": attacked},
+                    tables=_membership_tables(result),
+                    headline=figure("Membership-inference AUC", auc, "0.5 is guessing; "
+                                    f"{best['tpr_at_0.01_fpr']:.1%} of members found at 1% "
+                                    "false alarms", (low, high)),
+                    thresholds={k: t[k] for k in ("membership_auc_warn",
+                                                  "membership_auc_fail")},
+                    regulations=LEAK_REGS,
+                    recommendation="" if status == "pass" else "Train with differential privacy "
+                    "(or a smaller epsilon), regularise, or train for fewer epochs.")]
+
+
+def _membership_attacks(ctx: AuditContext) -> tuple[dict, dict, bool]:
+    """The attacks' results (``membership_inference``), the rows attacked, and whether LiRA
+    had reference models."""
     train, test = ctx.data.take("train"), ctx.data.take("test")
     members, nonmem, pool = membership_candidates(train, test, max_candidates=MAX_CANDIDATES,
                                                   seed=ctx.seed)
-    n_ref = depth["references"] if ctx.retrain is not None else 0
+    n_ref = DEPTHS[ctx.privacy_depth]["references"] if ctx.retrain is not None else 0
     references = (reference_models(ctx.retrain, pool, n_ref, seed=ctx.seed, n_jobs=ctx.n_jobs)
                   if n_ref else None)
     result = membership_inference(ctx.model, members[:2], nonmem[:2], references=references,
                                   groups=(members[2], nonmem[2]) if ctx.data.sensitive_names
                                   else None, n_boot=ctx.n_boot or 200, seed=ctx.seed)
-    t = ctx.thresholds
-    attack = "lira" if "lira" in result else "confidence"
-    best = max(result.values(), key=lambda r: r["auc"])
-    auc, (low, high) = best["auc"], best["auc_ci"]
-    status = "pass" if low <= 0.5 else ("fail" if auc > t["membership_auc_fail"] else
-                                         "warn" if auc > t["membership_auc_warn"] else "pass")
-    rows = []
-    for name, r in result.items():
-        rows.append([{"confidence": "confidence threshold",
-                      "lira": f"offline LiRA ({r.get('reference_models', 0)} reference models)"}[
-                         name], fmt_ci(r["auc"], r.get("auc_ci")),
-                     fmt_ci(r["tpr_at_0.01_fpr"], r.get("tpr_at_0.01_fpr_ci")),
-                     fmt_ci(r["tpr_at_0.001_fpr"], r.get("tpr_at_0.001_fpr_ci"))])
+    attacked = _attacked_rows(len(train[1]), len(test[1]), len(members[1]), ctx.seed)
+    return result, attacked, bool(references)
+
+
+def _membership_tables(result: dict) -> list[Table]:
+    names = {"confidence": lambda r: "confidence threshold",
+             "lira": lambda r: f"offline LiRA ({r.get('reference_models', 0)} reference models)"}
+    rows = [[names[name](r), fmt_ci(r["auc"], r.get("auc_ci")),
+             fmt_ci(r["tpr_at_0.01_fpr"], r.get("tpr_at_0.01_fpr_ci")),
+             fmt_ci(r["tpr_at_0.001_fpr"], r.get("tpr_at_0.001_fpr_ci"))]
+            for name, r in result.items()]
     tables = [Table(f"Membership attacks on {result['confidence']['members']} training and "
                     f"{result['confidence']['non_members']} held-out examples (95% bootstrap "
                     "intervals)", ["attack", "ROC AUC", "TPR at 1% FPR", "TPR at 0.1% FPR"],
                     rows)]
+    attack = "lira" if "lira" in result else "confidence"
     for feature, groups in result[attack].get("by_group", {}).items():
         tables.append(Table(f"Attack AUC by {feature}", ["group", "AUC", "members",
                                                          "non-members"],
                             [[g, round(r["auc"], 3), r["members"], r["non_members"]]
                              for g, r in groups.items()]))
+    return tables
+
+
+def _membership_summary(ctx: AuditContext, result: dict, best: dict, status: str,
+                        with_references: bool) -> str:
+    auc, (low, high) = best["auc"], best["auc_ci"]
     strongest = ("offline LiRA, which compares the model's confidence with that of "
                  f"{best.get('reference_models', 0)} reference models trained without the record"
                  if best is result.get("lira") else "a threshold on the model's confidence")
@@ -328,22 +356,10 @@ def membership(ctx: AuditContext) -> list[Finding]:
                f"{best['tpr_at_0.01_fpr']:.1%} of the training records.")
     if status == "pass" and low <= 0.5:
         summary += " The interval includes 0.5: no measurable leakage."
-    if not references and ctx.privacy_depth != "quick":
+    if not with_references and ctx.privacy_depth != "quick":
         summary += (" The stronger LiRA attack needs reference models: pass retrain= to the "
                     "audit (scikit-learn models retrain themselves).")
-    attacked = _attacked_rows(len(train[1]), len(test[1]), len(members[1]), ctx.seed)
-    return [Finding("privacy.membership_inference", "privacy", status,
-                    "Membership inference (does the model leak who was in the training data?)",
-                    summary, metrics=result | {"depth": ctx.privacy_depth, "rows": attacked},
-                    tables=tables,
-                    headline=figure("Membership-inference AUC", auc, "0.5 is guessing; "
-                                    f"{best['tpr_at_0.01_fpr']:.1%} of members found at 1% "
-                                    "false alarms", (low, high)),
-                    thresholds={k: t[k] for k in ("membership_auc_warn",
-                                                  "membership_auc_fail")},
-                    regulations=LEAK_REGS,
-                    recommendation="" if status == "pass" else "Train with differential privacy "
-                    "(or a smaller epsilon), regularise, or train for fewer epochs.")]
+    return summary
 
 
 def _attacked_rows(n_train: int, n_test: int, k: int, seed: int) -> dict:
