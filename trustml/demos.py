@@ -97,14 +97,9 @@ def tabular_models(epsilon: float = 1.0, seed: int = 0, progress: bool = False):
 
 
 def _tabular(epsilon: float, seed: int, progress: bool, depth: str | None) -> AuditResult:
-    s = SETTINGS["tabular"]
     data, dp, base, record, training, build = tabular_models(epsilon, seed, progress)
-    return audit(dp, data, baseline=base, privacy=record, training=training,
-                 explain_rows=s["explain_rows"], seed=seed, progress=progress,
-                 privacy_depth=depth or s["privacy_depth"],
-                 retrain=_retrainer(build, s, epsilon),
-                 title="trustml demo audit: MLP on UCI Adult, DP versus non-private",
-                 config={"demo": "tabular", "epsilon": epsilon, **s})
+    return _audit_pair("tabular", "MLP on UCI Adult", data, base, dp, record, training, build,
+                       epsilon=epsilon, seed=seed, progress=progress, depth=depth)
 
 
 def _sentiment(epsilon: float, seed: int, progress: bool, depth: str | None) -> AuditResult:
@@ -119,12 +114,21 @@ def _sentiment(epsilon: float, seed: int, progress: bool, depth: str | None) -> 
 
     base, dp = build(seed), build(seed)
     dp, record, training = _train_pair(base, dp, data, s, epsilon, seed, progress)
+    return _audit_pair("sentiment", "MiniLM sentiment classifier", data, base, dp, record,
+                       training, build, epsilon=epsilon, seed=seed, progress=progress,
+                       depth=depth)
+
+
+def _audit_pair(demo: str, what: str, data, base, dp, record, training, build, *,
+                epsilon: float, seed: int, progress: bool, depth: str | None) -> AuditResult:
+    """The demo's DP model audited beside its non-private twin."""
+    s = SETTINGS[demo]
     return audit(dp, data, baseline=base, privacy=record, training=training,
                  explain_rows=s["explain_rows"], seed=seed, progress=progress,
                  privacy_depth=depth or s["privacy_depth"],
                  retrain=_retrainer(build, s, epsilon),
-                 title="trustml demo audit: MiniLM sentiment classifier, DP versus non-private",
-                 config={"demo": "sentiment", "epsilon": epsilon, **s})
+                 title=f"trustml demo audit: {what}, DP versus non-private",
+                 config={"demo": demo, "epsilon": epsilon, **s})
 
 
 def run_demo(name: str = "tabular", out: str | Path | None = None, *,
