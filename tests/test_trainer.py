@@ -1,6 +1,7 @@
 """PrivateTrainer: a transformers.Trainer made private, on a tiny BERT built offline."""
 
 import copy
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -202,10 +203,14 @@ def test_each_example_is_clipped_as_by_hand(tiny, tmp_path, clipping):
     ({"target_epsilon": 1.0, "clipping": "ghost"}, {}, "clipping"),
     ({"target_epsilon": 1.0}, {"label_smoothing_factor": 0.1}, "label_smoothing_factor"),
     ({"target_epsilon": 1.0}, {"train_sampling_strategy": "group_by_length"},
-     "train_sampling_strategy"),
+     "train_sampling_strategy"),  # transformers >= 5.x's name
+    ({"target_epsilon": 1.0}, {"group_by_length": True}, "group_by_length"),  # older name
     ({"target_epsilon": 1.0}, {"learning_rate": 0.0}, "learning_rate"),
 ])
 def test_a_bad_setting_is_refused_in_one_line_naming_it(tiny, tmp_path, keywords, args, key):
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if not set(args) <= fields:
+        pytest.skip(f"this transformers has no TrainingArguments.{next(iter(args))}")
     parts = setup(tiny, tmp_path / "out", **args)
     with pytest.raises(ConfigError) as info:
         PrivateTrainer(**parts, ledger=tmp_path / "store", **keywords)

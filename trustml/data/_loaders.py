@@ -250,7 +250,10 @@ def _read_any(source) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(p)
         if suffix in (".csv", ".txt", ".tsv"):
-            return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
+            # round_trip: the floats exactly as written, so the same rows fingerprint alike
+            # from CSV and Parquet whatever pandas' default parser precision
+            return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",",
+                               float_precision="round_trip")
         if suffix in (".jsonl", ".ndjson"):
             return pd.read_json(p, lines=True, dtype=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
