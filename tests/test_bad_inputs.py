@@ -373,6 +373,9 @@ def test_bad_report_flags_exit_2(workdir, tmp_path, monkeypatch, flags, message)
     ("data.source=mnist", "data.source: 'mnist' is not one of"),
     ("data.rows=0", "data.rows: 0 must be a whole number >= 1"),
     ("data.rows=abc", "data.rows: 'abc' is not an int"),
+    # YAML 1.1 would read yes / on as true: a --set value says what the user typed
+    ("tuning.data=yes", "tuning.data: 'yes' is not one of ['public', 'other', 'training']"),
+    ("privacy.compose=on", "privacy.compose: 'on' is not true or false"),
 ])
 def test_bad_recipe_settings_exit_2_naming_the_key(tmp_path, override, message):
     out = tmp_path / "o"

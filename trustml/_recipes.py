@@ -125,7 +125,10 @@ def _anchored(section: str, value, base: Path):
 
 
 def _number_or_yaml(text: str):
-    """A --set value: YAML, except that 1e6 is a number (YAML 1.1 reads it as text)."""
+    """A --set value: YAML, except that 1e6 is a number (YAML 1.1 reads it as text) and only
+    true / false are booleans (YAML 1.1 also reads yes, no, on, off as booleans)."""
+    if text.strip().lower() in ("yes", "no", "on", "off", "y", "n"):
+        return text.strip()
     value = yaml.safe_load(text)
     if isinstance(value, str):
         try:
