@@ -204,8 +204,11 @@ def test_a_torch_module_by_import_path_trains_on_json_lines_and_is_audited(tmp_p
     ("{path: nowhere.csv, label: y}", "{kind: mlp}", "data.path: no file at"),
     ("{source: adult, label: y}", "{kind: mlp}", "data.label: applies to your own file"),
     ("{path: rows.csv, label: y}", "{kind: huggingface}", "model.path: missing"),
-    ("{path: rows.csv, label: y}", "{kind: mlp, path: bert}", "model.path: applies to kind: "
-                                                               "huggingface only"),
+    ("{path: rows.csv, label: y}", "{kind: mlp, path: bert}", "model.path: does not apply to "
+                                                               "kind: mlp (it takes hidden, "
+                                                               "activation)"),
+    ("{path: rows.csv, label: y}", "{kind: mlp, channels: 8}", "model.channels: does not apply "
+                                                               "to kind: mlp"),
     ("{path: rows.csv, label: y}", "{kind: module, import: my_nets.Net}",
      "model.import: 'my_nets.Net' is not package.module:Name"),
     ("{path: rows.csv, label: y}", "{kind: module, import: 'no_such_pkg:Net'}",

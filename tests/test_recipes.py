@@ -66,7 +66,8 @@ def test_recipe_runs_from_the_cli(name, tmp_path, data_dir, monkeypatch):
     ("training.lr=fast", "training.lr: 'fast' is not a float"),
     ("nonsense", "--set: 'nonsense' is not section.key=value"),
     ("model.activation=sigmoid", "model.activation: 'sigmoid' is not one of ['relu', 'tanh']"),
-    ("model.channels=6", "model.channels: 6 must be a multiple of 4"),
+    ("model.channels=8", "model.channels: does not apply to kind: mlp (it takes hidden, "
+                         "activation); remove it, or --set model.channels=null"),
     ("training.ema=1.0", "training.ema: 1.0 must be a decay in [0, 1)"),
     ("training.baseline_epochs=0", "training.baseline_epochs: 0 must be a whole number >= 1"),
     ("training.optimizer=rmsprop", "training.optimizer: 'rmsprop' is not one of ['adam', 'sgd']"),
@@ -80,6 +81,13 @@ def test_bad_recipe_settings_exit_2_with_one_line(tmp_path, override, message):
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == [f"trustml: error: {res.output.strip()[16:]}"]
     assert message in res.output and not (tmp_path / "o").exists()
+
+
+def test_a_cnn_setting_is_checked_on_the_cnn_route(tmp_path):
+    res = CliRunner().invoke(main, ["train", str(RECIPES / "cnn-digits"), "--out",
+                                    str(tmp_path / "o"), "--set", "model.kind=cnn", "--set",
+                                    "model.scales=null", "--set", "model.channels=6"])
+    assert res.exit_code == 2 and "model.channels: 6 must be a multiple of 4" in res.output
 
 
 def test_missing_recipe_is_a_clear_error(tmp_path):

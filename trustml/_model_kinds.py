@@ -51,21 +51,25 @@ class ModelKind:
         trained model from the file or folder ``source``.
     architecture : bool
         A reference architecture: an audit config's torch ``model.architecture`` may name it.
+    keys : tuple of str
+        The keys of a recipe's ``model:`` section ``build`` reads (besides ``kind``): another
+        is refused, not silently ignored.
     """
 
     name: str
     build: Callable | None = None
     load: Callable | None = None
     architecture: bool = False
+    keys: tuple[str, ...] = ()
 
 
 MODEL_KINDS = Registry("model_kinds")
 
 
 def register_kind(name: str, *, build: Callable | None = None, load: Callable | None = None,
-                  architecture: bool = False) -> None:
+                  architecture: bool = False, keys: tuple[str, ...] = ()) -> None:
     """Add the model kind ``name`` (see :class:`ModelKind`)."""
-    MODEL_KINDS.register(name, ModelKind(name, build, load, architecture))
+    MODEL_KINDS.register(name, ModelKind(name, build, load, architecture, tuple(keys)))
 
 
 def kinds(which: str) -> tuple[str, ...]:
@@ -313,13 +317,17 @@ def _load(name: str, what: str, load):
 
 
 # ---------------------------------------------------------------------- the kinds
-register_kind("mlp", build=_build_mlp, architecture=True)
-register_kind("cnn", build=_build_cnn, architecture=True)
-register_kind("scatter", build=_build_scatter, architecture=True)
-register_kind("lstm", build=_build_lstm, architecture=True)
-register_kind("transformer", build=_build_transformer, architecture=True)
+register_kind("mlp", build=_build_mlp, architecture=True, keys=("hidden", "activation"))
+register_kind("cnn", build=_build_cnn, architecture=True, keys=("channels", "activation"))
+register_kind("scatter", build=_build_scatter, architecture=True, keys=("scales", "hidden"))
+register_kind("lstm", build=_build_lstm, architecture=True,
+              keys=("embeddings", "embed_dim", "hidden", "max_length"))
+register_kind("transformer", build=_build_transformer, architecture=True,
+              keys=("trainable", "layers", "hidden", "max_length"))
 register_kind("linear_regression", build=_build_linear_regression, architecture=True)
-register_kind("module", build=_build_module)  # the user's torch module, by import path
-register_kind("huggingface", build=_build_huggingface, load=_load_huggingface)
+register_kind("module", build=_build_module,  # the user's torch module, by import path
+              keys=("import", "options"))
+register_kind("huggingface", build=_build_huggingface, load=_load_huggingface,
+              keys=("path", "trainable", "max_length"))
 register_kind("sklearn", load=_load_sklearn)
 register_kind("torch", load=_load_torch)  # a reference architecture's saved weights

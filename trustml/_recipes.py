@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from trustml._model_kinds import kinds
+from trustml._model_kinds import MODEL_KINDS, kinds
 from trustml.errors import ConfigError, did_you_mean
 from trustml.models._architectures import ACTIVATIONS
 from trustml.privacy import check_privacy_params
@@ -170,6 +170,7 @@ def _validate(recipe: dict) -> None:
     if model.get("kind") not in kinds("build"):  # registered kinds, plug-ins' included
         raise ConfigError(f"model.kind: {model.get('kind')!r} is not one of "
                           f"{list(kinds('build'))}")
+    _check_kind_keys(model)
     _check_own_model(model)
     if model.get("activation", "relu") not in ACTIVATIONS:
         raise ConfigError(f"model.activation: {model['activation']!r} is not one of "
@@ -222,13 +223,20 @@ def _check_data(data: dict) -> None:
                           "model reads data.text)")
 
 
-def _check_own_model(model: dict) -> None:
-    """The keys of the user's own models (``huggingface``, ``module``) and only theirs."""
+def _check_kind_keys(model: dict) -> None:
+    """Refuse a model key the kind does not read (it would be silently ignored)."""
     kind = model["kind"]
-    own = {"path": "huggingface", "import": "module", "options": "module"}
-    for key, needed_by in own.items():
-        if key in model and kind != needed_by:
-            raise ConfigError(f"model.{key}: applies to kind: {needed_by} only; remove it")
+    takes = MODEL_KINDS[kind].keys
+    for key, value in model.items():
+        if key != "kind" and value is not None and key not in takes:
+            raise ConfigError(f"model.{key}: does not apply to kind: {kind} (it takes "
+                              f"{', '.join(takes) or 'no other key'}); remove it, or --set "
+                              f"model.{key}=null")
+
+
+def _check_own_model(model: dict) -> None:
+    """What the user's own models (``huggingface``, ``module``) need."""
+    kind = model["kind"]
     if kind == "huggingface":
         if not model.get("path"):
             raise ConfigError("model.path: missing; kind: huggingface needs the directory of a "
