@@ -170,9 +170,10 @@ def test_a_recipe_trained_model_is_audited_with_its_dp_record_ledger_and_retrain
         trained["private"]["seconds"])
 
     (tmp_path / "bad.yaml").write_text((tmp_path / "audit.yaml").read_text().replace(
-        "architecture: mlp", "architecture: cnn"))
+        "architecture: mlp", "architecture: scatter"))  # one that takes hidden: too
     res = run("--config", tmp_path / "bad.yaml", "--out", tmp_path / "bad")
-    assert res.exit_code == 2 and "model.architecture: 'cnn' differs from the recipe" in res.output
+    assert res.exit_code == 2 and "model.architecture: 'scatter' differs from the recipe" in \
+        res.output
 
 
 def test_a_recipe_trained_regression_model_answers_in_the_targets_units(tmp_path):
@@ -230,3 +231,26 @@ def test_a_config_audit_with_a_lexicon_file_reports_the_users_groups(tmp_path):
     res = run("--config", tmp_path / "audit.yaml", "--out", tmp_path / "out2")
     assert res.exit_code == 2 and not (tmp_path / "out2").exists()
     assert "lexicon: terms.csv: needs exactly the columns category,group,term" in res.output
+
+
+def test_a_torch_architecture_takes_its_own_keys_only():
+    from trustml._schema import validate_config
+    from trustml.errors import ConfigError
+
+    base = {"data": {"path": "d.csv", "label": "y"}}
+
+    def model(**keys):
+        return validate_config({**base, "model": {"kind": "torch", "weights": "w.pt", **keys}})
+
+    assert model(architecture="scatter", scales=2)["model"]["scales"] == 2
+    assert model(architecture="cnn", channels=8, activation="tanh")["model"]["channels"] == 8
+    for keys, message in [
+            ({"architecture": "mlp", "channels": 8},
+             "model.channels: does not apply to architecture: mlp (it takes hidden, activation)"),
+            ({"architecture": "cnn", "scales": 2}, "model.scales: does not apply to "
+                                                   "architecture: cnn"),
+            ({"architecture": "cnn", "channels": 6}, "model.channels: 6 must be a multiple of 4"),
+            ({"architecture": "mlp", "activation": "gelu"}, "model.activation: ")]:
+        with pytest.raises(ConfigError) as refused:
+            model(**keys)
+        assert str(refused.value).startswith(message), str(refused.value)

@@ -23,18 +23,21 @@ from pydantic import (
     model_validator,
 )
 
-from trustml._model_kinds import kinds
+from trustml._model_kinds import MODEL_KINDS, kinds
 from trustml._recipes import EMBEDDINGS, MODELS
 from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
 from trustml.data import PHONE_REGIONS
 from trustml.data._audit_data import _TASKS
 from trustml.errors import ConfigError, did_you_mean
+from trustml.models._architectures import ACTIVATIONS
 from trustml.privacy import DEPTHS
 from trustml.report import FORMATS
 
-MODEL_KINDS = kinds("load")  # what an audit config can load
-TORCH_ONLY = ("weights", "architecture", "training_record", "hidden", "embed_dim", "trainable",
-              "embeddings", "layers")
+LOADABLE_KINDS = kinds("load")  # what an audit config can load
+# An architecture's settings (each kind reads some: MODEL_KINDS[kind].keys), then torch's own.
+ARCHITECTURE_KEYS = ("hidden", "embed_dim", "trainable", "embeddings", "layers", "channels",
+                     "activation", "scales")
+TORCH_ONLY = ("weights", "architecture", "training_record") + ARCHITECTURE_KEYS
 
 Path_ = Annotated[str, Field(min_length=1)]
 Names = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
@@ -65,7 +68,7 @@ class _Section(BaseModel):
 class ModelSection(_Section):
     """``model:``: which model file to audit and how to load it."""
 
-    kind: Literal[MODEL_KINDS] = Field(examples=["sklearn"])
+    kind: Literal[LOADABLE_KINDS] = Field(examples=["sklearn"])
     path: Optional[Path_] = Field(None, examples=["model.skops"])
     weights: Optional[Path_] = Field(None, examples=["run/model.safetensors"])
     training_record: Optional[Path_] = Field(None, examples=["run/result.json"])
@@ -78,6 +81,16 @@ class ModelSection(_Section):
     trainable: Optional[Union[str, int]] = Field(None, examples=["head"])
     embeddings: Optional[Literal[EMBEDDINGS]] = Field(None, examples=["frozen"])
     layers: Optional[Positive] = Field(None, examples=[6])
+    channels: Optional[Positive] = Field(None, examples=[16])
+    activation: Optional[Literal[tuple(ACTIVATIONS)]] = Field(None, examples=["tanh"])
+    scales: Optional[Positive] = Field(None, examples=[2])
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value):
+        if value is not None and value % 4:
+            raise ValueError(f"{value} must be a multiple of 4 (four GroupNorm groups), e.g. 16")
+        return value
 
     @model_validator(mode="after")
     def _fits_kind(self):
@@ -94,6 +107,11 @@ class ModelSection(_Section):
                    "torch": TORCH_ONLY + ("max_length",)}[self.kind]
         for key in sorted(given - {"kind"} - set(allowed)):
             raise KeyProblem(key, f"does not apply to kind: {self.kind}; remove it")
+        if self.architecture is not None:
+            reads = MODEL_KINDS[self.architecture].keys
+            for key in sorted(given & set(ARCHITECTURE_KEYS) - set(reads)):
+                raise KeyProblem(key, f"does not apply to architecture: {self.architecture} "
+                                      f"(it takes {', '.join(reads) or 'no other key'})")
         return self
 
 

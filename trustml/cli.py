@@ -140,9 +140,9 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
     The config file (docs/config.md has a tested example and every key):
       model:    kind sklearn (path: .skops; joblib/pickle needs trust: true),
                 torch (weights, architecture and its hidden, max_length,
-                embed_dim, trainable, embeddings, layers; optional
-                training_record from trustml train) or huggingface (path: a
-                save_pretrained directory; max_length)
+                embed_dim, trainable, embeddings, layers, channels, activation,
+                scales; optional training_record from trustml train) or
+                huggingface (path: a save_pretrained directory; max_length)
       data:     path (CSV, TSV, JSON lines, Parquet), label, sensitive, features, text,
                 positive_label, task, test_size, missing (error | drop), name
       checks, thresholds, gates, fail_on (fail | warn), formats (html, json,
