@@ -81,7 +81,7 @@ def kinds(which: str) -> tuple[str, ...]:
 def build_adapter(model: dict, data: AuditData, seed: int, target: tuple = (0.0, 1.0)):
     """A fresh adapter of a recipe's ``model`` section for ``data`` (same init for the same
     seed); ``target``: the (center, scale) a regression model's targets are trained in."""
-    kind = MODEL_KINDS[model["kind"]] if model["kind"] in MODEL_KINDS else None
+    kind = MODEL_KINDS.get(model["kind"])
     if kind is None or kind.build is None:
         raise ConfigError(f"model.kind: {model['kind']!r} is not one of {list(kinds('build'))}")
     torch.manual_seed(seed)

@@ -46,10 +46,8 @@ class Registry:
             ``name`` is registered already.
         """
         self.check_new(name)
-        entries = {name: value} if self._newest_first else {}
-        entries.update(self._entries)
-        entries[name] = value
-        self._entries = entries
+        self._entries = ({name: value, **self._entries} if self._newest_first
+                         else {**self._entries, name: value})
 
     def check_new(self, name: str) -> None:
         """Raise ValueError if ``name`` is registered (plug-ins not loaded: safe while trustml
@@ -98,6 +96,10 @@ class Registry:
 
     def values(self) -> list:
         return [value for _, value in self.items()]
+
+    def get(self, name: str, default=None):
+        self.load_plugins()
+        return self._entries.get(name, default)
 
     def __getitem__(self, name: str):
         self.load_plugins()

@@ -63,7 +63,8 @@ from trustml.privacy._ledger import data_fingerprint
 from trustml.privacy._sampling import PoissonSampling
 from trustml.privacy._settings import check_privacy_params, check_training_settings
 from trustml.privacy._state import PrivacyRecord, TrainState
-from trustml.privacy._steppers import CLIPPING, DPSanityError, make_stepper
+from trustml.privacy._steppers import DPSanityError, make_stepper
+from trustml.privacy._train_private import check_run_options
 from trustml.privacy._train_private import _EpochStats, _resolve_ledger
 
 # How this interface spells train_private's settings in error messages.
@@ -186,14 +187,11 @@ class PrivateTrainer(Trainer):
             raise ConfigError("target_epsilon: PrivateTrainer needs a privacy budget; pass "
                               "target_epsilon=, e.g. 8.0")
         check_privacy_params(target_epsilon, delta, accountant)
-        if clipping not in CLIPPING:
-            raise ConfigError(f"clipping: unknown method {clipping!r}; use one of "
-                              f"{list(CLIPPING)}")
+        check_run_options(clipping=clipping, ema=None, optimizer=None, compose=compose,
+                          resume=False, checkpoint_dir=None, names=None)
         if noise_seed is not None and (isinstance(noise_seed, bool)
                                        or not isinstance(noise_seed, int)):
             raise ConfigError(f"noise_seed: {noise_seed!r} must be a whole number or None")
-        if not isinstance(compose, bool):
-            raise ConfigError(f"compose: {compose!r} must be True or False")
         args = args if args is not None else TrainingArguments(output_dir="tmp_trainer")
         _check_args(args, kwargs)
         self.user_args = args

@@ -362,7 +362,7 @@ def check_run_options(*, clipping, ema, optimizer, compose, resume, checkpoint_d
     if ema is not None and (isinstance(ema, bool) or not 0.0 <= ema < 1.0):
         raise ConfigError(f"{names.get('ema', 'ema')}: {ema!r} must be a decay in [0, 1), "
                           "e.g. 0.99")
-    if optimizer not in OPTIMIZERS:
+    if optimizer is not None and optimizer not in OPTIMIZERS:  # None: the caller's own
         raise ConfigError(f"{names.get('optimizer', 'optimizer')}: {optimizer!r} is not one of "
                           f"{sorted(OPTIMIZERS)}")
     if not isinstance(compose, bool):
