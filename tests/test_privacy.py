@@ -5,7 +5,7 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, wrap
-from trustml.privacy import PrivacyLedger, default_delta, train_private
+from trustml.privacy import DPSettings, PrivacyLedger, default_delta, train_private
 
 
 @pytest.fixture
@@ -76,6 +76,33 @@ def test_bad_privacy_parameters_are_rejected_before_training(toy, kwargs, field)
     with pytest.raises(ConfigError, match=f"^{field}: "):
         train_private(wrap(module), X, y, **({"target_epsilon": 1.0} | kwargs))
     assert all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+def test_settings_object_and_keywords_train_the_same_model(toy):
+    """One DPSettings behind the keywords: the same settings, seeded, give the same weights;
+    a keyword overrides the object; the defaults are the dataclass's."""
+    X, y = toy
+    settings = DPSettings(target_epsilon=2.0, epochs=2, batch_size=60, lr=1e-2, seed=3)
+    torch.manual_seed(0)
+    by_object, rec = train_private(wrap(MLPClassifier(4, hidden=(16,))), X, y, settings,
+                                   ledger=PrivacyLedger(), progress=False)
+    by_keywords, _ = train(toy, epochs=2, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(by_object.module.parameters(),
+                                                 by_keywords.module.parameters()))
+    assert rec.epochs == 2 and rec.max_grad_norm == DPSettings.max_grad_norm == 1.0
+    _, overridden = train_private(wrap(MLPClassifier(4)), X, y, settings, epochs=1,
+                                  ledger=PrivacyLedger(), progress=False)
+    assert overridden.epochs == 1 and overridden.batch_size == 60
+
+
+def test_settings_refuse_unknown_and_missing_fields_in_one_line(toy):
+    X, y = toy
+    with pytest.raises(ConfigError, match=r"^epoch: not a setting .* did you mean 'epochs'"):
+        train_private(wrap(MLPClassifier(4)), X, y, target_epsilon=1.0, epoch=3)
+    with pytest.raises(ConfigError, match="^target_epsilon: missing"):
+        train_private(wrap(MLPClassifier(4)), X, y, epochs=3)
+    with pytest.raises(ConfigError, match="^ema: 1.5 must be a decay"):
+        DPSettings.of(target_epsilon=1.0, ema=1.5)
 
 
 def test_default_delta_is_below_one_over_n():

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from trustml._model_kinds import build_adapter
-from trustml._recipes import NAMES, check_recipe_training
+from trustml._recipes import NAMES, check_recipe_training, recipe_settings
 from trustml.data import (
     AuditData,
     load_adult,
@@ -112,21 +112,15 @@ def train_like_recipe(recipe: dict, adapter, x, y, *, private: bool, seed: int,
     (adapter, record)
         ``record``: the :class:`PrivacyRecord` of a DP run, else :func:`fit`'s dict.
     """
-    t, p = recipe["training"], recipe["privacy"]
-    epochs, batch_size = t.get("epochs", 5), t.get("batch_size", 256)
+    settings = recipe_settings(recipe)
     if not private:
-        return adapter, fit(adapter, x, y, lr=t.get("baseline_lr", t.get("lr", 1e-3)),
-                            epochs=t.get("baseline_epochs", epochs),
-                            batch_size=t.get("baseline_batch_size", batch_size), seed=seed,
-                            progress=progress)
-    return train_private(
-        adapter, x, y, target_epsilon=p["epsilon"], delta=p.get("delta"),
-        accountant=p.get("accountant", "prv"), max_grad_norm=p.get("max_grad_norm", 1.0),
-        clipping=p.get("clipping", "auto"), lr=t.get("lr", 1e-3), epochs=epochs,
-        batch_size=batch_size, ema=t.get("ema"), optimizer=t.get("optimizer", "adam"),
-        max_physical_batch_size=t.get("max_physical_batch_size"), seed=p.get("noise_seed"),
-        checkpoint_dir=checkpoint_dir, ledger=ledger, resume=resume, names=NAMES,
-        compose=p.get("compose", False), progress=progress)
+        t = recipe["training"]
+        return adapter, fit(adapter, x, y, lr=t.get("baseline_lr") or settings.lr,
+                            epochs=t.get("baseline_epochs") or settings.epochs,
+                            batch_size=t.get("baseline_batch_size") or settings.batch_size,
+                            seed=seed, progress=progress)
+    return train_private(adapter, x, y, settings, checkpoint_dir=checkpoint_dir, ledger=ledger,
+                         resume=resume, names=NAMES, progress=progress)
 
 
 def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: bool = False,

@@ -13,9 +13,8 @@ import yaml
 from trustml._model_kinds import MODEL_KINDS, kinds
 from trustml.errors import ConfigError, did_you_mean
 from trustml.models._architectures import ACTIVATIONS
-from trustml.privacy import check_privacy_params
-from trustml.privacy._settings import MIN_ROWS, check_training_settings
-from trustml.privacy._train_private import OPTIMIZERS
+from trustml.privacy import DPSettings
+from trustml.privacy._settings import check_rows
 
 CATALOGUE = Path(__file__).parent / "recipes"  # the reference recipes, shipped in the package
 SECTIONS = {
@@ -52,6 +51,7 @@ NAMES = {"target_epsilon": "privacy.epsilon", "delta": "privacy.delta",
          "max_physical_batch_size": "training.max_physical_batch_size", "n": "data.rows",
          "ema": "training.ema", "optimizer": "training.optimizer",
          "clipping": "privacy.clipping", "compose": "privacy.compose: true",
+         "seed": "privacy.noise_seed",
          "ledger": "--ledger DIR"}
 
 
@@ -190,11 +190,6 @@ def _validate(recipe: dict) -> None:
         raise ConfigError(f"tuning.data: {tuning!r} is not one of {list(TUNING_DATA)} (where "
                           "the settings were chosen: public data, other data, or these "
                           "training rows)")
-    if "epsilon" not in recipe["privacy"]:
-        raise ConfigError("privacy.epsilon: missing; set the target epsilon, e.g. 1.0")
-    privacy = recipe["privacy"]
-    check_privacy_params(privacy["epsilon"], privacy.get("delta"),
-                         privacy.get("accountant", "prv"), names=NAMES)
     if recipe["data"].get("rows") is not None and recipe["data"]["rows"] < 1:
         raise ConfigError(f"data.rows: {recipe['data']['rows']!r} must be a whole number >= 1")
     check_recipe_training(recipe, n=None)
@@ -257,21 +252,33 @@ def _check_own_model(model: dict) -> None:
                           "write e.g. model: {kind: module, import: 'mynets:TabularNet'}")
 
 
-def check_recipe_training(recipe: dict, n: int | None) -> None:
-    """The training settings, in YAML terms, before anything is trained or spent."""
-    t, p = recipe["training"], recipe["privacy"]
-    check_training_settings(
-        n=n if n is not None else MIN_ROWS, delta=p.get("delta") if n is not None else None,
-        epochs=t.get("epochs", 5), batch_size=t.get("batch_size", 256), lr=t.get("lr", 1e-3),
-        max_grad_norm=p.get("max_grad_norm", 1.0),
-        max_physical_batch_size=t.get("max_physical_batch_size"), names=NAMES)
+# A recipe's privacy: and training: keys -> the DPSettings fields they fill.
+SETTINGS = {"privacy": {"epsilon": "target_epsilon", "delta": "delta", "compose": "compose",
+                        "accountant": "accountant", "max_grad_norm": "max_grad_norm",
+                        "clipping": "clipping", "noise_seed": "seed"},
+            "training": {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+                         "ema": "ema", "optimizer": "optimizer",
+                         "max_physical_batch_size": "max_physical_batch_size"}}
+
+
+def recipe_settings(recipe: dict) -> DPSettings:
+    """The DP run's settings from a recipe's ``privacy:`` and ``training:`` sections (the
+    defaults of the keys it leaves out: :class:`DPSettings`'), checked in YAML terms."""
+    return DPSettings.of(names=NAMES, **{field: recipe[section].get(key)
+                                         for section, keys in SETTINGS.items()
+                                         for key, field in keys.items()})
+
+
+def check_recipe_training(recipe: dict, n: int | None) -> DPSettings:
+    """The training settings, in YAML terms, before anything is trained or spent (``n``:
+    the training rows, when they are known)."""
+    settings = recipe_settings(recipe)
+    if n is not None:
+        check_rows(n, settings.delta, NAMES)
+    t = recipe["training"]
     if t.get("baseline_lr") is not None and not t["baseline_lr"] > 0:
         raise ConfigError(f"training.baseline_lr: {t['baseline_lr']!r} must be > 0")
     for key in ("baseline_epochs", "baseline_batch_size"):
         if t.get(key) is not None and t[key] < 1:
             raise ConfigError(f"training.{key}: {t[key]!r} must be a whole number >= 1")
-    if t.get("optimizer", "adam") not in OPTIMIZERS:
-        raise ConfigError(f"training.optimizer: {t['optimizer']!r} is not one of "
-                          f"{sorted(OPTIMIZERS)}")
-    if t.get("ema") is not None and not 0.0 <= t["ema"] < 1.0:
-        raise ConfigError(f"training.ema: {t['ema']!r} must be a decay in [0, 1), e.g. 0.99")
+    return settings

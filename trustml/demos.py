@@ -20,7 +20,13 @@ from trustml._model_kinds import build_adapter
 from trustml.data import TabularEncoder, load_adult, load_tweets
 from trustml.errors import ConfigError
 from trustml.models import MLPClassifier, fit, wrap
-from trustml.privacy import DEPTHS, PrivacyLedger, check_privacy_params, train_private
+from trustml.privacy import (
+    DEPTHS,
+    DPSettings,
+    PrivacyLedger,
+    check_privacy_params,
+    train_private,
+)
 from trustml.report import FORMATS, AuditResult
 
 # Hyper-parameters shared by the baseline and the DP model of each demo, so the comparison
@@ -42,14 +48,17 @@ SETTINGS = {
 DEMOS = tuple(SETTINGS)
 
 
+def _dp_settings(s: dict, epsilon: float) -> DPSettings:
+    return DPSettings.of(target_epsilon=epsilon, epochs=s["epochs"], batch_size=s["batch_size"],
+                         lr=s["lr"], max_grad_norm=s["max_grad_norm"])
+
+
 def _train_pair(base_adapter, dp_adapter, data, s: dict, epsilon: float, seed: int,
                 progress: bool):
     x, y, sens = data.take("train")
     base_record = fit(base_adapter, x, y, epochs=s["epochs"], batch_size=s["batch_size"],
                       lr=s["lr"], seed=seed, progress=progress)
-    dp_adapter, record = train_private(dp_adapter, x, y, target_epsilon=epsilon,
-                                       epochs=s["epochs"], batch_size=s["batch_size"],
-                                       lr=s["lr"], max_grad_norm=s["max_grad_norm"],
+    dp_adapter, record = train_private(dp_adapter, x, y, _dp_settings(s, epsilon),
                                        groups={f: sens[f] for f in sens.columns},
                                        ledger=PrivacyLedger(), progress=progress)
     dp_training = {"private": True, "epochs": record.epochs, "batch_size": record.batch_size,
@@ -64,10 +73,8 @@ def _retrainer(build, s: dict, epsilon: float):
     def retrain(X, y, *, private: bool = False, seed: int = 0):
         adapter = build(seed)
         if private:
-            return train_private(adapter, X, y, target_epsilon=epsilon, epochs=s["epochs"],
-                                 batch_size=s["batch_size"], lr=s["lr"],
-                                 max_grad_norm=s["max_grad_norm"], ledger=PrivacyLedger(),
-                                 progress=False)[0]
+            return train_private(adapter, X, y, _dp_settings(s, epsilon),
+                                 ledger=PrivacyLedger(), progress=False)[0]
         fit(adapter, X, y, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
             seed=seed, progress=False)
         return adapter

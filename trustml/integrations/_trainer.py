@@ -61,16 +61,17 @@ from trustml.privacy._accounting import (PrivacyBudgetError, allowed_steps, cali
 from trustml.privacy._account import RunAccount
 from trustml.privacy._ledger import data_fingerprint
 from trustml.privacy._sampling import PoissonSampling
-from trustml.privacy._settings import check_privacy_params, check_training_settings
+from trustml.privacy._settings import DPSettings, check_rows
 from trustml.privacy._state import PrivacyRecord, TrainState
 from trustml.privacy._steppers import DPSanityError, make_stepper
-from trustml.privacy._train_private import check_run_options
 from trustml.privacy._train_private import _EpochStats, _resolve_ledger
 
 # How this interface spells train_private's settings in error messages.
 NAMES = {"n": "train_dataset", "lr": "learning_rate", "batch_size": "per_device_train_batch_size",
-         "epochs": "num_train_epochs"}
+         "epochs": "num_train_epochs", "seed": "noise_seed"}
 LABEL_KEYS = ("labels", "label", "label_ids")
+# What the state records of the settings (the optimizer is the script's own).
+RECORDED = ("max_grad_norm", "clipping", "lr", "accountant", "delta")
 
 
 def per_example_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -183,15 +184,9 @@ class PrivateTrainer(Trainer):
                  max_grad_norm: float = 1.0, accountant: str = "prv", clipping: str = "auto",
                  ledger=None, noise_seed: int | None = None, raw_data=None,
                  compose: bool = False, **kwargs):
-        if target_epsilon is None:
-            raise ConfigError("target_epsilon: PrivateTrainer needs a privacy budget; pass "
-                              "target_epsilon=, e.g. 8.0")
-        check_privacy_params(target_epsilon, delta, accountant)
-        check_run_options(clipping=clipping, ema=None, optimizer=None, compose=compose,
-                          resume=False, checkpoint_dir=None, names=None)
-        if noise_seed is not None and (isinstance(noise_seed, bool)
-                                       or not isinstance(noise_seed, int)):
-            raise ConfigError(f"noise_seed: {noise_seed!r} must be a whole number or None")
+        privacy = DPSettings.of(target_epsilon=target_epsilon, delta=delta, compose=compose,
+                                max_grad_norm=max_grad_norm, accountant=accountant,
+                                clipping=clipping, seed=noise_seed, names=NAMES)
         args = args if args is not None else TrainingArguments(output_dir="tmp_trainer")
         _check_args(args, kwargs)
         self.user_args = args
@@ -203,9 +198,7 @@ class PrivateTrainer(Trainer):
                               "(a list of examples, a torch Dataset or a datasets.Dataset), not "
                               f"{type(data).__name__}; Poisson sampling draws from all of it")
         n = len(data)
-        check_training_settings(n=n, delta=delta, epochs=1, batch_size=self.expected_batch,
-                                lr=args.learning_rate, max_grad_norm=max_grad_norm,
-                                names=NAMES)
+        check_rows(n, delta, NAMES)
         if args.max_steps <= 0 and not args.num_train_epochs > 0:
             raise ConfigError(f"num_train_epochs: {args.num_train_epochs!r} must be > 0 (or set "
                               "max_steps)")
@@ -216,10 +209,10 @@ class PrivateTrainer(Trainer):
         per_epoch = self.sampling.steps_per_epoch
         self.total_steps = (args.max_steps if args.max_steps > 0
                             else math.ceil(args.num_train_epochs * per_epoch))
-        self.dp = {"target_epsilon": float(target_epsilon), "accountant": accountant,
-                   "delta": default_delta(n) if delta is None else float(delta),
-                   "max_grad_norm": float(max_grad_norm), "clipping": clipping,
-                   "noise_seed": noise_seed, "compose": compose}
+        self.settings = DPSettings.of(
+            privacy, delta=default_delta(n) if delta is None else delta, lr=args.learning_rate,
+            batch_size=self.expected_batch, names=NAMES,
+            epochs=math.ceil(self.total_steps / per_epoch))
         self.dataset_id = data_fingerprint(raw_data) if raw_data is not None else (
             examples_fingerprint(data))
         self.ledger = _resolve_ledger(ledger)
@@ -232,7 +225,7 @@ class PrivateTrainer(Trainer):
         self._state: TrainState | None = None
         self._stepper = None
         self._checked_loss = False
-        self._clipping_used = clipping
+        self._clipping_used = self.settings.clipping
 
     # ------------------------------------------------------------------ the run
     def train(self, resume_from_checkpoint=None, trial=None, **kwargs):
@@ -245,28 +238,25 @@ class PrivateTrainer(Trainer):
         if trial is not None:
             raise ConfigError("trial: hyper-parameter search spends the budget once per trial; "
                               "PrivateTrainer refuses it")
-        s = self.dp
-        seed = s["noise_seed"]
+        s, seed = self.settings, self.settings.seed
         st = self._state = TrainState(
             run_id=uuid.uuid4().hex[:12], dataset=self.dataset_id, total_steps=self.total_steps,
             sample_rate=self.sampling.q, noise_multiplier=0.0, seeded_noise=seed is not None,
-            noise_seed=int(seed) if seed is not None else secrets.randbits(62),
-            settings={"max_grad_norm": s["max_grad_norm"], "clipping": s["clipping"],
-                      "lr": self.user_args.learning_rate, "accountant": s["accountant"],
-                      "delta": s["delta"]})
+            noise_seed=seed if seed is not None else secrets.randbits(62),
+            settings={k: getattr(s, k) for k in RECORDED})
         self._stats = _EpochStats(None, len(self.train_dataset))
         self._checked_loss = False
         with self.ledger.lock(st.dataset):
             self._check_composition()
             st.noise_multiplier = calibrate_from_ledger(
-                self.ledger, st.dataset, st.sample_rate, st.total_steps, s["target_epsilon"],
-                s["delta"], s["accountant"], note="; nothing was trained")
-            self._account = RunAccount(self.ledger, st, s["target_epsilon"], s["delta"],
-                                       s["accountant"])
+                self.ledger, st.dataset, st.sample_rate, st.total_steps, s.target_epsilon,
+                s.delta, s.accountant, note="; nothing was trained")
+            self._account = RunAccount(self.ledger, st, s.target_epsilon, s.delta,
+                                       s.accountant)
             self._account.open()
             self._budget = allowed_steps(self._account.prior, st.noise_multiplier, st.sample_rate,
-                                         st.total_steps, s["target_epsilon"], s["delta"],
-                                         s["accountant"])
+                                         st.total_steps, s.target_epsilon, s.delta,
+                                         s.accountant)
             t0 = time.perf_counter()
             try:
                 output = super().train(**kwargs)
@@ -290,11 +280,11 @@ class PrivateTrainer(Trainer):
         return output
 
     def _check_composition(self) -> None:
-        s = self.dp
-        check_composition(self.ledger, self.dataset_id, compose=s["compose"],
+        s = self.settings
+        check_composition(self.ledger, self.dataset_id, compose=s.compose,
                           sample_rate=self.sampling.q, steps=self.total_steps,
-                          target_epsilon=s["target_epsilon"], delta=s["delta"],
-                          accountant=s["accountant"])
+                          target_epsilon=s.target_epsilon, delta=s.delta,
+                          accountant=s.accountant)
 
     def _finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -312,13 +302,11 @@ class PrivateTrainer(Trainer):
         self._charge()
 
     def _record(self, run_epsilon: bool = True) -> PrivacyRecord:
-        st, s, args = self._state, self.dp, self.user_args
+        s = self.settings
         return self._account.record(
-            run_epsilon=run_epsilon,
-            epochs=math.ceil(st.total_steps / self.sampling.steps_per_epoch),
-            max_grad_norm=s["max_grad_norm"], n_train=len(self.train_dataset),
-            batch_size=int(self.expected_batch), lr=float(args.learning_rate),
-            clipping=self._clipping_used, secure_mode=False, checkpoint_dir=None)
+            run_epsilon=run_epsilon, epochs=s.epochs, max_grad_norm=s.max_grad_norm,
+            n_train=len(self.train_dataset), batch_size=s.batch_size, lr=s.lr,
+            clipping=self._clipping_used, secure_mode=s.secure_mode, checkpoint_dir=None)
 
     def _write_outputs(self, output) -> None:
         """The model with its claim, then ``result.json`` (atomic), in ``output_dir``."""
@@ -387,9 +375,9 @@ class PrivateTrainer(Trainer):
     def _make_stepper(self, model):
         optimizer = getattr(self.optimizer, "optimizer", self.optimizer)  # accelerate's wrapper
         stepper = make_stepper(model, optimizer, sigma=self._state.noise_multiplier,
-                               clip=self.dp["max_grad_norm"],
+                               clip=self.settings.max_grad_norm,
                                expected_batch=self.sampling.expected_batch,
-                               clipping=self.dp["clipping"], secure_mode=False,
+                               clipping=self.settings.clipping, secure_mode=False,
                                device=self.args.device)
         self._clipping_used = stepper.name
         self._collator, self._examples = self._collate()
@@ -403,11 +391,11 @@ class PrivateTrainer(Trainer):
             raise ConfigError("train: PrivateTrainer trains through trainer.train() only")
         if st.steps >= min(self._budget, st.total_steps):
             raise PrivacyBudgetError(f"epsilon: step {st.steps + 1} would spend more than the "
-                                     f"target {self.dp['target_epsilon']:g}; raise the target "
+                                     f"target {self.settings.target_epsilon:g}; raise the target "
                                      "or take fewer steps")
         if self._stepper is None:
             self._stepper = self._make_stepper(model)
-        stepper, clip = self._stepper, self.dp["max_grad_norm"]
+        stepper, clip = self._stepper, self.settings.max_grad_norm
         idx = self.sampling.draw(st.noise_seed, st.steps)
         chunk = self.user_args.per_device_train_batch_size
         stepper.module.train()

@@ -22,7 +22,7 @@ from trustml.privacy._ledger import (
     default_ledger_dir,
     epsilon_of,
 )
-from trustml.privacy._settings import ACCOUNTANTS, check_privacy_params
+from trustml.privacy._settings import ACCOUNTANTS, DPSettings, check_privacy_params
 from trustml.privacy._accounting import (
     PrivacyBudgetError,
     allowed_steps,
@@ -34,7 +34,8 @@ from trustml.privacy._state import PrivacyRecord, TrainState
 from trustml.privacy._steppers import DPSanityError
 from trustml.privacy._train_private import train_private
 
-__all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DEPTHS", "DPSanityError", "PrivacyBudgetError",
+__all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DEPTHS", "DPSanityError", "DPSettings",
+           "PrivacyBudgetError",
            "attack_metrics", "confidence_scores", "epsilon_lower_bound", "lira_scores",
            "candidate_order", "make_canaries", "membership_candidates", "membership_inference",
            "one_run_audit",

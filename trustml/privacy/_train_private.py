@@ -14,10 +14,10 @@ with a claim at least as large as the spending behind it.
 
 from __future__ import annotations
 
-# Over 400 lines on purpose: the run object and its one entry point; half is docstrings
-# (train_private documents its 28 keywords).
+# Over 400 lines on purpose: the run object and its one entry point; a third is docstrings.
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import time
@@ -45,13 +45,13 @@ from trustml.privacy._checkpoint import hold, latest_checkpoint, load_checkpoint
 from trustml.privacy._ledger import LedgerError, PrivacyLedger, data_fingerprint
 from trustml.privacy._sampling import PoissonSampling
 from trustml.privacy._settings import (
+    OPTIMIZERS,
+    DPSettings,
     check_finite,
-    check_privacy_params,
-    check_training_settings,
+    check_rows,
 )
 from trustml.privacy._state import PrivacyRecord, TrainState
 from trustml.privacy._steppers import (
-    CLIPPING,
     DPSanityError,
     Stepper,
     distributed,
@@ -64,7 +64,6 @@ from trustml.privacy._steppers import (
 # What a resume must repeat for its steps to replay the interrupted run's.
 RESUME_SETTINGS = ("max_grad_norm", "clipping", "lr", "accountant", "delta", "ema",
                    "optimizer")
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 class _EpochStats:
@@ -137,18 +136,19 @@ class _PrivateRun:
     """One DP training run: its :class:`TrainState`, how it steps, checkpoints and records."""
 
     def __init__(self, adapter: TorchAdapter, dataset, *, ledger: PrivacyLedger,
-                 ckpt: Path | None, sampling: PoissonSampling, settings: dict,
-                 stats: _EpochStats, state: TrainState):
+                 ckpt: Path | None, sampling: PoissonSampling, settings: DPSettings,
+                 stats: _EpochStats, state: TrainState, names: dict | None):
         self.adapter, self.dataset, self.ledger, self.ckpt = adapter, dataset, ledger, ckpt
         self.sampling, self.s, self.stats, self.state = sampling, settings, stats, state
+        self.names, self.clipping_used = names or {}, settings.clipping
         self.params = [p for p in adapter.module.parameters() if p.requires_grad]
-        self.optimizer = OPTIMIZERS[settings["optimizer"]](self.params, lr=settings["lr"])
+        self.optimizer = OPTIMIZERS[settings.optimizer](self.params, lr=settings.lr)
         # The exponential moving average of the DP iterates (post-processing: no privacy cost).
         self.average = ([p.detach().clone() for p in self.params]
-                        if settings["ema"] is not None else None)
+                        if settings.ema is not None else None)
         self.rank, self.world = distributed()
-        self.account = RunAccount(ledger, state, settings["target_epsilon"], settings["delta"],
-                                  settings["accountant"])
+        self.account = RunAccount(ledger, state, settings.target_epsilon, settings.delta,
+                                  settings.accountant)
 
     # ------------------------------------------------------------------ where it starts
     def begin(self, resume: bool) -> None:
@@ -157,25 +157,25 @@ class _PrivateRun:
         if resume:
             self._resume()
         else:
-            st.noise_multiplier = s["noise_multiplier"] or calibrate_from_ledger(
-                self.ledger, st.dataset, st.sample_rate, st.total_steps, s["target_epsilon"],
-                s["delta"], s["accountant"])
+            st.noise_multiplier = s.noise_multiplier or calibrate_from_ledger(
+                self.ledger, st.dataset, st.sample_rate, st.total_steps, s.target_epsilon,
+                s.delta, s.accountant)
         if self.world > 1:
             _broadcast(st)
         self.account.open()
         self.budget = allowed_steps(self.account.prior, st.noise_multiplier, st.sample_rate,
-                                    st.total_steps, s["target_epsilon"], s["delta"],
-                                    s["accountant"])
+                                    st.total_steps, s.target_epsilon, s.delta,
+                                    s.accountant)
         if self.budget <= st.steps < st.total_steps:
             raise PrivacyBudgetError(self._budget_message("the first step"))
 
     def check_composition(self) -> None:
         """Refuse a new run on rows other runs spent on, unless the caller composes."""
         st, s = self.state, self.s
-        check_composition(self.ledger, st.dataset, compose=s["compose"],
+        check_composition(self.ledger, st.dataset, compose=s.compose,
                           sample_rate=st.sample_rate, steps=st.total_steps,
-                          target_epsilon=s["target_epsilon"], delta=s["delta"],
-                          accountant=s["accountant"], names=s["names"])
+                          target_epsilon=s.target_epsilon, delta=s.delta,
+                          accountant=s.accountant, names=self.names)
 
     def _resume(self) -> None:
         expected = (self.state.dataset, self.state.sample_rate, self.state.total_steps)
@@ -205,10 +205,10 @@ class _PrivateRun:
 
     def _same_settings(self, saved: dict) -> None:
         """Refuse a resume whose clipping, learning rate, accountant or delta changed."""
-        names = self.s["names"] or {}
         for key, value in saved.items():
-            if self.s[key] != value:
-                raise ConfigError(f"resume: {names.get(key, key)} is {self.s[key]!r} but the "
+            if getattr(self.s, key) != value:
+                raise ConfigError(f"resume: {self.names.get(key, key)} is "
+                                  f"{getattr(self.s, key)!r} but the "
                                   f"run started with {value!r}; resume with the settings it "
                                   "was started with, or start a new run")
 
@@ -231,7 +231,7 @@ class _PrivateRun:
         spent = self.account.spent(st.steps)
         kept = (f"; the last good model is in {self.ckpt}" if self.ckpt and st.steps
                 else "; nothing was trained or written")
-        return (f"epsilon: {what} would spend more than the target {self.s['target_epsilon']:g}"
+        return (f"epsilon: {what} would spend more than the target {self.s.target_epsilon:g}"
                 f" (spent {spent:.3f} after {st.steps} steps){kept}; raise the target or the "
                 "noise")
 
@@ -240,17 +240,17 @@ class _PrivateRun:
         """Take logical steps until ``stop_at``, checkpointing every epoch and at the end."""
         st, module = self.state, self.adapter.module
         stepper = make_stepper(module, self.optimizer, sigma=st.noise_multiplier,
-                               clip=self.s["max_grad_norm"],
+                               clip=self.s.max_grad_norm,
                                expected_batch=self.sampling.expected_batch,
-                               clipping=self.s["clipping"], secure_mode=self.s["secure_mode"],
+                               clipping=self.s.clipping, secure_mode=self.s.secure_mode,
                                device=self.adapter.device)
-        self.s["clipping_used"] = stepper.name
+        self.clipping_used = stepper.name
         snapshot = ([p.detach().clone() for p in self.params]
-                    if self.s["sanity_check"] and st.steps == 0 else None)
+                    if self.s.sanity_check and st.steps == 0 else None)
         t0, start_seconds = time.perf_counter(), st.seconds
         module.train()
         bar = tqdm(total=st.total_steps, initial=st.steps, leave=False, unit="step",
-                   desc=f"train (DP, epsilon={self.s['target_epsilon']:g})",
+                   desc=f"train (DP, epsilon={self.s.target_epsilon:g})",
                    disable=not progress, mininterval=1.0)
         with warnings.catch_warnings():
             # Full backward hooks on a first layer whose input needs no gradient warn: harmless.
@@ -282,7 +282,7 @@ class _PrivateRun:
 
     def _step(self, stepper: Stepper) -> None:
         st, adapter, device = self.state, self.adapter, self.adapter.device
-        chunk = self.s["chunk"] or len(self.dataset)
+        chunk = self.s.max_physical_batch_size or len(self.dataset)
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                     else contextlib.nullcontext())
         idx = self.sampling.draw(st.noise_seed, st.steps, self.rank, self.world)
@@ -292,12 +292,12 @@ class _PrivateRun:
             with autocast:
                 logits = adapter.forward(stepper.module, *inputs)
             loss = loss_fn(adapter, logits, target)
-            over = (stepper.backward(loss, len(part)) > self.s["max_grad_norm"]).float().cpu()
+            over = (stepper.backward(loss, len(part)) > self.s.max_grad_norm).float().cpu()
             self.stats.add(part, over, loss.item())
         stepper.step(noise_seed=(st.noise_seed * 7919 + st.steps + 1) % 2 ** 63)
         st.steps += 1
         if self.average is not None:  # decay warmed up as in De et al. (2022)
-            decay = min(self.s["ema"], (1 + st.steps) / (10 + st.steps))
+            decay = min(self.s.ema, (1 + st.steps) / (10 + st.steps))
             torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1 - decay)
 
     def _take_average(self) -> None:
@@ -344,48 +344,34 @@ class _PrivateRun:
         """What the run has spent so far (``run_epsilon=False`` skips this run's own)."""
         s = self.s
         return self.account.record(
-            run_epsilon=run_epsilon, epochs=s["epochs"], max_grad_norm=s["max_grad_norm"],
-            n_train=len(self.dataset), batch_size=s["batch_size"], lr=s["lr"],
-            clipping=s["clipping_used"], secure_mode=s["secure_mode"],
+            run_epsilon=run_epsilon, epochs=s.epochs, max_grad_norm=s.max_grad_norm,
+            n_train=len(self.dataset), batch_size=s.batch_size, lr=s.lr,
+            clipping=self.clipping_used, secure_mode=s.secure_mode,
             clipped_fraction_by_group=self.stats.by_group(1),
-            sample_rate_by_group=self.sampling.by_group, balance_power=s["balance_power"],
+            sample_rate_by_group=self.sampling.by_group,
+            balance_power=s.balance_power if self.sampling.by_group else None,
             checkpoint_dir=str(self.ckpt) if self.ckpt is not None else None)
 
 
-def check_run_options(*, clipping, ema, optimizer, compose, resume, checkpoint_dir,
+def check_run_options(*, resume, checkpoint_dir, max_steps=None,
                       names: dict | None) -> None:
-    """The run's choices (not its numbers: :func:`check_training_settings`), before any work."""
+    """Where the run writes and when this call stops (its settings: :meth:`DPSettings.check`)."""
     names = names or {}
-    if clipping not in CLIPPING:
-        raise ConfigError(f"{names.get('clipping', 'clipping')}: unknown method {clipping!r}; "
-                          f"use one of {list(CLIPPING)}")
-    if ema is not None and (isinstance(ema, bool) or not 0.0 <= ema < 1.0):
-        raise ConfigError(f"{names.get('ema', 'ema')}: {ema!r} must be a decay in [0, 1), "
-                          "e.g. 0.99")
-    if optimizer is not None and optimizer not in OPTIMIZERS:  # None: the caller's own
-        raise ConfigError(f"{names.get('optimizer', 'optimizer')}: {optimizer!r} is not one of "
-                          f"{sorted(OPTIMIZERS)}")
-    if not isinstance(compose, bool):
-        raise ConfigError(f"{names.get('compose', 'compose')}: {compose!r} must be true or "
-                          "false")
+    if max_steps is not None and not (isinstance(max_steps, int) and not isinstance(
+            max_steps, bool) and max_steps >= 1):
+        raise ConfigError(f"max_steps: {max_steps!r} must be a whole number >= 1")
     if resume and checkpoint_dir is None:
         raise ConfigError("resume: needs checkpoint_dir= pointing at the interrupted run")
     if checkpoint_dir is not None:
         check_writable_dir(checkpoint_dir, flag=names.get("checkpoint_dir", "checkpoint_dir"))
 
 
-def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
-                  delta: float | None = None, epochs: int = 5, batch_size: int = 256,
-                  max_grad_norm: float = 1.0, lr: float = 1e-3, accountant: str = "prv",
-                  noise_multiplier: float | None = None, clipping: str = "auto",
-                  max_physical_batch_size: int | None = None, secure_mode: bool = False,
+def train_private(adapter: TorchAdapter, X, y, settings: DPSettings | None = None, *,
                   checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-                  max_steps: int | None = None, sanity_check: bool = True,
-                  groups: dict | None = None, balance=None, balance_power: float = 1.0,
+                  max_steps: int | None = None, groups: dict | None = None, balance=None,
                   ledger: PrivacyLedger | str | os.PathLike | None = None,
-                  seed: int | None = None, ema: float | None = None,
-                  optimizer: str = "adam", compose: bool = False, progress: bool = True,
-                  names: dict | None = None) -> tuple[TorchAdapter, PrivacyRecord]:
+                  progress: bool = True, names: dict | None = None,
+                  **fields) -> tuple[TorchAdapter, PrivacyRecord]:
     """Train the adapter's module with DP-SGD (Adam or plain SGD update) within a privacy budget.
 
     The noise multiplier is calibrated so that this run, composed with what the ledger already
@@ -400,24 +386,12 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         Holds the module to train (in place).
     X, y
         Training inputs (raw, as the adapter takes them) and labels.
-    target_epsilon : float
-    delta : float, optional
-        Below ``1 / len(y)``; default: the largest power of ten below it.
-    epochs, batch_size, max_grad_norm, lr
-        ``batch_size`` is the expected logical (Poisson) batch size; each epoch is
-        ``ceil(n / batch_size)`` steps at sampling rate ``1 / steps_per_epoch``.
-    accountant : {"prv", "rdp", "gdp"}
-    noise_multiplier : float, optional
-        Fix the noise instead of calibrating it.
-    clipping : {"auto", "bookkeeping", "per_layer", "opacus", "automatic"}
-        "auto" takes book-keeping when every trainable layer is Linear, Embedding or LayerNorm;
-        "per_layer" bounds each trainable tensor by ``max_grad_norm / sqrt(L)`` (same noise);
-        "automatic" scales every per-sample gradient to ``C g / (||g|| + 0.01)`` (Bu et al.
-        2023: no clipping norm to tune; with Adam, C does not change the update).
-    max_physical_batch_size : int, optional
-        Split logical batches into chunks of at most this many examples (memory bound).
-    secure_mode : bool
-        Opacus' cryptographically safe noise (needs ``torchcsprng``; Opacus clipping only).
+    settings : DPSettings, optional
+        The budget, clipping, noise and optimisation; see :class:`DPSettings` for each field
+        and its default.
+    **fields
+        Any field of :class:`DPSettings` as a keyword (``target_epsilon=1.0, epochs=3``):
+        it overrides ``settings``. ``target_epsilon`` is needed when ``settings`` is not given.
     checkpoint_dir : path, optional
         Checkpoints (every epoch), the ``LATEST`` pointer and a copy of the ledger; see
         :mod:`trustml.privacy._checkpoint`. One run writes here at a time.
@@ -426,39 +400,17 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
         same batches and noise, so the result equals an uninterrupted run.
     max_steps : int, optional
         Stop this call after that many logical steps (checkpointed; resume later).
-    sanity_check : bool
-        After the first step, check that every trainable weight moved and per-sample
-        gradients have the right shape; raise :class:`DPSanityError` otherwise.
     groups : dict, optional
         Feature name -> one group label per training example: the record then gives the
         fraction of clipped gradients per group (an audit statistic, not for release).
     balance : array-like, optional
         One group label per example: sample small groups more often
-        (:func:`balanced_sample_rates`); the accountant charges every example the highest
-        rate, so balancing needs more noise for the same epsilon.
-    balance_power : float
-        Strength of the balancing in [0, 1].
+        (:func:`balanced_sample_rates`, strength ``balance_power``); the accountant charges
+        every example the highest rate, so balancing needs more noise for the same epsilon.
     ledger : PrivacyLedger or path, optional
         Where spending on this data is composed. Default: the user's ledger store
         (:func:`trustml.privacy.default_ledger_dir`), so every run on the same rows adds up.
         ``PrivacyLedger()`` keeps it in memory, for models that are never released.
-    seed : int, optional
-        Seeds the sampling and the noise. Default: a secret drawn per run (kept only in the
-        checkpoints). A stated seed makes the run reproducible, but anyone who knows it can
-        remove the noise: for tests and benchmarks on public data only.
-    ema : float, optional
-        Return the exponential moving average of the DP iterates, with this decay in [0, 1)
-        (warmed up as ``min(ema, (1 + t) / (10 + t))`` at step t), instead of the last
-        iterate: post-processing, free in privacy (De et al. 2022). Checkpoints keep it, so a
-        resumed run returns the same average.
-    optimizer : {"adam", "sgd"}
-        The update applied to the noisy clipped mean gradient. Adam rescales every
-        coordinate, noise included; plain gradient descent suits small convex problems
-        (e.g. linear regression) better.
-    compose : bool
-        Go on when the ledger already holds spending by other runs on the same rows: this run
-        then gets only what is left of ``target_epsilon`` (the rows' total). Default: refuse,
-        saying what was spent, by which runs and what this run would get.
     progress : bool
     names : dict, optional
         How the caller's interface spells these settings in error messages (keyword -> name).
@@ -474,39 +426,30 @@ def train_private(adapter: TorchAdapter, X, y, *, target_epsilon: float,
     -------
     (adapter, PrivacyRecord)
     """
-    check_privacy_params(target_epsilon, delta, accountant, names=names)
+    settings = DPSettings.of(settings, names=names, **fields)
     n = len(y)
-    check_training_settings(n=n, delta=delta, epochs=epochs, batch_size=batch_size, lr=lr,
-                            max_grad_norm=max_grad_norm, max_steps=max_steps,
-                            max_physical_batch_size=max_physical_batch_size,
-                            noise_multiplier=noise_multiplier, names=names)
-    check_run_options(clipping=clipping, ema=ema, optimizer=optimizer, compose=compose,
-                      resume=resume, checkpoint_dir=checkpoint_dir, names=names)
-    if accountant == "gdp":
+    check_rows(n, settings.delta, names)
+    check_run_options(resume=resume, checkpoint_dir=checkpoint_dir, max_steps=max_steps,
+                      names=names)
+    if settings.accountant == "gdp":
         warnings.warn("accountant='gdp' is an asymptotic approximation and can under-state "
                       "epsilon; prefer 'prv' or 'rdp'", stacklevel=2)
     dataset = make_dataset(adapter, X, y)
     check_finite(dataset.tensors)
-    epochs, batch_size = int(epochs), int(batch_size)  # numpy integers are not JSON
-    settings = {"target_epsilon": float(target_epsilon), "accountant": accountant,
-                "delta": default_delta(n) if delta is None else float(delta), "epochs": epochs,
-                "batch_size": batch_size, "lr": float(lr), "max_grad_norm": float(max_grad_norm),
-                "noise_multiplier": noise_multiplier, "clipping": clipping,
-                "clipping_used": clipping, "secure_mode": secure_mode, "names": names,
-                "chunk": int(max_physical_batch_size) if max_physical_batch_size else None,
-                "sanity_check": sanity_check, "ema": float(ema) if ema is not None else None,
-                "optimizer": optimizer, "compose": compose,
-                "balance_power": balance_power if balance is not None else None}
-    sampling = PoissonSampling.of(n, batch_size, balance, balance_power)
+    if settings.delta is None:
+        settings = dataclasses.replace(settings, delta=default_delta(n))
+    sampling = PoissonSampling.of(n, settings.batch_size, balance, settings.balance_power)
+    seed = settings.seed
     state = TrainState(run_id=uuid.uuid4().hex[:12], dataset=data_fingerprint(X),
-                       total_steps=epochs * sampling.steps_per_epoch, sample_rate=sampling.q,
-                       noise_multiplier=0.0, seeded_noise=seed is not None,
-                       noise_seed=int(seed) if seed is not None else secrets.randbits(62),
-                       settings={k: settings[k] for k in RESUME_SETTINGS})
+                       total_steps=settings.epochs * sampling.steps_per_epoch,
+                       sample_rate=sampling.q, noise_multiplier=0.0,
+                       seeded_noise=seed is not None,
+                       noise_seed=seed if seed is not None else secrets.randbits(62),
+                       settings={k: getattr(settings, k) for k in RESUME_SETTINGS})
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     run = _PrivateRun(adapter, dataset, ledger=_resolve_ledger(ledger), ckpt=ckpt,
                       sampling=sampling, settings=settings, stats=_EpochStats(groups, n),
-                      state=state)
+                      state=state, names=names)
     with contextlib.ExitStack() as held:
         if run.rank == 0:
             held.enter_context(run.ledger.lock(state.dataset))
