@@ -59,20 +59,20 @@ def test_recipe_runs_from_the_cli(name, tmp_path, data_dir, monkeypatch):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("training.epoch=3", "training.epoch: unknown setting"),
+    ("training.epoch=3", "training.epoch: unknown key; did you mean 'epochs'?"),
     ("model.kind=rnn", "model.kind: 'rnn' is not one of"),
-    ("privacy.epsilon=-1", "epsilon: -1 must be a finite number > 0"),
+    ("privacy.epsilon=-1", "privacy.epsilon: -1.0 must be a finite number > 0"),
     ("data.source=mnist", "data.source: 'mnist' is not one of"),
-    ("training.lr=fast", "training.lr: 'fast' is not a float"),
+    ("training.lr=fast", "training.lr: 'fast' is not a number"),
     ("nonsense", "--set: 'nonsense' is not section.key=value"),
     ("model.activation=sigmoid", "model.activation: 'sigmoid' is not one of ['relu', 'tanh']"),
     ("model.channels=8", "model.channels: does not apply to kind: mlp (it takes hidden, "
                          "activation); remove it, or --set model.channels=null"),
     ("training.ema=1.0", "training.ema: 1.0 must be a decay in [0, 1)"),
-    ("training.baseline_epochs=0", "training.baseline_epochs: 0 must be a whole number >= 1"),
+    ("training.baseline_epochs=0", "training.baseline_epochs: 0 must be >= 1"),
     ("training.optimizer=rmsprop", "training.optimizer: 'rmsprop' is not one of ['adam', 'sgd']"),
     ("tuning.data=mine", "tuning.data: 'mine' is not one of ['public', 'other', 'training']"),
-    ("tuning.source=public", "tuning.source: unknown setting"),
+    ("tuning.source=public", "tuning.source: unknown key; use one of ['data', 'how']"),
     ("privacy.clipping=automatc", "privacy.clipping: unknown method 'automatc'"),
 ])
 def test_bad_recipe_settings_exit_2_with_one_line(tmp_path, override, message):

@@ -1,19 +1,17 @@
-"""The schema of ``trustml report --config`` YAML, in one place (pydantic v2, strict).
+"""The schema of a configuration, in one place (pydantic v2, strict): ``trustml report
+--config`` YAML (:class:`AuditConfig`), the settings of :func:`trustml.audit`
+(:class:`Settings`), and the sections a recipe shares with them (:mod:`trustml._recipe_schema`).
 
 Every key, its type, range and default is declared here; names that depend on the installed
 checks (check names, threshold names, gates) come from the registry, never from a copied list.
-:func:`validate_config` turns the first problem into one line in YAML terms: the key path, what
-is wrong, and the YAML to write, e.g. ``data.sensitve: unknown key; did you mean 'sensitive'?
-write e.g. data: {sensitive: [colour, sex]}`` (on one line).
+:func:`validate_config` turns the first problem into one line in YAML terms
+(:mod:`trustml._schema_words`).
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,7 +22,7 @@ from pydantic import (
 )
 
 from trustml._model_kinds import MODEL_KINDS, kinds
-from trustml._recipes import EMBEDDINGS, MODELS
+from trustml._schema_words import KeyProblem, first_error, one_line
 from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
 from trustml.data import PHONE_REGIONS
 from trustml.data._audit_data import _TASKS
@@ -34,7 +32,8 @@ from trustml.privacy import DEPTHS
 from trustml.report import FORMATS
 
 LOADABLE_KINDS = kinds("load")  # what an audit config can load
-# An architecture's settings (each kind reads some: MODEL_KINDS[kind].keys), then torch's own.
+MODELS = kinds("architecture")  # the reference architectures
+EMBEDDINGS = ("learned", "pretrained", "frozen")  # lstm: from scratch, or MiniLM's table
 ARCHITECTURE_KEYS = ("hidden", "embed_dim", "trainable", "embeddings", "layers", "channels",
                      "activation", "scales")
 TORCH_ONLY = ("weights", "architecture", "training_record") + ARCHITECTURE_KEYS
@@ -43,14 +42,6 @@ Path_ = Annotated[str, Field(min_length=1)]
 Names = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 Positive = Annotated[int, Field(ge=1)]
 Threshold = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
-
-class KeyProblem(ValueError):
-    """A validator's complaint about the entry ``key`` of the mapping or list it checks."""
-
-    def __init__(self, key: Any, message: str):
-        super().__init__(message)
-        self.key = key
 
 
 def _known(values, choices, refusal: str) -> None:
@@ -62,18 +53,13 @@ def _known(values, choices, refusal: str) -> None:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
 
-class ModelSection(_Section):
-    """``model:``: which model file to audit and how to load it."""
+class Architecture(_Section):
+    """A reference architecture's settings (each kind reads some: ``MODEL_KINDS[kind].keys``):
+    the keys an audit config's and a recipe's ``model:`` share."""
 
-    kind: Literal[LOADABLE_KINDS] = Field(examples=["sklearn"])
-    path: Optional[Path_] = Field(None, examples=["model.skops"])
-    weights: Optional[Path_] = Field(None, examples=["run/model.safetensors"])
-    training_record: Optional[Path_] = Field(None, examples=["run/result.json"])
-    trust: bool = Field(False, examples=[True])
-    architecture: Optional[Literal[MODELS]] = Field(None, examples=["mlp"])
     hidden: Optional[Annotated[list[Positive], Field(min_length=1)]] = Field(
         None, examples=[[64, 32]])
     max_length: Optional[Positive] = Field(None, examples=[128])
@@ -92,6 +78,28 @@ class ModelSection(_Section):
             raise ValueError(f"{value} must be a multiple of 4 (four GroupNorm groups), e.g. 16")
         return value
 
+    def _refuse_keys_of_other_kinds(self, kind: str, where: str, keys=ARCHITECTURE_KEYS,
+                                    remedy: str = "") -> None:
+        """Of ``keys``, one ``kind`` does not read would be silently ignored: refuse it
+        (``where`` names the kind, ``remedy`` follows, ``{}`` standing for the key)."""
+        reads = MODEL_KINDS[kind].keys
+        given = {info.alias or name for name, info in type(self).model_fields.items()
+                 if name in self.model_fields_set and getattr(self, name) is not None}
+        for key in sorted(given & set(keys) - set(reads)):
+            raise KeyProblem(key, f"does not apply to {where} (it takes "
+                                  f"{', '.join(reads) or 'no other key'}){remedy.format(key)}")
+
+
+class ModelSection(Architecture):
+    """``model:``: which model file to audit and how to load it."""
+
+    kind: Literal[LOADABLE_KINDS] = Field(examples=["sklearn"])
+    path: Optional[Path_] = Field(None, examples=["model.skops"])
+    weights: Optional[Path_] = Field(None, examples=["run/model.safetensors"])
+    training_record: Optional[Path_] = Field(None, examples=["run/result.json"])
+    trust: bool = Field(False, examples=[True])
+    architecture: Optional[Literal[MODELS]] = Field(None, examples=["mlp"])
+
     @model_validator(mode="after")
     def _fits_kind(self):
         given = self.model_fields_set
@@ -108,18 +116,16 @@ class ModelSection(_Section):
         for key in sorted(given - {"kind"} - set(allowed)):
             raise KeyProblem(key, f"does not apply to kind: {self.kind}; remove it")
         if self.architecture is not None:
-            reads = MODEL_KINDS[self.architecture].keys
-            for key in sorted(given & set(ARCHITECTURE_KEYS) - set(reads)):
-                raise KeyProblem(key, f"does not apply to architecture: {self.architecture} "
-                                      f"(it takes {', '.join(reads) or 'no other key'})")
+            self._refuse_keys_of_other_kinds(self.architecture,
+                                             f"architecture: {self.architecture}")
         return self
 
 
-class DataSection(_Section):
-    """``data:``: the file, its label, sensitive columns and split."""
+class FileData(_Section):
+    """The user's own table: the keys an audit config's and a recipe's ``data:`` share."""
 
-    path: Path_ = Field(examples=["arrests.csv"])
-    label: str = Field(examples=["released"])
+    path: Optional[Path_] = Field(None, examples=["arrests.csv"])
+    label: Optional[str] = Field(None, examples=["released"])
     positive_label: Optional[Union[str, int, float, bool]] = Field(None, examples=["Yes"])
     sensitive: Optional[list[str]] = Field(None, examples=[["colour", "sex"]])
     features: Optional[Names] = Field(None, examples=[["age", "employed"]])
@@ -139,6 +145,13 @@ class DataSection(_Section):
                 raise KeyProblem("features", "applies to tabular data only; remove it (a text "
                                              "model reads data.text)")
         return self
+
+
+class DataSection(FileData):
+    """``data:``: the file, its label, sensitive columns and split."""
+
+    path: Path_ = Field(examples=["arrests.csv"])
+    label: str = Field(examples=["released"])
 
 
 class Settings(_Section):
@@ -234,11 +247,6 @@ SECTIONS = set(AuditConfig.model_fields)
 DEFAULTS = {name: field.get_default(call_default_factory=True)
             for name, field in AuditConfig.model_fields.items() if not field.is_required()}
 
-TYPE_WORDS = {"int_type": "a whole number", "float_type": "a number",
-              "bool_type": "true or false (unquoted)", "string_type": "text",
-              "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
-              "model_attributes_type": "a mapping"}
-
 
 def check_keywords(**keywords) -> None:
     """Check :func:`trustml.audit`'s settings (those not None) against :class:`Settings`.
@@ -252,7 +260,7 @@ def check_keywords(**keywords) -> None:
     try:
         Settings.model_validate({k: _plain(v) for k, v in keywords.items() if v is not None})
     except ValidationError as exc:
-        raise ConfigError(one_line(_first(exc), python=True)) from None
+        raise ConfigError(one_line(first_error(exc), Settings, python=True)) from None
 
 
 def _plain(value):
@@ -262,12 +270,6 @@ def _plain(value):
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
-
-
-def _first(exc: ValidationError) -> dict:
-    """The error to report: an unknown key first (its did-you-mean explains what follows)."""
-    errors = exc.errors(include_url=False)
-    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
 
 
 def validate_config(raw: dict) -> dict:
@@ -281,124 +283,7 @@ def validate_config(raw: dict) -> dict:
     try:
         checked = AuditConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(one_line(_first(exc))) from None
+        raise ConfigError(one_line(first_error(exc), AuditConfig)) from None
     return checked.model_dump(exclude_unset=True, exclude_none=True)
 
 
-UNION_MEMBER = re.compile(r"^(constrained-)?(str|int|float|bool|list|dict)(\[.*\])?$")
-
-
-def one_line(error: dict, python: bool = False) -> str:
-    """A pydantic error as ``key.path: problem; fix``, in the file's own terms (``python``: in
-    keyword terms, ``keyword=value``)."""
-    cause = (error.get("ctx") or {}).get("error")
-    if isinstance(cause, ConfigError):
-        return str(cause)  # already one line naming its key
-    keys = [str(k) for k in error["loc"] if isinstance(k, str)]
-    # pydantic names the members of a union in the location ('constrained-str', 'dict[...]').
-    path = [k for k in keys if not UNION_MEMBER.match(k)]
-    union = len(path) < len(keys)
-    path = path[:2]
-    if isinstance(cause, KeyProblem):
-        if python and path == ["thresholds"]:  # a dict key is no keyword: name it in the text
-            return f"thresholds: {str(cause).replace('threshold', f'threshold {cause.key!r}', 1)}"
-        path = path + [str(cause.key)]
-    where = ".".join(path) or "config"
-    kind, value = error["type"], error.get("input")
-    if kind == "extra_forbidden":
-        return _unknown_key(path)
-    if kind == "invalid_key":
-        return f"{where}: the key {value!r} is not a name; write keys as words, e.g. seed: 0"
-    if kind == "missing":
-        return f"{where}: missing{_write(path, python=python)}"
-    if isinstance(cause, ValueError):
-        return f"{where}: {cause}"
-    if kind == "literal_error":
-        return f"{where}: {value!r} is not one of {_choices(path)}{_close(value, path)}"
-    if kind in TYPE_WORDS:
-        return f"{where}: {_not_a(kind, value, union)}{_write(path, value, kind, python)}"
-    return (f"{where}: {value!r} {_bound(kind, error.get('ctx') or {})}"
-            f"{_write(path, python=python)}")
-
-
-def _not_a(kind: str, value, union: bool) -> str:
-    if union:
-        return f"{value!r} is not a single value (text, a number, or true or false)"
-    if kind == "list_type" and isinstance(value, str):
-        return f"{value!r} is text, not a list"
-    return f"{value!r} is not {TYPE_WORDS[kind]}"
-
-
-def _bound(kind: str, ctx: dict) -> str:
-    words = {"greater_than": "must be > {gt}", "greater_than_equal": "must be >= {ge}",
-             "less_than": "must be < {lt}", "less_than_equal": "must be <= {le}",
-             "finite_number": "must be a finite number", "too_short": "must not be empty",
-             "string_too_short": "must not be empty"}
-    return words.get(kind, "is not valid ({kind})").format(kind=kind, **ctx)
-
-
-def _unknown_key(path: list[str]) -> str:
-    where, key = ".".join(path), path[-1]
-    known = list(_fields(path[:-1]) or ())
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    if close:
-        return f"{where}: unknown key; did you mean {close[0]!r}?{_write(path[:-1] + close)[1:]}"
-    for section in ([] if path[:-1] else ["model", "data"]):
-        close = difflib.get_close_matches(key, list(_fields([section])), n=1, cutoff=0.6)
-        if close:
-            return (f"{where}: unknown key at the top level; did you mean {close[0]!r} under "
-                    f"{section}:?{_write([section] + close)[1:]}")
-    return f"{where}: unknown key; use one of {known}"
-
-
-def _fields(path: list[str]) -> dict | None:
-    """The fields of the section at ``path`` (``[]``: the top level), or None."""
-    cls = AuditConfig
-    for key in path:
-        info = cls.model_fields.get(key)
-        if info is None or not isinstance(info.annotation, type) \
-                or not issubclass(info.annotation, BaseModel):
-            return None
-        cls = info.annotation
-    return cls.model_fields
-
-
-def _info(path: list[str]):
-    fields = _fields(path[:-1]) if path else None
-    return (fields or {}).get(path[-1]) if path else None
-
-
-def _choices(path: list[str]) -> list:
-    """The values a ``Literal`` field at ``path`` allows."""
-    import typing
-
-    def literals(annotation):
-        if typing.get_origin(annotation) is Literal:
-            return list(typing.get_args(annotation))
-        return [v for arg in typing.get_args(annotation) for v in literals(arg)]
-
-    info = _info(path)
-    return literals(info.annotation) if info is not None else []
-
-
-def _close(value, path: list[str]) -> str:
-    close = difflib.get_close_matches(str(value), [str(c) for c in _choices(path)], n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _write(path: list[str], value=None, kind: str = "", python: bool = False) -> str:
-    """``"; write e.g. data: {test_size: 0.25}"``: the key at ``path`` with a valid value
-    (``python``: ``"; pass e.g. test_size=0.25"``)."""
-    info = _info(path)
-    if kind == "list_type" and isinstance(value, str):
-        example = [value]  # the same word, as a list
-    elif info is not None and info.examples:
-        example = info.examples[0]
-    else:
-        return ""
-    if python:
-        return f"; pass e.g. {path[-1]}={example!r}"
-    for key in reversed(path):
-        example = {key: example}
-    text = yaml.safe_dump(example, default_flow_style=True, width=10_000).strip()
-    return f"; write e.g. {text[1:-1]}"
