@@ -507,6 +507,25 @@ def test_audit_refuses_bad_keywords(toy, kwargs, name):
                   name)
 
 
+def test_audit_takes_a_settings_object_that_keywords_override(toy):
+    import trustml
+
+    settings = trustml.Settings(checks=["performance"], seed=3, thresholds={"max_epsilon": 5})
+    by_object = trustml.audit(toy["model"], toy["data"], settings, progress=False)
+    by_keywords = trustml.audit(toy["model"], toy["data"], checks=["performance"], seed=3,
+                                thresholds={"max_epsilon": 5}, progress=False)
+    for result in (by_object, by_keywords):
+        assert result.provenance["checks"] == ["performance"]
+        assert result.provenance["seed"] == 3 and result.provenance["thresholds"][
+            "max_epsilon"] == 5
+    assert [f.to_dict() for f in by_object.findings] == [f.to_dict() for f in by_keywords.findings]
+    overridden = trustml.audit(toy["model"], toy["data"], settings, seed=4, progress=False)
+    assert overridden.provenance["seed"] == 4 and overridden.provenance["checks"] == [
+        "performance"]
+    raises_naming(lambda: trustml.Settings(checks="performance"),
+                  "checks: 'performance' is text, not a list; pass e.g. checks=")
+
+
 def test_audit_refuses_what_is_not_its_data_or_model(toy):
     import trustml
 

@@ -206,14 +206,16 @@ def test_a_dp_trained_scikit_learn_model_is_not_refitted_without_dp():
 
 
 def test_default_folds_follow_the_cost_of_retraining():
+    from trustml import Settings
     from trustml.checks import AuditContext
     from trustml.checks.performance import _folds
     from trustml.models import MLPClassifier, wrap
     data = logistic_data(200)
     mlp = wrap(MLPClassifier(2))
 
-    def context(**kwargs):
-        return AuditContext(data=data, model=mlp, **kwargs)
+    def context(cv_folds=None, **kwargs):
+        return AuditContext.of(Settings(cv_folds=cv_folds), data=data, model=mlp, thresholds={},
+                               lexicon={}, templates=[], n_boot=0, **kwargs)
 
     def retrain(X, y, *, private=False, seed=0):
         return mlp

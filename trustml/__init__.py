@@ -20,9 +20,10 @@ from trustml.errors import (
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from trustml._audit import audit
+    from trustml._schema import Settings
     from trustml.data import AuditData
     from trustml.models import wrap
-    from trustml.privacy import PrivacyRecord, train_private
+    from trustml.privacy import DPSettings, PrivacyRecord, train_private
     from trustml.report import AuditResult, Finding
 
 __version__ = "0.1.0"
@@ -30,13 +31,14 @@ __version__ = "0.1.0"
 # public name -> the module that defines it, imported on first use
 _LAZY = {"audit": "trustml._audit", "AuditData": "trustml.data", "AuditResult": "trustml.report",
          "Finding": "trustml.report", "wrap": "trustml.models",
-         "PrivacyRecord": "trustml.privacy", "train_private": "trustml.privacy"}
+         "PrivacyRecord": "trustml.privacy", "train_private": "trustml.privacy",
+         "Settings": "trustml._schema", "DPSettings": "trustml.privacy"}
 _SUBPACKAGES = ("checks", "data", "demos", "explain", "fairness", "metrics", "models", "privacy",
                 "provenance", "report", "robustness")
 
 __all__ = ["AuditData", "AuditResult", "ConfigError", "DataError", "DataNotFoundError",
-           "Finding", "ModelLoadError", "PrivacyRecord", "TrustMLError", "__version__", "audit",
-           "train_private", "wrap"]
+           "DPSettings", "Finding", "ModelLoadError", "PrivacyRecord", "Settings",
+           "TrustMLError", "__version__", "audit", "train_private", "wrap"]
 
 
 def __getattr__(name: str):

@@ -6,13 +6,12 @@ import datetime as _dt
 import time
 from collections.abc import Callable, Sequence
 
-
 from tqdm.auto import tqdm
 
+from trustml._schema import Settings
 from trustml.checks import DEFAULT_THRESHOLDS, REGISTRY, AuditContext, overall_statement
 from trustml.data import (
     LEXICON,
-    PHONE_REGIONS,
     TEMPLATES,
     AuditData,
     Redactor,
@@ -20,22 +19,22 @@ from trustml.data import (
     read_templates,
 )
 from trustml.data._protection import phone_regions_of
-from trustml.errors import ConfigError, DataError
+from trustml.errors import DataError
 from trustml.models import wrap
-from trustml.privacy import DEPTHS, PrivacyRecord
+from trustml.privacy import PrivacyRecord
 from trustml.provenance import hardware, versions
 from trustml.report import AuditResult
 
 
-def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | None = None,
-          training: dict | None = None, checks: Sequence[str] | None = None,
-          thresholds: dict | None = None, explain_rows: int = 100, n_boot: int = 100,
-          quasi_identifiers: Sequence[str] | None = None, privacy_depth: str = "standard",
-          retrain: Callable | None = None, cv_folds: int | None = None,
-          n_jobs: int | None = None, seed: int = 0,
-          title: str | None = None, progress: bool = True, config: dict | None = None,
-          phone_regions: Sequence[str] = PHONE_REGIONS, lexicon=None, templates=None,
-          **wrap_kwargs) -> AuditResult:
+def audit(model, data: AuditData, settings: Settings | None = None, *, baseline=None,
+          privacy: PrivacyRecord | None = None, training: dict | None = None,
+          retrain: Callable | None = None, n_boot: int = 100, progress: bool = True,
+          config: dict | None = None, checks: Sequence[str] | None = None,
+          thresholds: dict | None = None, explain_rows: int | None = None,
+          quasi_identifiers: Sequence[str] | None = None, privacy_depth: str | None = None,
+          cv_folds: int | None = None, n_jobs: int | None = None, seed: int | None = None,
+          title: str | None = None, phone_regions: Sequence[str] | None = None,
+          lexicon=None, templates=None, **wrap_kwargs) -> AuditResult:
     """Audit a model on a data set.
 
     Parameters
@@ -43,25 +42,32 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
     model : estimator, torch module, Hugging Face model or ModelAdapter
         The model under audit (wrapped with :func:`trustml.models.wrap` and ``wrap_kwargs``).
     data : AuditData
+    settings : Settings, optional
+        The audit's settings (``trustml.Settings``; an audit config's top-level keys), each
+        default declared there. The keywords from ``checks`` on override it, one by one;
+        None keeps its value.
     baseline : optional
         A non-private twin of ``model``, trained the same way, for comparison.
     privacy : PrivacyRecord, optional
         The DP training record of ``model``.
     training : dict, optional
         Training records to show, keyed ``"model"`` / ``"baseline"``.
+    n_boot : int
+        Bootstrap resamples for confidence intervals (0: none).
+    progress : bool
+    config : dict, optional
+        Recorded in the provenance as given.
     checks : sequence of str, optional
         Names from :data:`trustml.checks.REGISTRY`; default all.
     thresholds : dict, optional
         Overrides of :data:`trustml.checks.DEFAULT_THRESHOLDS`.
     explain_rows : int
-        Test examples to explain.
-    n_boot : int
-        Bootstrap resamples for confidence intervals (0: none).
+        Test examples to explain (default 100).
     quasi_identifiers : sequence of str, optional
         Columns (inputs or sensitive features) that together could identify a person, for the
         k-anonymity check; default the sensitive features.
     privacy_depth : {"quick", "standard", "thorough"}
-        How hard the privacy checks attack the model: "quick" runs the confidence membership
+        Default "standard". How hard the privacy checks attack the model: "quick" runs the confidence membership
         attack only; "standard" adds offline LiRA with 4 reference models (about two extra
         trainings on half the data); "thorough" uses 8 and adds the one-run canary audit (one
         more training). Reference models need ``retrain``.
@@ -81,9 +87,6 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         The models are the same whatever the number (docs/privacy-audits.md).
     seed : int
     title : str, optional
-    progress : bool
-    config : dict, optional
-        Recorded in the provenance as given.
     phone_regions : sequence of str
         Countries (ISO 3166 codes) whose national phone-number formats the personal-data scan
         recognises (numbers written with a country code are found whatever this says).
@@ -100,44 +103,26 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
         :class:`trustml.data.Redactor`, which replaces any value the scan finds in the data's
         texts (or string values), or in the string itself, by its kind (``<EMAIL_ADDRESS>``).
     """
-    from trustml._schema import check_keywords  # the settings' schema, shared with --config
-
     REGISTRY.load_plugins()  # checks (and their thresholds) other packages add
-    check_keywords(checks=checks, thresholds=thresholds, explain_rows=explain_rows, seed=seed,
-                   privacy_depth=privacy_depth, quasi_identifiers=quasi_identifiers,
-                   cv_folds=cv_folds, n_jobs=n_jobs, phone_regions=phone_regions,
-                   title=title)
+    s = Settings.of(settings, checks=checks, thresholds=thresholds, explain_rows=explain_rows,
+                    seed=seed, privacy_depth=privacy_depth, quasi_identifiers=quasi_identifiers,
+                    cv_folds=cv_folds, n_jobs=n_jobs, phone_regions=phone_regions, title=title)
+    lexicon = lexicon if lexicon is not None else s.lexicon
+    templates = templates if templates is not None else s.templates
     lexicon = read_lexicon(lexicon) if lexicon is not None else LEXICON
     templates = read_templates(templates) if templates is not None else TEMPLATES
     if not isinstance(data, AuditData):
         raise DataError(f"data: expected AuditData, got {type(data).__name__}; build it with "
                         "AuditData.from_frame or AuditData.from_texts")
-    unknown = set(thresholds or {}) - set(DEFAULT_THRESHOLDS)
-    if unknown:
-        raise ConfigError(f"thresholds: unknown name(s) {sorted(unknown)}; "
-                          f"use names among {sorted(DEFAULT_THRESHOLDS)}")
-    if cv_folds is not None and (isinstance(cv_folds, bool) or not isinstance(cv_folds, int)
-                                 or cv_folds == 1 or cv_folds < 0):
-        raise ConfigError(f"cv_folds: {cv_folds!r} is not 0 or an integer of 2 or more")
-    if privacy_depth not in DEPTHS:
-        raise ConfigError(f"privacy_depth: {privacy_depth!r} is not one of {list(DEPTHS)}")
-    phone_regions = phone_regions_of(phone_regions)
-    names = list(REGISTRY) if checks is None else list(checks)
-    for name in names:
-        if name not in REGISTRY:
-            raise ConfigError(f"checks: unknown check {name!r}; use names among {list(REGISTRY)}")
+    phone_regions = phone_regions_of(s.phone_regions)
+    names = list(REGISTRY) if s.checks is None else list(s.checks)
     adapter = wrap(model, **wrap_kwargs).on_inputs(data.kind)
     base = wrap(baseline, **wrap_kwargs).on_inputs(data.kind) if baseline is not None else None
-    ctx = AuditContext(data=data, model=adapter, baseline=base, privacy=privacy,
-                       training=training or {},
-                       thresholds={**DEFAULT_THRESHOLDS, **(thresholds or {})},
-                       seed=seed, explain_rows=explain_rows, n_boot=n_boot,
-                       quasi_identifiers=list(quasi_identifiers) if quasi_identifiers else None,
-                       privacy_depth=privacy_depth,
-                       retrain=retrain or adapter.retrainer(), cv_folds=cv_folds,
-                       n_jobs=n_jobs,
-                       progress=progress, phone_regions=phone_regions, lexicon=lexicon,
-                       templates=templates)
+    ctx = AuditContext.of(s, data=data, model=adapter, baseline=base, privacy=privacy,
+                          training=training or {}, n_boot=n_boot, progress=progress,
+                          thresholds={**DEFAULT_THRESHOLDS, **(s.thresholds or {})},
+                          retrain=retrain or adapter.retrainer(), phone_regions=phone_regions,
+                          lexicon=lexicon, templates=templates)
     findings, seconds = [], {}
     for name in tqdm(names, desc="checks", disable=not progress, leave=False):
         start = time.perf_counter()
@@ -150,12 +135,12 @@ def audit(model, data: AuditData, *, baseline=None, privacy: PrivacyRecord | Non
                               "training": (training or {}).get("baseline")}
     provenance = {"trustml_version": versions()["trustml"],
                   "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                  "seed": seed, "checks": names, "thresholds": ctx.thresholds,
-                  "privacy_depth": privacy_depth, "cv_folds": cv_folds,
+                  "seed": s.seed, "checks": names, "thresholds": ctx.thresholds,
+                  "privacy_depth": s.privacy_depth, "cv_folds": s.cv_folds,
                   "versions": versions(), "hardware": hardware(), "seconds": seconds,
                   "config": config or {}}
     redactor = Redactor.for_data(data, phone_regions=phone_regions)
-    return AuditResult(title=redactor.text(title or f"trustml audit: {data.name}"),
+    return AuditResult(title=redactor.text(s.title or f"trustml audit: {data.name}"),
                        findings=redactor.apply(findings), data=redactor.apply(data.describe()),
                        models=models, provenance=provenance,
                        statement=redactor.text(overall_statement(findings, ctx)))

@@ -16,7 +16,7 @@ import yaml
 from trustml._audit import audit
 from trustml._files import check_writable_dir
 from trustml._model_kinds import load_model
-from trustml._schema import DEFAULTS, AuditConfig, validate_config
+from trustml._schema import DEFAULTS, AuditConfig, Settings, validate_config
 from trustml.data import AuditData, read_data, read_lexicon, read_templates
 from trustml.errors import ConfigError, ModelLoadError
 from trustml.report import FORMATS, AuditResult
@@ -221,12 +221,9 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
     model = load_model(c["model"], data, c["seed"], trained.pop("target", (0.0, 1.0)),
                        trained.pop("recipe_model", None))
     check_features(model, data)
-    result = audit(model, data, **trained, checks=c["checks"], thresholds=c["thresholds"],
-                   explain_rows=c["explain_rows"], privacy_depth=c["privacy_depth"],
-                   quasi_identifiers=c["quasi_identifiers"], cv_folds=c["cv_folds"],
-                   n_jobs=c["n_jobs"],
-                   seed=c["seed"], phone_regions=c["phone_regions"], title=c["title"],
-                   lexicon=c["lexicon"], templates=c["templates"], progress=progress,
+    settings = Settings.model_validate({k: v for k, v in config.items()
+                                        if k in Settings.model_fields})
+    result = audit(model, data, settings, **trained, progress=progress,
                    config=_as_recorded(config))
     paths = result.write(out, c["formats"])
     return result, paths, gate_failures(result, c["gates"], c["fail_on"])

@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from trustml._model_kinds import kinds
 from trustml._schema import Architecture, FileData, Path_, Positive, _Section
-from trustml._schema_words import KeyProblem, first_error, one_line
+from trustml._schema_words import KeyProblem, validated
 from trustml.errors import ConfigError
 from trustml.privacy import DPSettings
 
@@ -163,19 +163,9 @@ class RecipeConfig(_Section):
 
 
 def validate_recipe(raw: dict) -> dict:
-    """``raw`` checked against :class:`RecipeConfig`: the keys it sets (a key set to null is
-    left out: ``--set model.scales=null`` takes the default).
-
-    Raises
-    ------
-    ConfigError
-        One line: the key path in YAML terms, what is wrong and the YAML to write.
-    """
-    try:
-        checked = RecipeConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(one_line(first_error(exc), RecipeConfig)) from None
-    return checked.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
+    """``raw`` checked against :class:`RecipeConfig` (:func:`~trustml._schema_words.validated`):
+    a key set to null is left out, so ``--set model.scales=null`` takes the default."""
+    return validated(RecipeConfig, raw, by_alias=True)
 
 
 def recipe_settings(recipe: dict) -> DPSettings:

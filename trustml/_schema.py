@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from trustml._model_kinds import MODEL_KINDS, kinds
-from trustml._schema_words import KeyProblem, first_error, one_line
+from trustml._schema_words import KeyProblem, first_error, one_line, validated
 from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
 from trustml.data import PHONE_REGIONS
 from trustml.data._audit_data import _TASKS
@@ -154,9 +154,9 @@ class DataSection(FileData):
     label: str = Field(examples=["released"])
 
 
-class Settings(_Section):
-    """The audit's settings: top-level keys of the file, and keywords of :func:`trustml.audit`
-    of the same names (:func:`check_keywords`)."""
+class _AuditSettings(_Section):
+    """The audit's settings, each default declared here once: the top-level keys of an audit
+    config (:class:`AuditConfig`) and :func:`trustml.audit`'s (:class:`Settings`)."""
 
     title: Optional[str] = Field(None, examples=["Release audit"])
     seed: int = Field(0, ge=0, examples=[0])
@@ -217,7 +217,36 @@ class Settings(_Section):
         return value
 
 
-class AuditConfig(Settings):
+class Settings(_AuditSettings):
+    """The audit's settings, as :func:`trustml.audit` takes them (its keywords of the same
+    names override them); a wrong value is one line in keyword terms."""
+
+    def __init__(self, **keywords):
+        try:
+            super().__init__(**keywords)
+        except ValidationError as exc:
+            raise ConfigError(one_line(first_error(exc), Settings, python=True)) from None
+
+    @classmethod
+    def of(cls, settings: Settings | None = None, **keywords) -> Settings:
+        """``settings`` (default: every default) with the ``keywords`` that are not None
+        replaced, validated.
+
+        Raises
+        ------
+        ConfigError
+            One line naming the keyword and a valid value, e.g. ``checks: 'performance' is
+            text, not a list; pass e.g. checks=['performance']``.
+        """
+        given = settings.model_dump(exclude_unset=True) if settings is not None else {}
+        given |= {k: _plain(v) for k, v in keywords.items() if v is not None}
+        try:
+            return cls.model_validate(given)
+        except ValidationError as exc:
+            raise ConfigError(one_line(first_error(exc), cls, python=True)) from None
+
+
+class AuditConfig(_AuditSettings):
     """The whole file; see docs/config.md."""
 
     model: ModelSection = Field(examples=[{"kind": "sklearn", "path": "model.skops"}])
@@ -248,21 +277,6 @@ DEFAULTS = {name: field.get_default(call_default_factory=True)
             for name, field in AuditConfig.model_fields.items() if not field.is_required()}
 
 
-def check_keywords(**keywords) -> None:
-    """Check :func:`trustml.audit`'s settings (those not None) against :class:`Settings`.
-
-    Raises
-    ------
-    ConfigError
-        One line naming the keyword and a valid value, e.g. ``checks: 'performance' is text,
-        not a list; pass e.g. checks=['performance']``.
-    """
-    try:
-        Settings.model_validate({k: _plain(v) for k, v in keywords.items() if v is not None})
-    except ValidationError as exc:
-        raise ConfigError(one_line(first_error(exc), Settings, python=True)) from None
-
-
 def _plain(value):
     """Python's own types for a keyword's value: lists for tuples, numbers for numpy's."""
     if isinstance(value, (tuple, list)):
@@ -273,17 +287,5 @@ def _plain(value):
 
 
 def validate_config(raw: dict) -> dict:
-    """``raw`` checked against :class:`AuditConfig`: the keys the file sets, validated.
-
-    Raises
-    ------
-    ConfigError
-        One line: the key path in YAML terms, what is wrong and the YAML to write.
-    """
-    try:
-        checked = AuditConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(one_line(first_error(exc), AuditConfig)) from None
-    return checked.model_dump(exclude_unset=True, exclude_none=True)
-
-
+    """``raw`` checked against :class:`AuditConfig` (:func:`~trustml._schema_words.validated`)."""
+    return validated(AuditConfig, raw)

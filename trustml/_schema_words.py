@@ -41,6 +41,22 @@ def first_error(exc: ValidationError) -> dict:
     return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
 
 
+def validated(root: type[BaseModel], raw: dict, **dump) -> dict:
+    """``raw`` checked against ``root``: the keys it sets (a key set to null is left out),
+    validated; ``dump``: more of ``model_dump``'s options.
+
+    Raises
+    ------
+    ConfigError
+        One line: the key path in YAML terms, what is wrong and the YAML to write.
+    """
+    try:
+        checked = root.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(one_line(first_error(exc), root)) from None
+    return checked.model_dump(exclude_unset=True, exclude_none=True, **dump)
+
+
 def one_line(error: dict, root: type[BaseModel], python: bool = False) -> str:
     """A pydantic error of ``root`` as ``key.path: problem; fix``, in the file's own terms
     (``python``: in keyword terms, ``keyword=value``)."""

@@ -8,13 +8,13 @@ point group (:mod:`trustml._registry`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 import numpy as np
 
 from trustml._registry import Registry
-from trustml.data import LEXICON, PHONE_REGIONS, TEMPLATES, AuditData
+from trustml.data import AuditData
 from trustml.errors import TrustMLError
 from trustml.explain import explainers_for
 from trustml.metrics import versus_trivial
@@ -31,23 +31,32 @@ class AuditContext:
 
     data: AuditData
     model: ModelAdapter
+    # The audit's settings, as trustml.Settings validated them (its defaults are the only ones).
+    thresholds: dict
+    seed: int
+    explain_rows: int
+    quasi_identifiers: list[str] | None
+    privacy_depth: str
+    cv_folds: int | None
+    n_jobs: int | None  # processes for reference models (privacy.reference_jobs)
+    phone_regions: tuple[str, ...]  # whose phone formats count as personal data
+    lexicon: dict  # identity terms for probes, shares
+    templates: list
+    n_boot: int  # bootstrap resamples (audit()'s keyword)
+    # What the audit was handed besides.
     baseline: ModelAdapter | None = None
     privacy: PrivacyRecord | None = None
     training: dict = field(default_factory=dict)
-    thresholds: dict = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    seed: int = 0
-    explain_rows: int = 100
-    n_boot: int = 100
-    quasi_identifiers: list[str] | None = None
-    privacy_depth: str = "standard"
     retrain: Callable | None = None
-    cv_folds: int | None = None
-    n_jobs: int | None = None  # processes for reference models (privacy.reference_jobs)
     progress: bool = True
-    phone_regions: tuple[str, ...] = PHONE_REGIONS  # whose phone formats count as personal data
-    lexicon: dict = field(default_factory=lambda: LEXICON)  # identity terms for probes, shares
-    templates: list = field(default_factory=lambda: TEMPLATES)
     _predictions: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, settings, **given) -> AuditContext:
+        """A context whose settings are ``settings``' fields of the same names (a
+        :class:`trustml.Settings`), ``given`` the rest (and any it replaces)."""
+        names = {f.name for f in fields(cls)} - set(given)
+        return cls(**{n: getattr(settings, n) for n in names if hasattr(settings, n)}, **given)
 
     @property
     def retrains_as_audited(self) -> bool:
