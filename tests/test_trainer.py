@@ -206,6 +206,10 @@ def test_each_example_is_clipped_as_by_hand(tiny, tmp_path, clipping):
      "train_sampling_strategy"),  # transformers >= 5.x's name
     ({"target_epsilon": 1.0}, {"group_by_length": True}, "group_by_length"),  # older name
     ({"target_epsilon": 1.0}, {"learning_rate": 0.0}, "learning_rate"),
+    ({"target_epsilon": 1.0}, {"include_num_input_tokens_seen": True},
+     "include_num_input_tokens_seen"),
+    ({"target_epsilon": 1.0, "noise_seed": "x"}, {}, "noise_seed"),
+    ({"target_epsilon": 1.0, "compose": "yes"}, {}, "compose"),
 ])
 def test_a_bad_setting_is_refused_in_one_line_naming_it(tiny, tmp_path, keywords, args, key):
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}

