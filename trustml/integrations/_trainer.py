@@ -44,9 +44,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-import secrets
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -56,8 +54,7 @@ from transformers import Trainer, TrainingArguments
 
 from trustml.errors import ConfigError
 from trustml.models._adapters import explicit_ids
-from trustml.privacy._accounting import (PrivacyBudgetError, allowed_steps, calibrate_from_ledger,
-                                         check_composition, default_delta)
+from trustml.privacy._accounting import PrivacyBudgetError, default_delta
 from trustml.privacy._account import RunAccount
 from trustml.privacy._ledger import data_fingerprint
 from trustml.privacy._sampling import PoissonSampling
@@ -216,7 +213,7 @@ class PrivateTrainer(Trainer):
         self.dataset_id = data_fingerprint(raw_data) if raw_data is not None else (
             examples_fingerprint(data))
         self.ledger = _resolve_ledger(ledger)
-        self._check_composition()
+        self._new_run().check_composition(NAMES)
         inner = copy.copy(args)  # the Trainer underneath: one logical batch per step, no
         inner.gradient_accumulation_steps = 1  # clipping of the averaged gradient
         inner.max_grad_norm = 0.0
@@ -238,25 +235,14 @@ class PrivateTrainer(Trainer):
         if trial is not None:
             raise ConfigError("trial: hyper-parameter search spends the budget once per trial; "
                               "PrivateTrainer refuses it")
-        s, seed = self.settings, self.settings.seed
-        st = self._state = TrainState(
-            run_id=uuid.uuid4().hex[:12], dataset=self.dataset_id, total_steps=self.total_steps,
-            sample_rate=self.sampling.q, noise_multiplier=0.0, seeded_noise=seed is not None,
-            noise_seed=seed if seed is not None else secrets.randbits(62),
-            settings={k: getattr(s, k) for k in RECORDED})
+        self._account = self._new_run()
+        st = self._state = self._account.state
         self._stats = _EpochStats(None, len(self.train_dataset))
         self._checked_loss = False
         with self.ledger.lock(st.dataset):
-            self._check_composition()
-            st.noise_multiplier = calibrate_from_ledger(
-                self.ledger, st.dataset, st.sample_rate, st.total_steps, s.target_epsilon,
-                s.delta, s.accountant, note="; nothing was trained")
-            self._account = RunAccount(self.ledger, st, s.target_epsilon, s.delta,
-                                       s.accountant)
-            self._account.open()
-            self._budget = allowed_steps(self._account.prior, st.noise_multiplier, st.sample_rate,
-                                         st.total_steps, s.target_epsilon, s.delta,
-                                         s.accountant)
+            self._account.check_composition(NAMES)
+            self._account.calibrate(note="; nothing was trained")
+            self._budget = self._account.open()
             t0 = time.perf_counter()
             try:
                 output = super().train(**kwargs)
@@ -279,12 +265,12 @@ class PrivateTrainer(Trainer):
             self._write_outputs(output)
         return output
 
-    def _check_composition(self) -> None:
+    def _new_run(self) -> RunAccount:
+        """A new run's state and account (each ``train()`` is one run)."""
         s = self.settings
-        check_composition(self.ledger, self.dataset_id, compose=s.compose,
-                          sample_rate=self.sampling.q, steps=self.total_steps,
-                          target_epsilon=s.target_epsilon, delta=s.delta,
-                          accountant=s.accountant)
+        state = TrainState.start(self.dataset_id, self.total_steps, self.sampling.q, s.seed,
+                                 {k: getattr(s, k) for k in RECORDED})
+        return RunAccount(self.ledger, state, s)
 
     def _finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())

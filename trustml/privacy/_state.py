@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 
 from trustml.errors import ConfigError
@@ -53,6 +55,16 @@ class TrainState:
     clipped_fraction: list[float] = field(default_factory=list)
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, dataset: str, total_steps: int, sample_rate: float, seed: int | None,
+              settings: dict) -> TrainState:
+        """A new run's state: a fresh id, no steps, the noise drawn from ``seed`` or, when
+        None, from a secret drawn here (kept only in checkpoints)."""
+        return cls(run_id=uuid.uuid4().hex[:12], dataset=dataset, total_steps=total_steps,
+                   sample_rate=sample_rate, noise_multiplier=0.0, seeded_noise=seed is not None,
+                   noise_seed=seed if seed is not None else secrets.randbits(62),
+                   settings=settings)
 
     def state_dict(self) -> dict:
         """A JSON-serialisable copy (what ``state.json`` holds)."""

@@ -19,9 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import secrets
 import time
-import uuid
 import warnings
 from pathlib import Path
 
@@ -35,9 +33,6 @@ from trustml.models._adapters import TorchAdapter
 from trustml.models._training import loss_fn, make_dataset
 from trustml.privacy._accounting import (
     PrivacyBudgetError,
-    allowed_steps,
-    calibrate_from_ledger,
-    check_composition,
     default_delta,
 )
 from trustml.privacy._account import RunAccount
@@ -147,35 +142,20 @@ class _PrivateRun:
         self.average = ([p.detach().clone() for p in self.params]
                         if settings.ema is not None else None)
         self.rank, self.world = distributed()
-        self.account = RunAccount(ledger, state, settings.target_epsilon, settings.delta,
-                                  settings.accountant)
+        self.account = RunAccount(ledger, state, settings)
 
     # ------------------------------------------------------------------ where it starts
     def begin(self, resume: bool) -> None:
         """Start afresh (calibrating the noise) or continue the checkpoint in ``ckpt``."""
-        st, s = self.state, self.s
         if resume:
             self._resume()
         else:
-            st.noise_multiplier = s.noise_multiplier or calibrate_from_ledger(
-                self.ledger, st.dataset, st.sample_rate, st.total_steps, s.target_epsilon,
-                s.delta, s.accountant)
+            self.account.calibrate()
         if self.world > 1:
-            _broadcast(st)
-        self.account.open()
-        self.budget = allowed_steps(self.account.prior, st.noise_multiplier, st.sample_rate,
-                                    st.total_steps, s.target_epsilon, s.delta,
-                                    s.accountant)
-        if self.budget <= st.steps < st.total_steps:
+            _broadcast(self.state)
+        self.budget = self.account.open()
+        if self.budget <= self.state.steps < self.state.total_steps:
             raise PrivacyBudgetError(self._budget_message("the first step"))
-
-    def check_composition(self) -> None:
-        """Refuse a new run on rows other runs spent on, unless the caller composes."""
-        st, s = self.state, self.s
-        check_composition(self.ledger, st.dataset, compose=s.compose,
-                          sample_rate=st.sample_rate, steps=st.total_steps,
-                          target_epsilon=s.target_epsilon, delta=s.delta,
-                          accountant=s.accountant, names=self.names)
 
     def _resume(self) -> None:
         expected = (self.state.dataset, self.state.sample_rate, self.state.total_steps)
@@ -441,13 +421,9 @@ def train_private(adapter: TorchAdapter, X, y, settings: DPSettings | None = Non
     if settings.delta is None:
         settings = dataclasses.replace(settings, delta=default_delta(n))
     sampling = PoissonSampling.of(n, settings.batch_size, balance, settings.balance_power)
-    seed = settings.seed
-    state = TrainState(run_id=uuid.uuid4().hex[:12], dataset=data_fingerprint(X),
-                       total_steps=settings.epochs * sampling.steps_per_epoch,
-                       sample_rate=sampling.q, noise_multiplier=0.0,
-                       seeded_noise=seed is not None,
-                       noise_seed=seed if seed is not None else secrets.randbits(62),
-                       settings={k: getattr(settings, k) for k in RESUME_SETTINGS})
+    state = TrainState.start(data_fingerprint(X), settings.epochs * sampling.steps_per_epoch,
+                             sampling.q, settings.seed,
+                             {k: getattr(settings, k) for k in RESUME_SETTINGS})
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     run = _PrivateRun(adapter, dataset, ledger=_resolve_ledger(ledger), ckpt=ckpt,
                       sampling=sampling, settings=settings, stats=_EpochStats(groups, n),
@@ -458,7 +434,7 @@ def train_private(adapter: TorchAdapter, X, y, settings: DPSettings | None = Non
             if ckpt is not None:
                 run.ledger.check_against_copy(state.dataset, ckpt)
         if not resume:  # before the run directory is made
-            run.check_composition()
+            run.account.check_composition(names)
         if run.rank == 0 and ckpt is not None:
             held.enter_context(hold(ckpt))
         run.begin(resume)
