@@ -58,6 +58,8 @@ def documented_example(tmp_path_factory) -> Path:
     data = load_arrests()
     frame = data.features.assign(**{c: data.sensitive[c] for c in data.sensitive_names},
                                  released=[data.class_names[i] for i in data.labels])
+    frame["split"] = "test"  # which rows trained the model, declared as the doc shows
+    frame.loc[data.train_idx, "split"] = "train"
     frame.to_csv(root / "arrests.csv", index=False)
     x, y, _ = data.take("train")
     model = make_pipeline(make_column_transformer((OneHotEncoder(), ["employed", "citizen"]),

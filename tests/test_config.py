@@ -254,3 +254,88 @@ def test_a_torch_architecture_takes_its_own_keys_only():
         with pytest.raises(ConfigError) as refused:
             model(**keys)
         assert str(refused.value).startswith(message), str(refused.value)
+
+
+@pytest.fixture(scope="module")
+def split_files(tmp_path_factory):
+    """A model trained on train.csv only, the same rows as all.csv with a split column, and the
+    configs that audit them declared, drawn, or drawn and assumed."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("split")
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({"age": rng.integers(18, 80, n), "hours": rng.integers(10, 60, n),
+                          "sex": rng.choice(["f", "m"], n)})
+    frame["y"] = ((frame.age + frame.hours + rng.normal(0, 10, n)) > 80).astype(int)
+    train, test = frame.iloc[:300], frame.iloc[300:]  # not what a seed would draw
+    train.to_csv(root / "train.csv", index=False)
+    test.to_csv(root / "test.csv", index=False)
+    frame.assign(fold=["train"] * 300 + ["test"] * 100).to_csv(root / "all.csv", index=False)
+    sio.dump(LogisticRegression().fit(train[["age", "hours"]], train.y), root / "model.skops")
+    common = ("model: {kind: sklearn, path: model.skops}\nchecks: [membership_inference]\n"
+              "privacy_depth: quick\n")
+    columns = "label: y, sensitive: [sex], features: [age, hours]"
+    for name, data in (("files", "train: train.csv, test: test.csv"),
+                       ("column", "path: all.csv, split: fold"), ("drawn", "path: all.csv")):
+        (root / f"{name}.yaml").write_text(f"{common}data: {{{data}, {columns}}}\n")
+    (root / "assumed.yaml").write_text((root / "drawn.yaml").read_text() + "assume_split: true\n")
+    return root, train
+
+
+@pytest.mark.parametrize("config", ["files", "column"])
+def test_a_declared_split_audits_exactly_the_rows_that_trained_the_model(split_files, config):
+    from trustml._config import load_config
+    from trustml.data import read_data
+
+    root, train = split_files
+    res = run("--config", root / f"{config}.yaml", "--out", root / config)
+    assert res.exit_code == 0, res.output
+    report = json.loads((root / config / "report.json").read_text())
+    assert report["data"]["train_rows"] == 300 and report["data"]["test_rows"] == 100
+    assert report["data"]["split"]["by"] == {"files": "files", "column": "column"}[config]
+    finding = next(f for f in report["findings"] if f["id"] == "privacy.membership_inference")
+    assert finding["status"] != "not_run" and "assumed" not in finding["summary"]
+    # the members the attack scored are rows of train.csv, in its order
+    data = read_data(load_config(root / f"{config}.yaml")["data"], 0)
+    x_train = data.take("train")[0]
+    assert x_train[["age", "hours"]].to_numpy().tolist() == \
+        train[["age", "hours"]].to_numpy().tolist()
+    members = finding["metrics"]["rows"]["members"]
+    assert members and max(members) < 300
+
+
+def test_without_a_declared_split_membership_is_not_run_unless_assumed(split_files):
+    root, _ = split_files
+    assert run("--config", root / "drawn.yaml", "--out", root / "drawn").exit_code == 0
+    report = json.loads((root / "drawn" / "report.json").read_text())
+    finding = next(f for f in report["findings"] if f["id"] == "membership_inference.not_run")
+    assert finding["status"] == "not_run" and finding["metrics"]["needs"] == ["known_members"]
+    assert "assume_split: true" in finding["summary"]
+    assert report["data"]["split"] == {"by": "seed", "seed": 0, "test_size": 0.25}
+    assert run("--config", root / "assumed.yaml", "--out", root / "assumed").exit_code == 0
+    report = json.loads((root / "assumed" / "report.json").read_text())
+    finding = next(f for f in report["findings"] if f["id"] == "privacy.membership_inference")
+    assert finding["status"] != "not_run"
+    assert "drawn with seed 0, assumed to be the rows the model saw" in finding["summary"]
+
+
+@pytest.mark.parametrize("data, message", [
+    ("train: train.csv, label: y", "data.test: missing; the files that trained the model"),
+    ("path: all.csv, train: train.csv, test: test.csv, label: y", "data.path: goes with train"),
+    ("train: train.csv, test: test.csv, split: fold, label: y", "data.split: applies to one "
+                                                                "file"),
+    ("path: all.csv, split: fold, test_size: 0.3, label: y", "data.test_size: applies to a "
+                                                             "split drawn at random"),
+    ("label: y", "data.path: missing; name the data file"),
+    ("path: all.csv, split: sex, label: y", "split: column 'sex' holds 'm' at row 0"),
+])
+def test_a_bad_declared_split_exits_2_naming_the_key(split_files, data, message):
+    root, _ = split_files
+    bad = root / "bad.yaml"
+    bad.write_text(f"model: {{kind: sklearn, path: model.skops}}\ndata: {{{data}}}\n")
+    res = run("--config", bad, "--out", root / "bad")
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert not (root / "bad").exists()

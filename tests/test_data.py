@@ -208,3 +208,55 @@ def test_tabular_encoder_equals_its_column_transformer_with_unseen_categories():
     expected = enc._ct.transform(test[enc.columns_].astype({c: str for c in cats}))
     np.testing.assert_array_equal(enc.transform(test), expected.astype(np.float32))
     assert enc.transform(test)[0, [i for i, g in enumerate(enc.groups) if g == "sex"]].sum() == 0
+
+
+def test_a_declared_split_is_the_rows_it_names():
+    frame = pd.DataFrame({"x": range(10), "y": [0, 1] * 5,
+                          "fold": ["train", "Test "] + ["train"] * 6 + ["test"] * 2})
+    data = AuditData.from_frame(frame, label="y", split="fold")
+    assert data.train_idx.tolist() == [0, 2, 3, 4, 5, 6, 7] and data.test_idx.tolist() == [1, 8, 9]
+    assert list(data.features.columns) == ["x"] and data.other is None  # not an input, not scanned
+    assert data.describe()["split"] == {"by": "column", "column": "fold"}
+    stacked = AuditData.from_frames(frame.iloc[:7].drop(columns="fold"),
+                                    frame.iloc[7:].drop(columns="fold"), label="y")
+    assert stacked.take("train")[0]["x"].tolist() == list(range(7))
+    assert stacked.split == {"by": "files"}
+    texts = AuditData.from_texts(["a", "b", "c", "d"], [0, 1, 0, 1],
+                                 split=["test", "train", "train", "test"])
+    assert texts.train_idx.tolist() == [1, 2] and texts.split == {"by": "declared"}
+    drawn = AuditData.from_frame(frame.drop(columns="fold"), label="y", seed=3)
+    assert drawn.split == {"by": "seed", "seed": 3, "test_size": 0.25}
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: AuditData.from_frame(f, label="y", split="nope"), "split: column 'nope' is not"),
+    (lambda f: AuditData.from_frame(f, label="y", split="y"), "split: column 'y' is also the"),
+    (lambda f: AuditData.from_frame(f.assign(fold=["train"] * 10), label="y", split="fold"),
+     "split: column 'fold' has no test rows"),
+    (lambda f: AuditData.from_frame(f.assign(fold=["val"] * 10), label="y", split="fold"),
+     "split: column 'fold' holds 'val' at row 0"),
+    (lambda f: AuditData.from_frames(f, f.drop(columns="x"), label="y"),
+     "test: its columns differ from train's (['x'])"),
+    (lambda f: AuditData.from_texts(["a", "b"], [0, 1], split=["train"]),
+     "split: 1 values for 2 texts"),
+])
+def test_a_bad_declared_split_is_one_line(call, message):
+    frame = pd.DataFrame({"x": range(10), "y": [0, 1] * 5})
+    with pytest.raises(DataError) as info:
+        call(frame)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_audit_told_the_split_is_a_guess_does_not_attack_membership():
+    import trustml
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"x": np.linspace(0, 1, 80), "y": [0, 1] * 40})
+    data = AuditData.from_frame(frame, label="y")
+    model = LogisticRegression().fit(*data.take("train")[:2])
+    guess = trustml.audit(model, data, checks=["membership_inference"], privacy_depth="quick",
+                          assume_split=False, progress=False)
+    assert [f.status for f in guess.findings] == ["not_run"]
+    known = trustml.audit(model, data, checks=["membership_inference"], privacy_depth="quick",
+                          progress=False)
+    assert known.findings[0].status != "not_run" and "assumed" in known.findings[0].summary

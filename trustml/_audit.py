@@ -36,7 +36,8 @@ def audit(model, data: AuditData, settings: Settings | None = None, *, baseline=
           quasi_identifiers: Sequence[str] | None = None, privacy_depth: str | None = None,
           cv_folds: int | None = None, n_jobs: int | None = None, seed: int | None = None,
           title: str | None = None, phone_regions: Sequence[str] | None = None,
-          lexicon=None, templates=None, **wrap_kwargs) -> AuditResult:
+          lexicon=None, templates=None, assume_split: bool | None = None,
+          **wrap_kwargs) -> AuditResult:
     """Audit a model on a data set.
 
     Parameters
@@ -98,6 +99,13 @@ def audit(model, data: AuditData, settings: Settings | None = None, *, baseline=
         objects or YAML / JSON / CSV files (:func:`trustml.data.read_lexicon`). Default:
         trustml's own (:data:`trustml.data.LEXICON`, :data:`trustml.data.TEMPLATES`).
 
+    assume_split : bool
+        Whether the model was trained on the training rows of ``data``'s split when it was
+        drawn with a seed (default True: the usual model trained on ``data.take("train")``).
+        False for a model trained on other rows: membership inference is then not run, since
+        its members would be a guess; declare the rows instead (:meth:`AuditData.from_frames`,
+        ``from_frame(split=)``). A declared split is always known.
+
     Returns
     -------
     AuditResult
@@ -108,7 +116,8 @@ def audit(model, data: AuditData, settings: Settings | None = None, *, baseline=
     REGISTRY.load_plugins()  # checks (and their thresholds) other packages add
     s = Settings.of(settings, checks=checks, thresholds=thresholds, explain_rows=explain_rows,
                     seed=seed, privacy_depth=privacy_depth, quasi_identifiers=quasi_identifiers,
-                    cv_folds=cv_folds, n_jobs=n_jobs, phone_regions=phone_regions, title=title)
+                    cv_folds=cv_folds, n_jobs=n_jobs, phone_regions=phone_regions, title=title,
+                    assume_split=assume_split)
     lexicon = lexicon if lexicon is not None else s.lexicon
     templates = templates if templates is not None else s.templates
     lexicon = read_lexicon(lexicon) if lexicon is not None else LEXICON

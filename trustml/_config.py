@@ -51,7 +51,8 @@ def load_config(path: str | Path) -> dict:
     if not isinstance(config, dict):
         raise ConfigError(f"config: {path.name} must be a mapping with model: and data: sections")
     config = validate_config(config)
-    for section, keys in (("model", ("path", "weights", "training_record")), ("data", ("path",))):
+    for section, keys in (("model", ("path", "weights", "training_record")),
+                          ("data", ("path", "train", "test"))):
         for key in keys:
             if key in config[section]:
                 config[section][key] = str(path.parent / config[section][key])
@@ -134,7 +135,8 @@ def _same_rows(data: AuditData, dataset: str | None, recipe: dict) -> None:
     if dataset is None or data_fingerprint(data.take("train")[0]) == dataset:
         return
     spec = recipe["data"]
-    source = Path(spec["path"]).name if "path" in spec else f"the {spec.get('source')} data"
+    own = spec.get("path") or spec.get("train")
+    source = Path(own).name if own else f"the {spec.get('source')} data"
     raise ConfigError(f"data: the training split is not the rows the model was trained on; "
                       f"audit {source} with the recipe's split: seed: {recipe.get('seed', 0)} "
                       f"and data: {{test_size: {spec.get('test_size', 0.25)}}}")
@@ -221,8 +223,9 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
     model = load_model(c["model"], data, c["seed"], trained.pop("target", (0.0, 1.0)),
                        trained.pop("recipe_model", None))
     check_features(model, data)
-    settings = Settings.model_validate({k: v for k, v in config.items()
-                                        if k in Settings.model_fields})
+    # A training record vouches for the rows (load_training_record checked them).
+    settings = Settings.model_validate({k: v for k, v in c.items() if k in Settings.model_fields}
+                                       | ({"assume_split": True} if trained else {}))
     result = audit(model, data, settings, **trained, progress=progress,
                    config=_as_recorded(config))
     paths = result.write(out, c["formats"])
@@ -231,7 +234,7 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
 
 def _as_recorded(config: dict) -> dict:
     """The configuration as the report records it: file names, not the paths on this machine."""
-    names = {"model": ("path", "weights", "training_record"), "data": ("path",)}
+    names = {"model": ("path", "weights", "training_record"), "data": ("path", "train", "test")}
     files = {k: Path(config[k]).name for k in ("lexicon", "templates")
              if isinstance(config.get(k), str)}
     return {k: v for k, v in config.items() if k not in names} | files | {

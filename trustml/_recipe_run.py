@@ -73,7 +73,7 @@ def _sentiment(seed: int, test_size: float, rows: int | None) -> AuditData:
 
 def load_recipe_data(data: dict, seed: int) -> AuditData:
     """The recipe's data set (a built-in source, or the user's file), split with ``seed``."""
-    if "path" in data:
+    if "source" not in data:  # the user's file, or train and test files
         return read_data(data, seed)
     source, t = data.get("source"), data.get("test_size", 0.25)
     rows = data.get("rows")
@@ -194,7 +194,7 @@ def trained_rows(recipe: dict, data: AuditData) -> AuditData:
     their rows as they load instead)."""
     spec, seed = recipe["data"], recipe.get("seed", 0)
     rows, n = spec.get("rows"), len(data.train_idx)
-    if rows is None or rows >= n or not (data.kind == "tabular" or "path" in spec):
+    if rows is None or rows >= n or not (data.kind == "tabular" or "source" not in spec):
         return data
     keep = sample_rows(n, rows, seed).positions
     return dataclasses.replace(data, train_idx=data.train_idx[keep])

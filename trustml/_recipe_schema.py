@@ -50,7 +50,7 @@ class RecipeData(FileData):
 
     @model_validator(mode="after")
     def _source_or_file(self):
-        if (self.source is None) == (self.path is None):
+        if (self.source is None) == (self.path is None and self.train is None):
             raise ConfigError("data: give either source (a built-in data set, e.g. adult) or "
                               "path (your CSV, JSON lines or Parquet file) with label, e.g. "
                               "data: {path: reviews.csv, label: sentiment, text: review}")
@@ -62,9 +62,10 @@ class RecipeData(FileData):
         if self.label is None:
             raise KeyProblem("label", "missing; name the label column, e.g. data: "
                                       "{path: reviews.csv, label: sentiment}")
-        if not Path(self.path).is_file():
-            raise KeyProblem("path", f"no file at {self.path!r}; paths in a recipe are "
-                                     "relative to the recipe file")
+        for key in ("path", "train", "test"):
+            if getattr(self, key) is not None and not Path(getattr(self, key)).is_file():
+                raise KeyProblem(key, f"no file at {getattr(self, key)!r}; paths in a recipe "
+                                      "are relative to the recipe file")
         return self
 
 

@@ -17,6 +17,7 @@ from trustml.privacy._settings import check_rows
 
 CATALOGUE = Path(__file__).parent / "recipes"  # the reference recipes, shipped in the package
 _SECTIONS = sections_of(RecipeConfig)  # the sections --set can reach
+FILES = (("data", "path"), ("data", "train"), ("data", "test"), ("model", "path"))
 
 
 # ---------------------------------------------------------------------- loading
@@ -57,9 +58,9 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
     if not isinstance(recipe, dict):
         raise ConfigError(f"recipe: {path.name} must be a mapping with data:, model:, privacy: "
                           "and training: sections; see `trustml recipes` for examples")
-    for section in ("data", "model"):  # the recipe's own file names: relative to the recipe
-        if isinstance(recipe.get(section), dict) and "path" in recipe[section]:
-            recipe[section]["path"] = _anchored(section, recipe[section]["path"], path.parent)
+    for section, key in FILES:  # the recipe's own file names: relative to the recipe
+        if isinstance(recipe.get(section), dict) and key in recipe[section]:
+            recipe[section][key] = _anchored(section, recipe[section][key], path.parent)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, field = key.partition(".")
@@ -72,8 +73,8 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
         if not isinstance(recipe.setdefault(section, {}), dict):
             raise ConfigError(f"{section}: expected a mapping; see `trustml recipes` for examples")
         value = _number_or_yaml(value)
-        recipe[section][field] = (_anchored(section, value, Path.cwd()) if field == "path"
-                                  else value)
+        recipe[section][field] = (_anchored(section, value, Path.cwd())
+                                  if (section, field) in FILES else value)
     return validate_recipe(recipe)
 
 

@@ -134,6 +134,29 @@ class FileData(_Section):
     test_size: Optional[float] = Field(None, gt=0, lt=1, examples=[0.25])
     missing: Literal["error", "drop"] = Field("error", examples=["drop"])
     name: Optional[str] = Field(None, examples=["arrests"])
+    # The rows that trained the model, declared: a column of train / test, or two files.
+    split: Optional[str] = Field(None, examples=["fold"])
+    train: Optional[Path_] = Field(None, examples=["train.csv"])
+    test: Optional[Path_] = Field(None, examples=["test.csv"])
+
+    @model_validator(mode="after")
+    def _one_split(self):
+        given = self.model_fields_set
+        if ("train" in given) != ("test" in given):
+            missing = "test" if "train" in given else "train"
+            raise KeyProblem(missing, "missing; the files that trained the model and that it "
+                                      "never saw go together, e.g. data: {train: train.csv, "
+                                      "test: test.csv}")
+        if "train" in given and "path" in given:
+            raise KeyProblem("path", "goes with train: and test: in no data section; give "
+                                     "either path (one file) or train and test (two)")
+        if "split" in given and "train" in given:
+            raise KeyProblem("split", "applies to one file (path); two files (train, test) "
+                                      "are the split already")
+        if "test_size" in given and ({"split", "train"} & given):
+            raise KeyProblem("test_size", "applies to a split drawn at random; the split is "
+                                          "declared here, remove it")
+        return self
 
     @model_validator(mode="after")
     def _tabular_only(self):
@@ -148,10 +171,18 @@ class FileData(_Section):
 
 
 class DataSection(FileData):
-    """``data:``: the file, its label, sensitive columns and split."""
+    """``data:``: the file (or the train and test files), its label, sensitive columns and
+    split."""
 
-    path: Path_ = Field(examples=["arrests.csv"])
     label: str = Field(examples=["released"])
+
+    @model_validator(mode="after")
+    def _a_file(self):
+        if self.path is None and self.train is None:
+            raise KeyProblem("path", "missing; name the data file, e.g. data: {path: data.csv}, "
+                                     "or the two the model was trained and tested on, e.g. "
+                                     "data: {train: train.csv, test: test.csv}")
+        return self
 
 
 class _AuditSettings(_Section):
@@ -173,6 +204,8 @@ class _AuditSettings(_Section):
     lexicon: Optional[Union[Path_, dict[str, dict[str, list[str]]]]] = Field(
         None, examples=["identity_terms.yaml"])
     templates: Optional[Union[Path_, list[str]]] = Field(None, examples=["templates.txt"])
+    # In Python the usual model was trained on data.take("train"): the drawn split's rows.
+    assume_split: bool = Field(True, examples=[False])
 
     @field_validator("checks")
     @classmethod
@@ -254,6 +287,8 @@ class AuditConfig(_AuditSettings):
     gates: Optional[list[str]] = Field(None, examples=[["fairness", "privacy"]])
     fail_on: Literal["fail", "warn"] = Field("fail", examples=["warn"])
     formats: list[str] = Field(default_factory=lambda: list(FORMATS), examples=[["html", "json"]])
+    # A config's model file was trained elsewhere: a drawn split is a guess at its rows.
+    assume_split: bool = Field(False, examples=[True])
 
     @field_validator("gates")
     @classmethod

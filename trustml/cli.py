@@ -144,9 +144,11 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
                 scales; optional training_record from trustml train) or
                 huggingface (path: a save_pretrained directory; max_length)
       data:     path (CSV, TSV, JSON lines, Parquet), label, sensitive, features, text,
-                positive_label, task, test_size, missing (error | drop), name
+                positive_label, task, test_size, missing (error | drop), name;
+                the rows that trained the model: split (a train/test column), or
+                train and test (two files) instead of path
       checks, thresholds, gates, fail_on (fail | warn), formats (html, json,
-      model_card), privacy_depth, cv_folds, n_jobs, explain_rows,
+      model_card), privacy_depth, cv_folds, n_jobs, explain_rows, assume_split,
       quasi_identifiers, phone_regions (e.g. [US, GB]: whose phone formats count
       as personal data), lexicon and templates (your identity terms and {person}
       sentences for text models: YAML, JSON or CSV files), seed, title

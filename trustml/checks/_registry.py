@@ -42,6 +42,7 @@ class AuditContext:
     phone_regions: tuple[str, ...]  # whose phone formats count as personal data
     lexicon: dict  # identity terms for probes, shares
     templates: list
+    assume_split: bool  # a split drawn with the seed holds the rows that trained the model
     n_boot: int  # bootstrap resamples (audit()'s keyword)
     # What the audit was handed besides.
     baseline: ModelAdapter | None = None
@@ -142,6 +143,11 @@ NEEDS = {need.name: need for need in (
          "an explainer that applies to the model (trustml's need a differentiable model or, "
          "for SHAP, a tabular classifier or a text classifier with a tokenizer; "
          "trustml.explain.register_explainer adds one)"),
+    Need("known_members", lambda ctx: ctx.data.split.get("by") != "seed" or ctx.assume_split,
+         "the rows that trained the model, declared (data: {train: ..., test: ...} or data: "
+         "{split: COLUMN} in a config; AuditData.from_frames or from_frame(split=) in Python); "
+         "or assume_split: true when the model was trained on exactly the training rows the "
+         "seed draws"),
     Need("canaries", lambda ctx: DEPTHS[ctx.privacy_depth]["canaries"],
          "privacy_depth='thorough', which allows a training run with canaries"),
 )}

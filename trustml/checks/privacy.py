@@ -286,7 +286,8 @@ LEAK_REGS = ["EU AI Act Art. 15", "GDPR Art. 25", "NIST AI RMF MEASURE 2.7",
              "NIST AI RMF MEASURE 2.10"]
 
 
-@register("membership_inference", "privacy", clauses=LEAK_REGS, needs=("classifier",),
+@register("membership_inference", "privacy", clauses=LEAK_REGS,
+          needs=("classifier", "known_members"),
           thresholds={"membership_auc_warn": 0.55,   # attack ROC AUC, its interval above 0.5
                       "membership_auc_fail": 0.65})
 def membership(ctx: AuditContext) -> list[Finding]:
@@ -359,6 +360,11 @@ def _membership_summary(ctx: AuditContext, result: dict, best: dict, status: str
                f"{best['tpr_at_0.01_fpr']:.1%} of the training records.")
     if status == "pass" and low <= 0.5:
         summary += " The interval includes 0.5: no measurable leakage."
+    split = ctx.data.split
+    if split.get("by") == "seed":
+        summary += (f" The members are the training rows of the split drawn with seed "
+                    f"{split.get('seed', ctx.data.seed)}, assumed to be the rows the model saw, "
+                    "not declared: declare them when it was trained on other rows.")
     if not with_references and ctx.privacy_depth != "quick":
         summary += (" The stronger LiRA attack needs reference models: pass retrain= to the "
                     "audit (scikit-learn models retrain themselves).")

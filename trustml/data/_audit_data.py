@@ -11,8 +11,14 @@ from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
+from trustml.data._split import (
+    SPLIT_COLUMN,
+    check_split_column,
+    declared_split,
+    random_split,
+    stacked,
+)
 from trustml.errors import DataError
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -53,6 +59,10 @@ class AuditData:
     missing : dict
         Missing (or infinite) values found in the source, per column, and ``dropped_rows``: the
         rows left out because an input or the label was missing (``missing="drop"``).
+    split : dict
+        Where the split came from: ``{"by": "seed", "seed": ..., "test_size": ...}`` (drawn
+        here), ``{"by": "column", "column": ...}`` or ``{"by": "files", ...}`` (declared: the
+        rows that trained the model, as the user knows them).
     other : pandas.DataFrame or None
         The columns of the audited table that are neither model inputs nor the label, as read:
         the sensitive columns before banding, and every column the audit does not otherwise use
@@ -75,6 +85,7 @@ class AuditData:
     label_name: str = "label"
     missing: dict = field(default_factory=lambda: {"columns": {}, "dropped_rows": 0})
     other: pd.DataFrame | None = None
+    split: dict = field(default_factory=lambda: {"by": "seed"})
 
     # ------------------------------------------------------------------ constructors
     # Over 60 lines with its docstring (each keyword documented); its code is 37.
@@ -92,6 +103,7 @@ class AuditData:
         seed: int = 0,
         name: str = "data",
         missing: Literal["error", "drop"] = "error",
+        split: str | None = None,
     ) -> "AuditData":
         """Tabular data from a DataFrame.
 
@@ -109,10 +121,14 @@ class AuditData:
             Label value that counts as the positive class (binary only). Default: the larger
             of the two sorted values.
         test_size : float
-            Fraction of rows held out for testing.
+            Fraction of rows held out for testing (when the split is not declared).
         seed : int
-            Seed of the split.
+            Seed of the split (when it is not declared), and of what the audit samples.
         name : str
+        split : str, optional
+            A column saying ``train`` or ``test`` for each row: the rows that trained the model
+            and those it never saw (declared, instead of drawn with ``seed``; the column is
+            neither an input nor scanned). :meth:`from_frames` takes two frames instead.
         missing : {"error", "drop"}
             What to do with rows whose inputs or label are missing or infinite: refuse the data
             (default) or leave those rows out. Either way the counts per column are kept in
@@ -139,6 +155,8 @@ class AuditData:
             raise DataError(f"data: column names {twice} appear more than once; rename the "
                             "columns so each name is unique")
         frame = frame.set_axis(columns, axis=1).reset_index(drop=True)
+        check_split_column(columns, split, label, sensitive, features)
+        columns = [c for c in columns if c != split]
         sensitive, features = _roles(columns, label, sensitive, features)
         if missing not in ("error", "drop"):
             raise DataError(f"missing: {missing!r} is not 'error' or 'drop'")
@@ -156,14 +174,33 @@ class AuditData:
         _check_finite(x)
         labels, class_names = _encode_labels(frame[label], task, positive_label, label)
         sens = _sensitive_frame(frame[sensitive])
-        train_idx, test_idx = _split(labels, task, test_size, seed)
+        train_idx, test_idx, source = (
+            declared_split(frame[split], split) if split is not None
+            else random_split(labels, task, test_size, seed))
         rest = [c for c in columns if c != label and c not in features]
         return cls(kind="tabular", features=x, texts=None, labels=labels,
                    class_names=class_names, sensitive=sens, train_idx=train_idx,
                    test_idx=test_idx, task=task, name=name, seed=seed, label_name=label,
                    missing={"columns": {c: n for c, n in counts.items() if n},
                             "dropped_rows": int(bad_rows.sum()) if missing == "drop" else 0},
-                   other=frame[rest] if rest else None)
+                   other=frame[rest] if rest else None, split=source)
+
+    @classmethod
+    def from_frames(cls, train: pd.DataFrame, test: pd.DataFrame, **kwargs) -> "AuditData":
+        """Tabular data from the frame that trained the model and the one it never saw (the
+        same columns); ``kwargs`` go to :meth:`from_frame` (``label``, ``sensitive``...).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> rows = pd.DataFrame({"x": range(8), "y": [0, 1] * 4})
+        >>> data = AuditData.from_frames(rows[:6], rows[6:], label="y")
+        >>> len(data.train_idx), len(data.test_idx), data.split["by"]
+        (6, 2, 'files')
+        """
+        frame = stacked(train, test)
+        data = cls.from_frame(frame, split=SPLIT_COLUMN, **kwargs)
+        return replace(data, split={"by": "files"})
 
     @classmethod
     def from_arrays(
@@ -217,8 +254,10 @@ class AuditData:
         test_size: float = 0.25,
         seed: int = 0,
         name: str = "texts",
+        split: Iterable | None = None,
     ) -> "AuditData":
-        """Text data: one string and one label per example.
+        """Text data: one string and one label per example; ``split``, optional, says
+        ``train`` or ``test`` for each (declared, as in :meth:`from_frame`).
 
         Examples
         --------
@@ -250,12 +289,17 @@ class AuditData:
         sens = sens.reset_index(drop=True)
         counts = {str(c): int(sens[c].isna().sum()) for c in sens.columns}
         sens = _sensitive_frame(sens)
-        train_idx, test_idx = _split(labels_arr, task, test_size, seed)
+        if split is not None and len(split := list(split)) != len(texts):
+            raise DataError(f"split: {len(split)} values for {len(texts)} texts; pass train or "
+                            "test for each text")
+        train_idx, test_idx, source = (
+            declared_split(split, None) if split is not None
+            else random_split(labels_arr, task, test_size, seed))
         return cls(kind="text", features=None, texts=np.asarray(texts, dtype=object),
                    labels=labels_arr, class_names=class_names, sensitive=sens,
                    train_idx=train_idx, test_idx=test_idx, task=task, name=name, seed=seed,
                    missing={"columns": {c: n for c, n in counts.items() if n},
-                            "dropped_rows": 0})
+                            "dropped_rows": 0}, split=source)
 
     # ------------------------------------------------------------------ views
     @property
@@ -318,7 +362,7 @@ class AuditData:
                "label": self.label_name, "classes": self.class_names,
                "sensitive_features": self.sensitive_names, "sha256": self.fingerprint(),
                "missing_values": sum(self.missing["columns"].values()),
-               "dropped_rows": self.missing["dropped_rows"]}
+               "dropped_rows": self.missing["dropped_rows"], "split": dict(self.split)}
         if self.kind == "tabular":
             out["features"] = list(self.features.columns)
             out["other_columns"] = [] if self.other is None else list(self.other.columns)
@@ -426,23 +470,3 @@ def _sensitive_frame(frame: pd.DataFrame) -> pd.DataFrame:
             values = pd.qcut(values, _NUMERIC_BANDS, duplicates="drop")
         out[str(col)] = values.astype(str).to_numpy()
     return pd.DataFrame(out, index=frame.index)
-
-
-def _split(labels: np.ndarray, task: str, test_size: float, seed: int):
-    n = len(labels)
-    idx = np.arange(n)
-    stratify = None
-    if task != "regression":
-        counts = np.bincount(labels)
-        if counts.min() < 2:
-            raise DataError(f"labels: class {int(counts.argmin())} has {int(counts.min())} "
-                            "example(s); each class needs at least 2 to split into train and test")
-        stratify = labels
-    n_test = int(np.ceil(n * test_size))
-    n_classes = 0 if stratify is None else len(np.unique(labels))
-    if n_test < max(1, n_classes) or n - n_test < max(1, n_classes):
-        raise DataError(f"data: {n} rows are too few to split with test_size={test_size}; "
-                        "pass more rows")
-    train_idx, test_idx = train_test_split(idx, test_size=test_size, random_state=seed,
-                                           stratify=stratify)
-    return np.sort(train_idx), np.sort(test_idx)

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import tempfile
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from trustml.data._audit_data import AuditData
+from trustml.data._split import SPLIT_COLUMN, stacked
 from trustml.errors import ConfigError, DataError, DataNotFoundError
 
 ENV_VAR = "TRUSTML_DATA"
@@ -272,30 +274,45 @@ def read_table(source, *, label: str, sensitive: str | Sequence[str] = (),
 
 
 def read_texts(source, *, text: str, label: str, sensitive: str | Sequence[str] = (),
-               **kwargs) -> AuditData:
-    """Text data from a CSV / JSON lines / Parquet file (or a DataFrame) with a text and a label column."""
+               split: str | None = None, **kwargs) -> AuditData:
+    """Text data from a CSV / JSON lines / Parquet file (or a DataFrame) with a text and a
+    label column (``split``: a column saying train or test, :meth:`AuditData.from_frame`)."""
     frame = _read_any(source)
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
-    for field, cols in (("text", [text]), ("label", [label]), ("sensitive", sensitive)):
+    for field, cols in (("text", [text]), ("label", [label]), ("sensitive", sensitive),
+                        ("split", [split] if split is not None else [])):
         for col in cols:
             if col not in frame.columns:
                 raise DataError(f"{field}: column {col!r} is not in the data; "
                                 f"pass {field}= one of {list(map(str, frame.columns))}")
-    return AuditData.from_texts(frame[text].tolist(), frame[label].tolist(),
-                                sensitive=frame[sensitive].reset_index(drop=True), **kwargs)
+    data = AuditData.from_texts(
+        frame[text].tolist(), frame[label].tolist(),
+        sensitive=frame[sensitive].reset_index(drop=True),
+        split=frame[split].tolist() if split is not None else None, **kwargs)
+    return replace(data, split={"by": "column", "column": split}) if split is not None else data
 
 
 def read_data(spec: dict, seed: int) -> AuditData:
-    """The data a ``data:`` section names (``path``, ``label``, ``text`` or ``features``,
-    ``sensitive``, ``positive_label``, ``task``, ``test_size``, ``missing``, ``name``: keys of
-    ``trustml report --config`` and of a recipe), split with ``seed``."""
+    """The data a ``data:`` section names (``path``, or ``train`` and ``test``; ``label``,
+    ``text`` or ``features``, ``sensitive``, ``split``, ``positive_label``, ``task``,
+    ``test_size``, ``missing``, ``name``: keys of ``trustml report --config`` and of a
+    recipe), split as declared, or with ``seed``."""
     common = {k: spec[k] for k in ("positive_label", "test_size", "task", "name") if k in spec}
-    if not Path(spec["path"]).is_file():
-        raise ConfigError(f"data.path: no file at {spec['path']!r}")
+    files = {k: spec[k] for k in ("path", "train", "test") if k in spec}
+    for key, path in files.items():
+        if not Path(path).is_file():
+            raise ConfigError(f"data.{key}: no file at {path!r}")
+    source, split = (spec.get("path"), spec.get("split")) if "path" in spec else (
+        stacked(_read_any(spec["train"]), _read_any(spec["test"])), SPLIT_COLUMN)
     sensitive = spec.get("sensitive", [])
     if "text" in spec:
-        return read_texts(spec["path"], text=spec["text"], label=spec["label"],
-                          sensitive=sensitive, seed=seed, **common)
-    return read_table(spec["path"], label=spec["label"], sensitive=sensitive,
-                      features=spec.get("features"), missing=spec.get("missing", "error"),
-                      seed=seed, **common)
+        data = read_texts(source, text=spec["text"], label=spec["label"], sensitive=sensitive,
+                          split=split, seed=seed, **common)
+    else:
+        data = read_table(source, label=spec["label"], sensitive=sensitive, split=split,
+                          features=spec.get("features"), missing=spec.get("missing", "error"),
+                          seed=seed, **common)
+    if "path" in spec:
+        return data
+    return replace(data, split={"by": "files", "train": Path(spec["train"]).name,
+                                "test": Path(spec["test"]).name})

@@ -137,10 +137,23 @@ def _audited(result) -> str:
     if m.get("backbone"):
         what += f" ({m['backbone']})"
     privacy = "differentially private" if m.get("private") else "not private"
-    split = (f"{d['train_rows']} training, {d['test_rows']} held out"
+    split = (f"{d['train_rows']} training, {d['test_rows']} held out{_split_source(d)}"
              if "train_rows" in d else "")
     return (f"Model: {what}, {m.get('task', '')} {m.get('input', '')}, {privacy} · Data: "
             f"{d.get('name', '')}: {d.get('rows', '?')} rows" + (f" ({split})" if split else ""))
+
+
+def _split_source(data: dict) -> str:
+    """Where the split came from, as a clause (nothing for a report that does not say)."""
+    split = data.get("split") or {}
+    if split.get("by") == "seed":
+        return f", drawn with seed {split.get('seed')}"
+    if split.get("by") == "column":
+        return f", as declared by column {split.get('column')!r}"
+    if split.get("by") == "files":
+        named = " and ".join(filter(None, (split.get("train"), split.get("test"))))
+        return f", as declared by the files {named}" if named else ", as declared"
+    return ", as declared" if split.get("by") == "declared" else ""
 
 
 def render_model_card(result) -> str:
