@@ -91,14 +91,14 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, 
     assert not out.exists()
 
 
-def test_no_partial_report_when_rendering_fails(tmp_path, monkeypatch):
+def test_no_partial_report_when_rendering_fails(demo_report, tmp_path, monkeypatch):
     def boom(self, path=None):
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr(AuditResult, "to_json", boom)
-    from trustml.demos import run_demo
+    result = AuditResult.from_json((demo_report[0] / "report.json").read_text())
+    monkeypatch.setattr(AuditResult, "to_json", boom)  # one of the three renderers fails
     with pytest.raises(RuntimeError):
-        run_demo("tabular", tmp_path / "out", progress=False)
+        result.write(tmp_path / "out", ["html", "json", "model_card"])
     assert not (tmp_path / "out").exists()
 
 

@@ -70,10 +70,10 @@ def audit(model, data: AuditData, settings: Settings | None = None, *, baseline=
         Columns (inputs or sensitive features) that together could identify a person, for the
         k-anonymity check; default the sensitive features.
     privacy_depth : {"quick", "standard", "thorough"}
-        Default "standard". How hard the privacy checks attack the model: "quick" runs the confidence membership
-        attack only; "standard" adds offline LiRA with 4 reference models (about two extra
-        trainings on half the data); "thorough" uses 8 and adds the one-run canary audit (one
-        more training). Reference models need ``retrain``.
+        How hard the privacy checks attack the model (default "standard"): "quick" runs the
+        confidence membership attack only; "standard" adds offline LiRA with 4 reference
+        models (about two extra trainings on half the data); "thorough" uses 8 and adds the
+        one-run canary audit (one more training). Reference models need ``retrain``.
     retrain : callable, optional
         ``retrain(X, y, *, private, seed) -> model``: trains the audited model's architecture
         the same way on other data, without DP or with the audited DP settings. Default for
