@@ -51,3 +51,25 @@ def test_the_cli_help_and_the_docs_name_every_config_key_and_table_format():
         for where, text in (("report --help", report_help), ("train --help", train_help),
                             ("README", readme), ("docs/config.md", config_doc)):
             assert name in text, f"{where} does not name {name} files"
+
+
+def test_trustml_checks_lists_every_check_threshold_default_and_gate_name():
+    import json
+
+    from click.testing import CliRunner
+
+    from trustml.checks import CHALLENGES, DEFAULT_THRESHOLDS, REGISTRY
+    from trustml.cli import main
+
+    text = CliRunner().invoke(main, ["checks"])
+    assert text.exit_code == 0, text.output
+    for name in REGISTRY:
+        assert f"{name}  (concern: {REGISTRY[name].challenge})" in text.output
+    for name, value in DEFAULT_THRESHOLDS.items():
+        assert f"{name} = {value:g}" in text.output
+    gates = text.output.strip().splitlines()[-1]
+    assert all((f'"{g}"' if " " in g else g) in gates for g in CHALLENGES)
+    listing = json.loads(CliRunner().invoke(main, ["checks", "--json"]).output)
+    assert [c["name"] for c in listing["checks"]] == list(REGISTRY)
+    assert listing["gates"] == list(CHALLENGES)
+    assert "`trustml checks`" in (DOC.parent / "config.md").read_text()

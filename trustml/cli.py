@@ -17,6 +17,7 @@ never import torch or the checks.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import tempfile
@@ -70,6 +71,9 @@ def guarded(interrupted):
                 _fail(f"error: {exc}", 2)
             except KeyboardInterrupt:
                 _fail(f"interrupted; {interrupted(**params)}", 130)
+            except BrokenPipeError:  # the reader went away (| head): nothing more to say
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(141)
             except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
             except Exception as exc:  # a bug: one line, never a traceback on screen
@@ -271,6 +275,37 @@ def recipes() -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@main.command(name="checks")
+@click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+@guarded(lambda **_: "nothing was written")
+def checks_command(as_json: bool) -> None:
+    """List the checks an audit runs (plug-ins' included): each one's concern, its
+    thresholds with their defaults (set them under thresholds: in a config, or
+    thresholds= in audit()), what it needs to run, and the regulation clauses it
+    evidences; then the gate names (the concerns, as gates: takes them)."""
+    from trustml.checks import CHALLENGES, REGISTRY
+
+    REGISTRY.load_plugins()
+    listing = {"checks": [{"name": name, "concern": REGISTRY[name].challenge,
+                           "thresholds": dict(REGISTRY[name].thresholds),
+                           "needs": list(REGISTRY[name].needs),
+                           "clauses": list(REGISTRY[name].clauses)} for name in REGISTRY],
+               "gates": list(CHALLENGES)}
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    for check in listing["checks"]:
+        click.echo(f"{check['name']}  (concern: {check['concern']})")
+        for key in ("thresholds", "needs", "clauses"):
+            value = check[key]
+            if value:
+                words = (", ".join(f"{k} = {v:g}" for k, v in value.items())
+                         if key == "thresholds" else ", ".join(value))
+                click.echo(f"  {key}: {words}")
+    gates = ", ".join(f'"{g}"' if " " in g else g for g in listing["gates"])
+    click.echo(f"\ngates (a config's gates: list; quote the ones with a space): {gates}")
 
 
 @main.command()
