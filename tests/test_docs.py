@@ -73,3 +73,36 @@ def test_trustml_checks_lists_every_check_threshold_default_and_gate_name():
     assert [c["name"] for c in listing["checks"]] == list(REGISTRY)
     assert listing["gates"] == list(CHALLENGES)
     assert "`trustml checks`" in (DOC.parent / "config.md").read_text()
+
+
+def test_the_config_doc_gives_each_default_the_code_declares():
+    """docs/config.md's table against the schema's defaults (and AuditData's, where the schema
+    leaves a data key to it): changing a default in the code without the doc fails here."""
+    import inspect
+
+    import yaml
+
+    from trustml._schema import AuditConfig, DataSection, ModelSection
+    from trustml.data import AuditData
+
+    cells = {}
+    for line in (DOC.parent / "config.md").read_text().splitlines():
+        if line.startswith("| `"):
+            row = [c.strip() for c in line.strip().strip("|").split("|")]
+            for key in re.findall(r"`([\w.]+)`", row[0]):
+                cells[key] = row[-1]
+    declared = {}
+    for prefix, model in (("", AuditConfig), ("data.", DataSection), ("model.", ModelSection)):
+        for name, field in model.model_fields.items():
+            default = None if field.is_required() else field.get_default(
+                call_default_factory=True)
+            if default is not None:
+                declared[prefix + name] = default
+    signature = inspect.signature(AuditData.from_frame).parameters
+    for key in ("task", "test_size", "missing"):  # None in the schema: AuditData decides
+        declared.setdefault(f"data.{key}", signature[key].default)
+    for key, default in declared.items():
+        shown = yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...")
+        assert key in cells, f"docs/config.md has no row for {key}"
+        assert re.search(rf"(^|[\s`(]){re.escape(shown.strip())}($|[\s`);,])", cells[key]), \
+            f"docs/config.md gives {key} the default {cells[key]!r}; the code: {shown.strip()}"
