@@ -91,6 +91,12 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, 
     assert not out.exists()
 
 
+def test_the_demos_members_are_the_rows_its_dp_record_names_not_an_assumption(demo_report):
+    _, report, _ = demo_report
+    finding = next(f for f in report["findings"] if f["id"] == "privacy.membership_inference")
+    assert report["data"]["split"]["by"] == "seed" and "assumed" not in finding["summary"]
+
+
 def test_no_partial_report_when_rendering_fails(demo_report, tmp_path, monkeypatch):
     def boom(self, path=None):
         raise RuntimeError("renderer crashed")

@@ -209,7 +209,8 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
               help="Privacy ledger store [default: $TRUSTML_LEDGER_DIR, else "
                    "$XDG_DATA_HOME/trustml/ledger, else ~/.local/share/trustml/ledger]. "
                    "Spending on the same rows adds up there: a new run on rows it already "
-                   "holds is refused unless privacy.compose: true.")
+                   "holds is refused unless privacy.compose: true. On a CI runner, point it at "
+                   "a folder that outlives the job (a wiped home wipes the spending).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @guarded(lambda recipe, out, **_: "the last checkpoint and the ledger are intact: continue "
                                   f"with trustml train {recipe} --out {out} --resume")
@@ -250,6 +251,7 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
         click.echo(f"  note: composed with {rec['prior_runs']} earlier run(s) on these rows "
                    f"(privacy.compose, ledger {rec['ledger']}): this run alone spent epsilon "
                    f"{rec['run_epsilon']:.3f}; the rows' total is {rec['epsilon']:.3f}.")
+    click.echo(f"  data: {result['data']['name']}, {result['train_rows']} training rows")
     click.echo(f"  {result['tuning']['statement']}")
     for metric in result["baseline"]:
         if metric != "seconds":

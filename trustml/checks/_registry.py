@@ -19,7 +19,7 @@ from trustml.errors import TrustMLError
 from trustml.explain import explainers_for
 from trustml.metrics import versus_trivial
 from trustml.models._adapters import ModelAdapter
-from trustml.privacy import DEPTHS, PrivacyRecord
+from trustml.privacy import DEPTHS, PrivacyRecord, data_fingerprint
 from trustml.report._finding import CHALLENGES, Finding
 
 DEFAULT_THRESHOLDS: dict[str, float] = {}  # every registered check's defaults, by name
@@ -58,6 +58,18 @@ class AuditContext:
         :class:`trustml.Settings`), ``given`` the rest (and any it replaces)."""
         names = {f.name for f in fields(cls)} - set(given)
         return cls(**{n: getattr(settings, n) for n in names if hasattr(settings, n)}, **given)
+
+    @property
+    def members_known(self) -> str | None:
+        """How the audit knows which rows trained the model: "declared" (the user's split),
+        "recorded" (a DP record of exactly the training split's rows), "assumed"
+        (``assume_split``), or None (a drawn split nobody vouched for)."""
+        if self.data.split.get("by") != "seed":
+            return "declared"
+        if self.privacy is not None and self.privacy.dataset == data_fingerprint(
+                self.data.take("train")[0]):
+            return "recorded"
+        return "assumed" if self.assume_split else None
 
     @property
     def retrains_as_audited(self) -> bool:
@@ -143,7 +155,7 @@ NEEDS = {need.name: need for need in (
          "an explainer that applies to the model (trustml's need a differentiable model or, "
          "for SHAP, a tabular classifier or a text classifier with a tokenizer; "
          "trustml.explain.register_explainer adds one)"),
-    Need("known_members", lambda ctx: ctx.data.split.get("by") != "seed" or ctx.assume_split,
+    Need("known_members", lambda ctx: ctx.members_known is not None,
          "the rows that trained the model, declared (data: {train: ..., test: ...} or data: "
          "{split: COLUMN} in a config; AuditData.from_frames or from_frame(split=) in Python); "
          "or assume_split: true when the model was trained on exactly the training rows the "

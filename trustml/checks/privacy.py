@@ -360,11 +360,10 @@ def _membership_summary(ctx: AuditContext, result: dict, best: dict, status: str
                f"{best['tpr_at_0.01_fpr']:.1%} of the training records.")
     if status == "pass" and low <= 0.5:
         summary += " The interval includes 0.5: no measurable leakage."
-    split = ctx.data.split
-    if split.get("by") == "seed":
+    if ctx.members_known == "assumed":
         summary += (f" The members are the training rows of the split drawn with seed "
-                    f"{split.get('seed', ctx.data.seed)}, assumed to be the rows the model saw, "
-                    "not declared: declare them when it was trained on other rows.")
+                    f"{ctx.data.split.get('seed', ctx.data.seed)}, assumed to be the rows the "
+                    "model saw, not declared: declare them when it was trained on other rows.")
     if not with_references and ctx.privacy_depth != "quick":
         summary += (" The stronger LiRA attack needs reference models: pass retrain= to the "
                     "audit (scikit-learn models retrain themselves).")

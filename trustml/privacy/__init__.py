@@ -21,6 +21,7 @@ from trustml.privacy._ledger import (
     data_fingerprint,
     default_ledger_dir,
     epsilon_of,
+    verify_claim,
 )
 from trustml.privacy._settings import ACCOUNTANTS, DPSettings, check_privacy_params
 from trustml.privacy._accounting import (
@@ -43,4 +44,5 @@ __all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DEPTHS", "DPSanityError", "DPSe
            "LedgerError", "PrivacyLedger", "PrivacyRecord", "data_fingerprint",
            "default_ledger_dir", "TrainState", "allowed_steps", "balanced_sample_rates",
            "calibrate_noise",
-           "check_privacy_params", "default_delta", "epsilon_of", "train_private"]
+           "check_privacy_params", "default_delta", "epsilon_of", "train_private",
+           "verify_claim"]
