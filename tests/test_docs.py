@@ -1,5 +1,6 @@
 """The getting-started example runs as written."""
 
+import json
 import re
 from pathlib import Path
 
@@ -106,3 +107,38 @@ def test_the_config_doc_gives_each_default_the_code_declares():
         assert key in cells, f"docs/config.md has no row for {key}"
         assert re.search(rf"(^|[\s`(]){re.escape(shown.strip())}($|[\s`);,])", cells[key]), \
             f"docs/config.md gives {key} the default {cells[key]!r}; the code: {shown.strip()}"
+
+
+def test_the_ci_page_runs_as_written(tmp_path, monkeypatch):
+    """docs/ci.md, run as a CI job would: its training script on an applicants table, its
+    config, its command (exit 0 or 1: gates may fail) and its reading of report.json."""
+    import numpy as np
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from trustml.cli import main
+
+    page = (DOC.parent / "ci.md").read_text()
+    python = re.findall(r"```python\n(.*?)```", page, re.S)
+    config = next(b for b in re.findall(r"```yaml\n(.*?)```", page, re.S)
+                  if b.startswith("# audit.yaml"))
+    command = re.search(r"```bash\n(trustml report .*?)\n```", page).group(1).split()
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"age": rng.integers(18, 70, n), "income": rng.normal(40, 12, n),
+                          "sex": rng.choice(["f", "m"], n)})
+    frame["approved"] = (frame.income + rng.normal(0, 8, n) > 40).astype(int)
+    frame.to_csv("applicants.csv", index=False)
+    exec(python[0], {})
+    (tmp_path / "audit.yaml").write_text(config)
+    res = CliRunner().invoke(main, command[1:] + ["--quiet"])
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text())
+    assert report["data"]["split"]["by"] == "files" and report["data"]["train_rows"] == 450
+    namespace = {}
+    exec(python[1].replace("print(", "(lambda *a: None)("), namespace)
+    assert namespace["failed"] == [(f["id"], f["title"]) for f in report["findings"]
+                                   if f["status"] == "fail"]
+    assert (res.exit_code == 1) == any(report["verdicts"][g] == "fail"
+                                       for g in ("fairness", "privacy"))
