@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import re
 
 import numpy as np
@@ -95,6 +96,25 @@ def test_the_demos_members_are_the_rows_its_dp_record_names_not_an_assumption(de
     _, report, _ = demo_report
     finding = next(f for f in report["findings"] if f["id"] == "privacy.membership_inference")
     assert report["data"]["split"]["by"] == "seed" and "assumed" not in finding["summary"]
+
+
+def test_every_json_field_the_reading_page_names_is_in_the_report(demo_report):
+    import re
+
+    _, report, _ = demo_report
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reading-a-report.md").read_text()
+    table = page.split("## Where each figure is in `report.json`")[1].split("\n## ")[0]
+    fields = [f for line in table.splitlines() if line.startswith("| `")
+              for f in re.findall(r"`([\w.\[\]]+)`", line.split("|")[1])]
+    assert len(fields) > 20
+    for field in fields:
+        head, _, rest = field.partition("[].")
+        values = [report]
+        for key in head.split("."):
+            values = [v[key] for v in values]
+        if rest:  # every finding has it
+            values = [f[rest] for f in values[0]]
+        assert values, field
 
 
 def test_no_partial_report_when_rendering_fails(demo_report, tmp_path, monkeypatch):
