@@ -1,6 +1,6 @@
 import json
-from pathlib import Path
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -99,8 +99,6 @@ def test_the_demos_members_are_the_rows_its_dp_record_names_not_an_assumption(de
 
 
 def test_every_json_field_the_reading_page_names_is_in_the_report(demo_report):
-    import re
-
     _, report, _ = demo_report
     page = (Path(__file__).resolve().parents[1] / "docs" / "reading-a-report.md").read_text()
     table = page.split("## Where each figure is in `report.json`")[1].split("\n## ")[0]
