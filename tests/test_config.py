@@ -97,7 +97,13 @@ def test_a_pickle_needs_trust(workdir):
 
 def test_torch_and_transformer_models_from_config(workdir, tmp_path):
     from trustml.data import TabularEncoder
-    from trustml.models import MLPClassifier, fit, save_weights, transformer_sentiment, wrap
+    from trustml.models import (
+        MLPClassifier,
+        fit,
+        save_weights,
+        transformer_sentiment,
+        wrap,
+    )
     data = load_arrests()
     x, y, _ = data.take("train")
     torch.manual_seed(0)

@@ -248,8 +248,9 @@ def test_a_bad_declared_split_is_one_line(call, message):
 
 
 def test_an_audit_told_the_split_is_a_guess_does_not_attack_membership():
-    import trustml
     from sklearn.linear_model import LogisticRegression
+
+    import trustml
 
     frame = pd.DataFrame({"x": np.linspace(0, 1, 80), "y": [0, 1] * 40})
     data = AuditData.from_frame(frame, label="y")
