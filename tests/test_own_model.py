@@ -277,3 +277,35 @@ def test_lora_adapters_are_merged_into_a_plain_directory(tmp_path):
         assert torch.allclose(plain(input_ids=ids, attention_mask=mask).logits, before,
                               atol=1e-5)
     assert read_claim(tmp_path / "model") == {"epsilon": 1.0}
+
+
+def test_the_documented_table_recipe_trains_on_its_declared_rows_and_is_audited(tmp_path,
+                                                                              monkeypatch):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    frame = pd.DataFrame({"age": rng.integers(18, 70, n), "income": rng.normal(40, 12, n),
+                          "sex": rng.choice(["f", "m"], n)})
+    frame["approved"] = (frame.income + rng.normal(0, 8, n) > 40).astype(int)
+    frame.iloc[:900].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[900:].to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "table.yaml").write_text(documented("table.yaml"))
+    # the privacy checks are what the declared rows change: the others are tested elsewhere
+    (tmp_path / "table-audit.yaml").write_text(documented("table-audit.yaml")
+                                               + "checks: [privacy, membership_inference]\n")
+    line = next(line for block in re.findall(r"```bash\n(.*?)```", SECTION, re.S)
+                for line in block.splitlines() if "table.yaml" in line)
+    monkeypatch.chdir(tmp_path)
+    trained = CliRunner().invoke(main, shlex.split(line)[1:] + ["--set", "training.epochs=2"])
+    assert trained.exit_code == 0, trained.output
+    result = json.loads((tmp_path / "table-run" / "result.json").read_text())
+    assert result["train_rows"] == 900 and result["data"]["split"]["by"] == "files"
+    assert result["privacy"]["epsilon"] <= 1.0 + 1e-9
+    audited = CliRunner().invoke(main, ["report", "--config", "table-audit.yaml", "--out",
+                                        "audit", "--quiet"])
+    assert audited.exit_code in (0, 1), audited.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text())
+    members = next(f for f in report["findings"]
+                   if f["id"] == "privacy.membership_inference")["metrics"]["rows"]["members"]
+    assert report["data"]["train_rows"] == 900 and max(members) < 900
