@@ -281,8 +281,8 @@ def split_files(tmp_path_factory):
     test.to_csv(root / "test.csv", index=False)
     frame.assign(fold=["train"] * 300 + ["test"] * 100).to_csv(root / "all.csv", index=False)
     sio.dump(LogisticRegression().fit(train[["age", "hours"]], train.y), root / "model.skops")
-    common = ("model: {kind: sklearn, path: model.skops}\nchecks: [membership_inference]\n"
-              "privacy_depth: quick\n")
+    common = ("model: {kind: sklearn, path: model.skops}\n"
+              "checks: [performance, membership_inference]\nprivacy_depth: quick\n")
     columns = "label: y, sensitive: [sex], features: [age, hours]"
     for name, data in (("files", "train: train.csv, test: test.csv"),
                        ("column", "path: all.csv, split: fold"), ("drawn", "path: all.csv")):
@@ -304,6 +304,8 @@ def test_a_declared_split_audits_exactly_the_rows_that_trained_the_model(split_f
     assert report["data"]["split"]["by"] == {"files": "files", "column": "column"}[config]
     finding = next(f for f in report["findings"] if f["id"] == "privacy.membership_inference")
     assert finding["status"] != "not_run" and "assumed" not in finding["summary"]
+    scores = next(f for f in report["findings"] if f["id"] == "performance.metrics")
+    assert "not declared" not in scores["summary"]
     # the members the attack scored are rows of train.csv, in its order
     data = read_data(load_config(root / f"{config}.yaml")["data"], 0)
     x_train = data.take("train")[0]
@@ -321,6 +323,8 @@ def test_without_a_declared_split_membership_is_not_run_unless_assumed(split_fil
     assert finding["status"] == "not_run" and finding["metrics"]["needs"] == ["known_members"]
     assert "assume_split: true" in finding["summary"]
     assert report["data"]["split"] == {"by": "seed", "seed": 0, "test_size": 0.25}
+    scores = next(f for f in report["findings"] if f["id"] == "performance.metrics")
+    assert scores["status"] != "pass" and "not declared" in scores["summary"]
     assert run("--config", root / "assumed.yaml", "--out", root / "assumed").exit_code == 0
     report = json.loads((root / "assumed" / "report.json").read_text())
     finding = next(f for f in report["findings"] if f["id"] == "privacy.membership_inference")

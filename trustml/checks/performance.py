@@ -3,6 +3,8 @@ cross-validation, for the model and its baseline, as :mod:`trustml.metrics` comp
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
@@ -38,11 +40,28 @@ def performance(ctx: AuditContext) -> list[Finding]:
                 "gain_over_trivial": vt["gain"], "gain_over_trivial_ci": vt["gain_ci"],
                 "working": vt["working"]}
     if regression:
-        return [_regression_finding(ctx, scores["model"], metrics, table)]
-    findings = [_classification_finding(ctx, y, scores["model"], metrics, table)]
+        return [_held_out_unknown(ctx, _regression_finding(ctx, scores["model"], metrics,
+                                                           table))]
+    findings = [_held_out_unknown(ctx, _classification_finding(ctx, y, scores["model"],
+                                                               metrics, table))]
     if "baseline" in scores:
         findings.append(_cost_finding(ctx, y, scores))
     return findings
+
+
+def _held_out_unknown(ctx: AuditContext, finding: Finding) -> Finding:
+    """Scores on a drawn split of a model trained elsewhere may be scores on its training
+    rows: no pass on that, and the finding says so."""
+    if ctx.members_known is not None:
+        return finding
+    note = (f" The held-out rows were drawn with seed {ctx.data.split.get('seed')}, not "
+            "declared: a model trained elsewhere may have seen some of them, which would make "
+            "these scores optimistic.")
+    return replace(finding, status="warn" if finding.status == "pass" else finding.status,
+                   summary=finding.summary + note,
+                   recommendation=" ".join(filter(None, [
+                       finding.recommendation, "Declare the rows the model was trained on "
+                       "(data: {split: COLUMN} or data: {train: ..., test: ...})."])))
 
 
 def _trivial_sentence(ctx: AuditContext) -> str:
