@@ -342,18 +342,6 @@ class PrivateTrainer(Trainer):
     def floating_point_ops(self, inputs) -> int:
         return 0 if "dp_step" in inputs else super().floating_point_ops(inputs)
 
-    def _collate(self):
-        collator, data = self.data_collator, self.train_dataset
-        try:
-            import datasets
-        except ImportError:
-            datasets = None
-        if datasets is not None and isinstance(data, datasets.Dataset):
-            data = self._remove_unused_columns(data, description="training")
-        else:
-            collator = self._get_collator_with_removed_columns(collator, description="training")
-        return collator, data
-
     def _make_stepper(self, model):
         optimizer = getattr(self.optimizer, "optimizer", self.optimizer)  # accelerate's wrapper
         stepper = make_stepper(model, optimizer, sigma=self._state.noise_multiplier,
@@ -362,7 +350,10 @@ class PrivateTrainer(Trainer):
                                clipping=self.settings.clipping, secure_mode=False,
                                device=self.args.device)
         self._clipping_used = stepper.name
-        self._collator, self._examples = self._collate()
+        # Trainer's own loader, for its collator and its examples with the columns the model
+        # does not take removed: the examples are drawn from it, not iterated.
+        loader = Trainer.get_train_dataloader(self)
+        self._collator, self._examples = loader.collate_fn, loader.dataset
         return stepper
 
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
@@ -384,7 +375,8 @@ class PrivateTrainer(Trainer):
         total, count = 0.0, 0
         for first in range(0, len(idx), chunk):
             part = idx[first:first + chunk]
-            batch = self._prepare_inputs(self._collator([self._examples[int(i)] for i in part]))
+            batch = {k: v.to(self.args.device) if torch.is_tensor(v) else v for k, v in
+                     self._collator([self._examples[int(i)] for i in part]).items()}
             key = next((k for k in LABEL_KEYS if k in batch), None)
             if key is None:
                 raise ConfigError("train_dataset: its examples hold no 'labels' (or 'label'); "
