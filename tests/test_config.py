@@ -341,9 +341,15 @@ def test_without_a_declared_split_membership_is_not_run_unless_assumed(split_fil
                                                              "split drawn at random"),
     ("label: y", "data.path: missing; name the data file"),
     ("path: all.csv, split: sex, label: y", "split: column 'sex' holds 'm' at row 0"),
+    ("train: train.csv, test: train.csv, label: y", "data.test: the same file as data.train"),
+    ("train: empty.csv, test: test.csv, label: y", "data.train: no rows"),
+    ("train: train.csv, test: fewer.csv, label: y", "data.test: its columns differ from "
+                                                    "train's (['sex'])"),
 ])
 def test_a_bad_declared_split_exits_2_naming_the_key(split_files, data, message):
-    root, _ = split_files
+    root, train = split_files
+    train.iloc[:0].to_csv(root / "empty.csv", index=False)
+    train.drop(columns="sex").to_csv(root / "fewer.csv", index=False)
     bad = root / "bad.yaml"
     bad.write_text(f"model: {{kind: sklearn, path: model.skops}}\ndata: {{{data}}}\n")
     res = run("--config", bad, "--out", root / "bad")

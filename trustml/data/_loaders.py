@@ -292,6 +292,19 @@ def read_texts(source, *, text: str, label: str, sensitive: str | Sequence[str] 
     return replace(data, split={"by": "column", "column": split}) if split is not None else data
 
 
+def _stacked_files(train: str, test: str) -> pd.DataFrame:
+    """A config's ``data.train`` over its ``data.test`` (:func:`stacked`), refused in the
+    file's terms."""
+    if Path(train).resolve() == Path(test).resolve():
+        raise ConfigError("data.test: the same file as data.train; the test rows must be rows "
+                          "the model never saw")
+    frames = _read_any(train), _read_any(test)
+    try:
+        return stacked(*frames)
+    except DataError as exc:  # its message names train or test
+        raise DataError(f"data.{exc}") from None
+
+
 def read_data(spec: dict, seed: int) -> AuditData:
     """The data a ``data:`` section names (``path``, or ``train`` and ``test``; ``label``,
     ``text`` or ``features``, ``sensitive``, ``split``, ``positive_label``, ``task``,
@@ -303,7 +316,7 @@ def read_data(spec: dict, seed: int) -> AuditData:
         if not Path(path).is_file():
             raise ConfigError(f"data.{key}: no file at {path!r}")
     source, split = (spec.get("path"), spec.get("split")) if "path" in spec else (
-        stacked(_read_any(spec["train"]), _read_any(spec["test"])), SPLIT_COLUMN)
+        _stacked_files(spec["train"], spec["test"]), SPLIT_COLUMN)
     sensitive = spec.get("sensitive", [])
     if "text" in spec:
         data = read_texts(source, text=spec["text"], label=spec["label"], sensitive=sensitive,

@@ -35,6 +35,9 @@ def stacked(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     for name, frame in (("train", train), ("test", test)):
         if not isinstance(frame, pd.DataFrame):
             raise DataError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
+        if len(frame) == 0:
+            raise DataError(f"{name}: no rows; give the rows the model was "
+                            f"{'trained on' if name == 'train' else 'never trained on'}")
     if set(map(str, train.columns)) != set(map(str, test.columns)):
         differ = sorted(set(map(str, train.columns)) ^ set(map(str, test.columns)))
         raise DataError(f"test: its columns differ from train's ({differ}); give both files "
