@@ -240,6 +240,8 @@ def test_a_declared_split_is_the_rows_it_names():
     (lambda f: AuditData.from_texts(["a", "b"], [0, 1], split=["train"]),
      "split: 1 values for 2 texts"),
     (lambda f: AuditData.from_frames(f.iloc[:0], f, label="y"), "train: no rows"),
+    (lambda f: AuditData.from_frames(f, f, label="y", test_size=0.3),
+     "test_size: 0.3 applies to a split drawn at random"),
 ])
 def test_a_bad_declared_split_is_one_line(call, message):
     frame = pd.DataFrame({"x": range(10), "y": [0, 1] * 5})

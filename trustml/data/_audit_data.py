@@ -14,6 +14,8 @@ import pandas as pd
 
 from trustml.data._split import (
     SPLIT_COLUMN,
+    TEST_SIZE,
+    check_not_drawn,
     check_split_column,
     declared_split,
     random_split,
@@ -99,7 +101,7 @@ class AuditData:
         features: Sequence[str] | None = None,
         task: Task = "binary",
         positive_label: object | None = None,
-        test_size: float = 0.25,
+        test_size: float = TEST_SIZE,
         seed: int = 0,
         name: str = "data",
         missing: Literal["error", "drop"] = "error",
@@ -155,6 +157,7 @@ class AuditData:
             raise DataError(f"data: column names {twice} appear more than once; rename the "
                             "columns so each name is unique")
         frame = frame.set_axis(columns, axis=1).reset_index(drop=True)
+        check_not_drawn(split, test_size)
         check_split_column(columns, split, label, sensitive, features)
         columns = [c for c in columns if c != split]
         sensitive, features = _roles(columns, label, sensitive, features)
@@ -251,7 +254,7 @@ class AuditData:
         sensitive: Mapping[str, Iterable] | pd.DataFrame | None = None,
         task: Task = "binary",
         positive_label: object | None = None,
-        test_size: float = 0.25,
+        test_size: float = TEST_SIZE,
         seed: int = 0,
         name: str = "texts",
         split: Iterable | None = None,
@@ -289,6 +292,7 @@ class AuditData:
         sens = sens.reset_index(drop=True)
         counts = {str(c): int(sens[c].isna().sum()) for c in sens.columns}
         sens = _sensitive_frame(sens)
+        check_not_drawn(split, test_size)
         if split is not None and len(split := list(split)) != len(texts):
             raise DataError(f"split: {len(split)} values for {len(texts)} texts; pass train or "
                             "test for each text")

@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from trustml.errors import DataError
 
 SPLIT_VALUES = ("train", "test")
+TEST_SIZE = 0.25  # the share of rows a drawn split holds out, by default
 SPLIT_COLUMN = "__split__"  # the column AuditData.from_frames stacks its two frames with
 
 
@@ -70,6 +71,13 @@ def random_split(labels: np.ndarray, task: str, test_size: float, seed: int):
                                            stratify=stratify)
     return (np.sort(train_idx), np.sort(test_idx),
             {"by": "seed", "seed": int(seed), "test_size": float(test_size)})
+
+
+def check_not_drawn(split, test_size) -> None:
+    """A declared split takes no ``test_size`` (it would be silently ignored)."""
+    if split is not None and test_size != TEST_SIZE:
+        raise DataError(f"test_size: {test_size!r} applies to a split drawn at random; the split "
+                        "is declared (split=), so leave test_size out")
 
 
 def declared_split(values: Sequence, column: str | None):
