@@ -142,3 +142,25 @@ def test_the_ci_page_runs_as_written(tmp_path, monkeypatch):
                                    if f["status"] == "fail"]
     assert (res.exit_code == 1) == any(report["verdicts"][g] == "fail"
                                        for g in ("fairness", "privacy"))
+
+
+def test_trustml_docs_prints_the_pages_the_help_texts_name():
+    """The help texts point at `trustml docs PAGE`, which works from a wheel too (the pages are
+    its data files): every page they name must print."""
+    from click.testing import CliRunner
+
+    from trustml.cli import main
+
+    runner = CliRunner()
+    listing = runner.invoke(main, ["docs"])
+    assert listing.exit_code == 0 and "config" in listing.output
+    helps = " ".join(" ".join(runner.invoke(main, [cmd, "--help"]).output.split())
+                     for cmd in ("report", "train"))  # help text wraps lines
+    named = set(re.findall(r"`trustml docs ([\w-]+)`", helps))
+    assert named >= {"config", "your-own-model"}
+    for page in named:
+        printed = runner.invoke(main, ["docs", page])
+        assert printed.exit_code == 0
+        assert printed.output == (DOC.parent / f"{page}.md").read_text()
+    wrong = runner.invoke(main, ["docs", "confg"])
+    assert wrong.exit_code == 2 and "did you mean 'config'?" in wrong.output

@@ -113,7 +113,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Audit your own model and data as this YAML file says (docs/config.md); "
+              help="Audit your own model and data as this YAML file says (`trustml docs config`); "
                    "replaces --demo. Exit code 1 when a gate fails.")
 @click.option("--demo", default="tabular", show_default=True,
               help="Built-in demo to run: 'tabular' (MLP on UCI Adult) or 'sentiment' "
@@ -141,7 +141,7 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
     and privacy_depth keys).
 
     \b
-    The config file (docs/config.md has a tested example and every key):
+    The config file (`trustml docs config` prints a tested example and every key):
       model:    kind sklearn (path: .skops; joblib/pickle needs trust: true),
                 torch (weights, architecture and its hidden, max_length,
                 embed_dim, trainable, embeddings, layers, channels, activation,
@@ -224,7 +224,7 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
     COLUMN | features: [...], sensitive: [...]} (CSV, TSV, JSON lines or
     Parquet); your own model: model: {kind: huggingface, path: DIR,
     trainable: all | head | lora | N} or {kind: module, import:
-    'package.module:Name', options: {...}}. See docs/your-own-model.md.
+    'package.module:Name', options: {...}}. See `trustml docs your-own-model`.
 
     \b
     Exit codes: 0 trained; 2 bad input (an unknown or mistyped recipe key,
@@ -308,6 +308,32 @@ def checks_command(as_json: bool) -> None:
                 click.echo(f"  {key}: {words}")
     gates = ", ".join(f'"{g}"' if " " in g else g for g in listing["gates"])
     click.echo(f"\ngates (a config's gates: list; quote the ones with a space): {gates}")
+
+
+@main.command(name="docs")
+@click.argument("page", required=False)
+@guarded(lambda **_: "nothing was written")
+def docs_command(page: str | None) -> None:
+    """Print a page of the user documentation (Markdown), e.g. `trustml docs
+    config`; without PAGE, list the pages and where they are installed."""
+    from trustml._docs import docs_dir, pages
+    from trustml.errors import did_you_mean
+
+    found = pages()
+    if not found:
+        raise ConfigError("docs: no documentation is installed with this trustml; reinstall "
+                          "it from a wheel or a checkout")
+    if page is None:
+        click.echo(f"pages in {docs_dir()}:")
+        for name, path in found.items():
+            title = next((line.lstrip("# ") for line in path.read_text().splitlines()
+                          if line.startswith("# ")), "")
+            click.echo(f"  {name:<20} {title}")
+        return
+    if page.removesuffix(".md") not in found:
+        raise ConfigError(f"docs: no page {page!r}{did_you_mean(page, list(found))}; "
+                          "`trustml docs` lists them")
+    click.echo(found[page.removesuffix(".md")].read_text(), nl=False)
 
 
 @main.command()
