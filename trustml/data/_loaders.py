@@ -122,7 +122,7 @@ def _download(url: str, target: Path, sha256: str) -> None:
 
 # ---------------------------------------------------------------------- embedded defaults
 def load_arrests(*, seed: int = 0, test_size: float = 0.25) -> AuditData:
-    """Toronto arrests (5,226 rows), shipped by scikit-lego: the embedded tabular default.
+    """Toronto arrests (5,226 rows), shipped by scikit-lego (the tests' small tabular set).
 
     The label is whether the arrested person was released with a summons (``released``,
     positive ``Yes``); sensitive features are ``colour`` and ``sex``, which are not model inputs.
