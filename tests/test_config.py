@@ -171,6 +171,8 @@ def test_a_recipe_trained_model_is_audited_with_its_dp_record_ledger_and_retrain
     assert dp["metrics"]["epsilon"] == pytest.approx(trained["privacy"]["epsilon"])
     assert [row[0] for row in dp["tables"][1]["rows"]] == [trained["privacy"]["run_id"]]
     assert found["privacy.membership_inference"]["metrics"]["lira"]["reference_models"] == 4
+    # the DP record's fingerprint is the training split's: the members are known, not assumed
+    assert "assumed" not in found["privacy.membership_inference"]["summary"]
     assert found["performance.cross_validation"]["metrics"]["folds"] == 5
     assert found["compute.cost"]["metrics"]["model_training_seconds"] == pytest.approx(
         trained["private"]["seconds"])

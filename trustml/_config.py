@@ -135,11 +135,14 @@ def _same_rows(data: AuditData, dataset: str | None, recipe: dict) -> None:
     if dataset is None or data_fingerprint(data.take("train")[0]) == dataset:
         return
     spec = recipe["data"]
-    own = spec.get("path") or spec.get("train")
-    source = Path(own).name if own else f"the {spec.get('source')} data"
-    raise ConfigError(f"data: the training split is not the rows the model was trained on; "
-                      f"audit {source} with the recipe's split: seed: {recipe.get('seed', 0)} "
-                      f"and data: {{test_size: {spec.get('test_size', 0.25)}}}")
+    if "train" in spec or "split" in spec:
+        how = "the recipe's declared split (its data.train and data.test, or data.split)"
+    else:
+        own = f"{Path(spec['path']).name} " if "path" in spec else f"the {spec.get('source')} data "
+        how = (f"{own}with the recipe's split: seed: {recipe.get('seed', 0)} and data: "
+               f"{{test_size: {spec.get('test_size', 0.25)}}}")
+    raise ConfigError("data: the training split is not the rows the model was trained on; "
+                      f"audit {how}")
 
 
 def _model_claim(spec: dict, record: dict, checkpoints: Path) -> dict:
@@ -223,9 +226,7 @@ def run_config(config: dict, out: str | Path, *, progress: bool = True
     model = load_model(c["model"], data, c["seed"], trained.pop("target", (0.0, 1.0)),
                        trained.pop("recipe_model", None))
     check_features(model, data)
-    # A training record vouches for the rows (load_training_record checked them).
-    settings = Settings.model_validate({k: v for k, v in c.items() if k in Settings.model_fields}
-                                       | ({"assume_split": True} if trained else {}))
+    settings = Settings.model_validate({k: v for k, v in c.items() if k in Settings.model_fields})
     result = audit(model, data, settings, **trained, progress=progress,
                    config=_as_recorded(config))
     paths = result.write(out, c["formats"])

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from trustml._model_kinds import build_adapter
-from trustml._recipes import NAMES, check_recipe_training, recipe_settings
+from trustml._recipe_schema import NAMES, recipe_settings
 from trustml.data import (
     AuditData,
     load_adult,
@@ -31,6 +31,7 @@ from trustml.models import (
     save_weights,
 )
 from trustml.privacy import train_private
+from trustml.privacy._settings import check_rows
 from trustml.report import write_atomic
 
 
@@ -137,7 +138,8 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: 
     seed = recipe.get("seed", 0)
     data = trained_rows(recipe, load_recipe_data(recipe["data"], seed))
     x, y, _ = data.take("train")
-    check_recipe_training(recipe, n=len(y))
+    # Too few rows, or a delta not below 1/n, refused before a model is built or loaded.
+    check_rows(len(y), recipe_settings(recipe).delta, NAMES)
     x_test, y_test, _ = data.take("test")
     # Regression targets are centred and scaled by constants stated in the recipe (public
     # knowledge of the target's range), not by statistics of the private training labels.

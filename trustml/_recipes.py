@@ -9,11 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from trustml._recipe_schema import NAMES, RecipeConfig, recipe_settings, validate_recipe
+from trustml._recipe_schema import RecipeConfig, validate_recipe
 from trustml._schema_words import sections_of
 from trustml.errors import ConfigError, did_you_mean
-from trustml.privacy import DPSettings
-from trustml.privacy._settings import check_rows
 
 CATALOGUE = Path(__file__).parent / "recipes"  # the reference recipes, shipped in the package
 _SECTIONS = sections_of(RecipeConfig)  # the sections --set can reach
@@ -99,11 +97,3 @@ def _number_or_yaml(text: str):
         except ValueError:
             pass
     return value
-
-
-def check_recipe_training(recipe: dict, n: int) -> DPSettings:
-    """The DP run's settings, checked with its ``n`` training rows in YAML terms, before
-    anything is trained or spent."""
-    settings = recipe_settings(recipe)
-    check_rows(n, settings.delta, NAMES)
-    return settings

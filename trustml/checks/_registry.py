@@ -9,6 +9,7 @@ point group (:mod:`trustml._registry`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Callable, Sequence
 
 import numpy as np
@@ -59,7 +60,7 @@ class AuditContext:
         names = {f.name for f in fields(cls)} - set(given)
         return cls(**{n: getattr(settings, n) for n in names if hasattr(settings, n)}, **given)
 
-    @property
+    @cached_property  # a fingerprint of the training rows: computed once
     def members_known(self) -> str | None:
         """How the audit knows which rows trained the model: "declared" (the user's split),
         "recorded" (a DP record of exactly the training split's rows), "assumed"
