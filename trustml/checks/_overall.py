@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trustml.checks._registry import AuditContext
+from trustml.checks._words import say
 from trustml.report._finding import Finding
 
 
@@ -14,22 +15,19 @@ def overall_statement(findings: list[Finding], ctx: AuditContext) -> str:
     parts = []
     reason = _not_working(ctx)
     if reason:
-        parts.append(f"Not a working model: {reason}; the findings that need one are marked not "
-                     "meaningful, so fix the model before reading the rest.")
+        parts.append(say("audit.overall", "not_working", reason=reason))
     if by["error"]:
         raised = ", ".join(f.id.removesuffix(".error") for f in by["error"])
-        parts.append(f"Incomplete: the {raised} check(s) raised, so their concerns could not be "
-                     "judged.")
-    if by["fail"]:
-        parts.append(f"Fails: {_titles(by['fail'])}.")
-    if by["warn"]:
-        parts.append(f"Warnings: {_titles(by['warn'])}.")
+        parts.append(say("audit.overall", "error", raised=raised))
+    for status in ("fail", "warn"):
+        if by[status]:
+            parts.append(say("audit.overall", status, titles=_titles(by[status])))
     if not parts:
-        parts.append("Passes every check that ran.")
+        parts.append(say("audit.overall", "passes"))
     if by["not_run"]:
         names = (f.id.removesuffix(".not_run") if f.id.endswith(".not_run") else f.title
                  for f in by["not_run"])
-        parts.append(f"Not run: {'; '.join(dict.fromkeys(names))}.")
+        parts.append(say("audit.overall", "not_run", names="; ".join(dict.fromkeys(names))))
     return " ".join(parts)
 
 

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from trustml._registry import Registry
+from trustml.checks._words import say
 from trustml.data import AuditData
 from trustml.errors import TrustMLError
 from trustml.explain import explainers_for
@@ -111,8 +112,8 @@ class AuditContext:
         """What the trivial predictor answers, in words: "'Yes'" or "the mean, 3.2"."""
         trivial = self.versus_trivial()["trivial"]
         if self.data.task == "regression":
-            return f"the training mean, {trivial:.4g}"
-        return repr(self.data.class_names[trivial])
+            return say("check.not_meaningful", "trivial_regression", answer=trivial)
+        return say("check.not_meaningful", "trivial", answer=self.data.class_names[trivial])
 
     def not_working(self) -> str:
         """Why the model cannot be judged as working (empty when it works): one sentence."""
@@ -120,15 +121,9 @@ class AuditContext:
         if vt["working"]:
             return ""
         low, high = vt["gain_ci"]
-        if self.data.task == "regression":
-            return (f"the model predicts no better than always answering "
-                    f"{self.trivial_answer()} (mean squared error {vt['model_score']:.4g} "
-                    f"against {vt['trivial_score']:.4g}; 95% interval of the error removed "
-                    f"{low:.4g} to {high:.4g})")
-        return (f"the model is no better than always answering {self.trivial_answer()} "
-                f"(balanced accuracy {vt['model_balanced']:.3f} against "
-                f"{vt['trivial_balanced']:.3f}; 95% interval of the gain {low:+.3f} to "
-                f"{high:+.3f})")
+        key = "not_working_regression" if self.data.task == "regression" else "not_working"
+        return say("check.not_meaningful", key, trivial=self.trivial_answer(), vt=vt, low=low,
+                   high=high)
 
 
 @dataclass(frozen=True)
@@ -192,7 +187,8 @@ class CheckSpec:
         if unmet:
             wanting = "; ".join(n.wanting for n in unmet)
             return [Finding(f"{self.name}.not_run", self.challenge, "not_run",
-                            f"The {self.name} check did not run", f"Not run: it needs {wanting}.",
+                            say("check.not_run", "title", name=self.name),
+                            say("check.not_run", "summary", wanting=wanting),
                             metrics={"needs": [n.name for n in unmet]})]
         try:
             findings = self.func(ctx)
@@ -207,14 +203,12 @@ class CheckSpec:
             raise
         except Exception as exc:  # any failure of any library: report it, do not hide it
             message = (str(exc).strip().splitlines() or [""])[0][:300]
+            error = type(exc).__name__
             return [Finding(f"{self.name}.error", self.challenge, "error",
-                            f"The {self.name} check could not run",
-                            f"It raised {type(exc).__name__}: {message}. The concern could not "
-                            "be judged; the other checks ran.",
-                            metrics={"error": type(exc).__name__, "message": message},
-                            recommendation="Report the error with the model's kind and the "
-                            "data's shape; run the audit with checks= leaving this check out "
-                            "to judge the rest.")]
+                            say("check.error", "title", name=self.name),
+                            say("check.error", "summary", error=error, message=message),
+                            metrics={"error": error, "message": message},
+                            recommendation=say("check.error", "advice"))]
 
 
 def _not_meaningful(finding: Finding, reason: str) -> Finding:
@@ -223,7 +217,8 @@ def _not_meaningful(finding: Finding, reason: str) -> Finding:
     if finding.status not in ("pass", "info"):
         return finding
     return replace(finding, status="not_meaningful", regulations=[],
-                   summary=f"Not meaningful: {reason}. {finding.summary}")
+                   summary=say("check.not_meaningful", "summary", reason=reason,
+                               summary=finding.summary))
 
 
 REGISTRY = Registry("checks")  # name -> CheckSpec, in report order

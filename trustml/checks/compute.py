@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from trustml.checks._registry import AuditContext, register
+from trustml.checks._words import say
 from trustml.data import select_rows
 from trustml.models import cold_features
 from trustml.provenance import hardware
@@ -50,30 +51,26 @@ def compute(ctx: AuditContext) -> list[Finding]:
         metrics |= {f"{which}_training_seconds": seconds,
                     f"{which}_training_examples_per_second": train_rate,
                     f"{which}_inference_rows_per_second": infer_rate}
-    machine = hardware()
+    machine, fid = hardware(), "compute.cost"
     trained = [r for r in rows if r[2]]
-    summary = (f"On {machine['cpu_cores']} CPU cores"
-               + (f" and a {machine['gpu']} GPU" if machine["gpu"] != "none" else " (no GPU)")
-               + f", the audited model answers {rows[0][4]:,.0f} held-out "
-               f"{'texts' if ctx.data.kind == 'text' else 'rows'} per second.")
+    gpu = "no_gpu" if machine["gpu"] == "none" else "gpu"
+    summary = say(fid, "summary", cores=machine["cpu_cores"], gpu=say(fid, gpu, gpu=machine["gpu"]),
+                  rate=rows[0][4], unit="texts" if ctx.data.kind == "text" else "rows")
     if trained:
-        summary += " Training took " + ", ".join(f"{r[2]:.1f} s ({r[0]})" for r in trained) + "."
+        times = ", ".join(f"{r[2]:.1f} s ({r[0]})" for r in trained)
+        summary += say(fid, "trained", times=times)
     if rows[0][2] and len(rows) > 1 and rows[1][2]:
         metrics["training_time_ratio"] = rows[0][2] / rows[1][2]
-        summary += (f" The audited model took {metrics['training_time_ratio']:.2f} times as long "
-                    "to train as its baseline.")
+        summary += say(fid, "ratio", ratio=metrics["training_time_ratio"])
     if not trained:
-        summary += (" No training record was given, so training time is not reported; pass "
-                    "training= to the audit.")
+        summary += say(fid, "untrained")
     return [Finding(
-        "compute.cost", "compute", "info", "Compute cost and hardware", summary,
-        metrics=metrics,
-        tables=[Table(f"Time and throughput (inference: median of {TIMED_RUNS} timed calls on "
-                      f"{TIMED_ROWS} test rows after a warm-up; timings vary between runs and "
-                      "machines)",
+        fid, "compute", "info", say(fid, "title"), summary, metrics=metrics,
+        tables=[Table(say(fid, "table", runs=TIMED_RUNS, rows=TIMED_ROWS),
                       ["model", "device", "training seconds", "training examples / s",
                        "inference rows / s"],
                       [[r[0], r[1], *(None if v is None else round(v, 2) for v in r[2:])]
                        for r in rows]),
-                Table("Hardware", ["property", "value"], [[k, v] for k, v in machine.items()])],
+                Table(say(fid, "hardware"), ["property", "value"],
+                      [[k, v] for k, v in machine.items()])],
         regulations=REGS)]

@@ -4,6 +4,7 @@ test leakage."""
 from __future__ import annotations
 
 from trustml.checks._registry import AuditContext, register
+from trustml.checks._words import say
 from trustml.data import split_overlap
 from trustml.report._finding import Finding, Table
 
@@ -25,15 +26,14 @@ def representation(ctx: AuditContext) -> list[Finding]:
     smallest = min(shares) if shares else 1.0
     limit = ctx.thresholds["min_group_share"]
     status = "warn" if smallest < limit else "info"
-    summary = (f"{data.n_rows} rows ({len(data.train_idx)} for training, {len(data.test_idx)} "
-               f"held out). The smallest class or group makes up {smallest:.1%} of the data.")
+    fid = "data_quality.representation"
+    summary = say(fid, "summary", rows=data.n_rows, train=len(data.train_idx),
+                  test=len(data.test_idx), smallest=smallest)
     if status == "warn":
-        summary += " Groups this small are hard to learn and to judge."
-    return [Finding("data_quality.representation", "data quality", status,
-                    "Class balance and group representation", summary,
+        summary += say(fid, "warn")
+    return [Finding(fid, "data quality", status, say(fid, "title"), summary,
                     metrics={"rows": data.n_rows, "smallest_share": smallest},
-                    tables=[Table("Shares of the data", ["column", "value", "rows", "share"],
-                                  rows)],
+                    tables=[Table(say(fid, "table"), ["column", "value", "rows", "share"], rows)],
                     thresholds={"min_group_share": limit},
                     regulations=REGS)]
 
@@ -50,25 +50,16 @@ def duplicates(ctx: AuditContext) -> list[Finding]:
     inherent = out["share_distinct_train"] < 0.9
     status = "pass" if leak <= limit else "warn"
     unit = "texts" if ctx.data.kind == "text" else "rows"
-    summary = (f"{out['test_rows_in_train']} of {out['test_rows']} held-out {unit} ({leak:.1%}) "
-               f"also appear, with the same label, in the training split, and the training split "
-               f"holds {out['train_duplicates']} exact duplicates.")
+    fid = "data_quality.duplicates"
+    summary = say(fid, "summary", out=out, unit=unit, leak=leak)
     if status == "warn" and inherent:
-        summary += (f" Only {out['share_distinct_train']:.0%} of the training {unit} are "
-                    "distinct: the inputs take few values, so identical rows are expected for "
-                    "different people rather than copies of one record; still, held-out scores "
-                    "then measure recall of seen rows as much as generalisation.")
+        summary += say(fid, "inherent", out=out, unit=unit)
     elif leak:
-        summary += (f" Held-out {unit} seen in training make test scores look better than they "
-                    "are, and a membership attack mistakes them for members.")
-    return [Finding("data_quality.duplicates", "data quality", status,
-                    "Duplicates and train / test leakage", summary, metrics=out,
+        summary += say(fid, "leak", unit=unit)
+    return [Finding(fid, "data quality", status, say(fid, "title"), summary, metrics=out,
                     thresholds={"max_test_in_train": limit}, regulations=REGS,
-                    recommendation="" if status != "warn" else (
-                        "Judge the model on rows unlike the training ones as well (a later "
-                        "period, another site), since identical rows are inherent here."
-                        if inherent else "Deduplicate before splitting, so that no held-out "
-                        "example is also a training example."))]
+                    recommendation="" if status != "warn" else
+                    say(fid, "advice_inherent" if inherent else "advice"))]
 
 
 @register("missing_values", "data quality", clauses=REGS,
@@ -81,26 +72,21 @@ def missing_values(ctx: AuditContext) -> list[Finding]:
     limit = ctx.thresholds["max_dropped_share"]
     # inputs and the label cannot be missing in kept rows; sensitive-only columns keep the row
     left_out = set(data.features.columns if data.kind == "tabular" else []) | {data.label_name}
+    fid = "data_quality.missing"
     rows = [[col, n, round(n / source_rows, 4),
-             "row left out" if col in left_out else "kept as the group 'missing'"]
-            for col, n in counts.items()]
+             say(fid, "left_out" if col in left_out else "kept")] for col, n in counts.items()]
     if not counts:
-        status, summary = "pass", (f"No value is missing (or infinite) in the {source_rows} "
-                                   "rows: inputs, label and sensitive features.")
+        status, summary = "pass", say(fid, "none", rows=source_rows)
     else:
         status = "warn" if share > limit else "info"
-        summary = (f"{sum(counts.values())} values are missing in {len(counts)} column(s) of the "
-                   f"{source_rows} source rows; {dropped} rows ({share:.1%}) were left out "
-                   "because an input or the label was missing.")
+        summary = say(fid, "summary", missing=sum(counts.values()), columns=len(counts),
+                      rows=source_rows, dropped=dropped, share=share)
         if status == "warn":
-            summary += (" Leaving out this many rows can shift who the data represents: the "
-                        "audited data may no longer match the population the model serves.")
-    return [Finding("data_quality.missing", "data quality", status, "Missing values", summary,
+            summary += say(fid, "warn")
+    return [Finding(fid, "data quality", status, say(fid, "title"), summary,
                     metrics={"missing_values": sum(counts.values()), "dropped_rows": dropped,
                              "dropped_share": share},
-                    tables=[Table("Missing values by column",
-                                  ["column", "missing", "share", "handling"], rows)] if rows
-                    else [],
+                    tables=[Table(say(fid, "table"), ["column", "missing", "share", "handling"],
+                                  rows)] if rows else [],
                     thresholds={"max_dropped_share": limit}, regulations=REGS,
-                    recommendation="" if status != "warn" else "Impute the missing values, or "
-                    "check that the rows left out are spread evenly over the groups.")]
+                    recommendation="" if status != "warn" else say(fid, "advice"))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from trustml.checks._registry import AuditContext, register
+from trustml.checks._words import say
 from trustml.data import redact_pieces, scan_pii, select_rows
 from trustml.explain import (
     Attribution,
@@ -32,6 +33,7 @@ REGS = ["EU AI Act Art. 13", "NIST AI RMF MEASURE 2.9"]
 IDENTITY_REGS = REGS + ["EU AI Act Art. 10"]  # attribution on identity terms: data bias
 ROBUSTNESS_ROWS = 50
 VISUALS = 4
+ATTRIBUTIONS, QUALITY = "explainability.attributions", "explainability.quality"
 
 
 def _methods(ctx: AuditContext, rows, background) -> list[tuple[str, Attribution]]:
@@ -44,11 +46,11 @@ def _methods(ctx: AuditContext, rows, background) -> list[tuple[str, Attribution
 
 def _importance(attr: Attribution, top: int) -> tuple[list[dict], Table, Chart]:
     rows = attr.global_importance(top=top)
-    table = Table(f"Global importance: {attr.method}",
+    table = Table(say(ATTRIBUTIONS, "table", method=attr.method),
                   ["feature", "mean |attribution|", "std", "mean signed"],
                   [[r["feature"], round(r["mean_abs"], 5), round(r["std_abs"], 5),
                     round(r["mean_signed"], 5)] for r in rows])
-    chart = Chart(f"Mean |attribution|: {attr.method}", [r["feature"] for r in rows],
+    chart = Chart(say(ATTRIBUTIONS, "chart", method=attr.method), [r["feature"] for r in rows],
                   [r["mean_abs"] for r in rows], [r["std_abs"] for r in rows])
     return rows, table, chart
 
@@ -78,19 +80,20 @@ def _visuals(ctx: AuditContext, attr: Attribution, rows) -> list:
     """Token heat maps (text, personal information redacted) or pixel overlays (images) of
     the first examples."""
     names = ctx.data.class_names
-    label = names[int(attr.target[0])] if len(names) > int(attr.target[0]) else "the class"
+    label = (names[int(attr.target[0])] if len(names) > int(attr.target[0]) else
+             say(ATTRIBUTIONS, "the_class"))
     if attr.fragments:
         attr = _shown(ctx, attr.head(VISUALS), rows)
-        return [TokenHeatmap(f"Example {i + 1}: red pushes toward {label!r}, blue away "
-                             f"({attr.method})",
+        return [TokenHeatmap(say(ATTRIBUTIONS, "heatmap", i=i + 1, label=label,
+                                 method=attr.method),
                              [f for f in attr.fragments[i] if f],
                              [v for f, v in zip(attr.fragments[i], attr.token_values[i]) if f])
                 for i in range(min(VISUALS, len(attr)))]
     if attr.image_shape is not None:
         pixels = image_pixels(ctx.model, rows.iloc[:VISUALS])
-        return [ImageOverlay(f"Example {i + 1} (explained class "
-                             f"{names[int(attr.target[i])] if names else attr.target[i]}): image "
-                             f"and {attr.method}", pixels[i].round(3).tolist(),
+        return [ImageOverlay(say(ATTRIBUTIONS, "overlay", i=i + 1, method=attr.method,
+                                 name=names[int(attr.target[i])] if names else attr.target[i]),
+                             pixels[i].round(3).tolist(),
                              attr.values[i].reshape(attr.image_shape).round(6).tolist())
                 for i in range(min(VISUALS, len(attr)))]
     return []
@@ -145,19 +148,16 @@ def _attribution_finding(ctx, methods, rows, n) -> Finding:
             charts.append(chart)
     primary = methods[0][1]
     leaders = metrics["methods"][methods[0][0]]["top_attributions"][:3]
-    what = {"text": "tokens", "tabular": "features"}[kind]
-    if primary.image_shape is not None:
-        what = "pixels"
-    summary = (f"Attributions show which inputs drive the model's output, computed on {n} "
-               f"held-out examples with {', '.join(a.method for _, a in methods)}. The default "
-               f"explainer is {primary.method}; by it the most influential {what} are "
-               f"{', '.join(repr(r['feature']) for r in leaders)}.")
+    what = say(ATTRIBUTIONS, "what_image" if primary.image_shape is not None else f"what_{kind}")
+    summary = say(ATTRIBUTIONS, "summary", n=n, methods=", ".join(a.method for _, a in methods),
+                  method=primary.method, what=what,
+                  leaders=", ".join(repr(r["feature"]) for r in leaders))
     references = [f"{a.method}: {a.baseline} ({a.output_space})" for _, a in methods
                   if a.baseline]
     if references:
-        summary += f" Attributions are measured against {'; '.join(references)}."
-    return Finding("explainability.attributions", "explainability", "info",
-                   "What drives the model's decisions", summary, metrics=metrics,
+        summary += say(ATTRIBUTIONS, "references", references="; ".join(references))
+    return Finding(ATTRIBUTIONS, "explainability", "info", say(ATTRIBUTIONS, "title"), summary,
+                   metrics=metrics,
                    tables=tables, charts=charts, visuals=_visuals(ctx, primary, rows),
                    regulations=REGS)
 
@@ -187,27 +187,22 @@ def _quality_finding(ctx, methods, rows, background) -> Finding:
                                       "output_space": base_attr.output_space}
         stable, over = _agreement(metrics["stability_vs_baseline"])
         if stable is not None:
-            agreements.append([f"{primary.method} (audited model)", "same, on the baseline",
-                               round(stable, 3), over])
+            agreements.append([say(QUALITY, "audited_model", method=primary.method),
+                               say(QUALITY, "on_baseline"), round(stable, 3), over])
             if stable < t["min_rank_agreement"]:
-                verdicts.append(("warn", f"the audited model and its baseline are explained "
-                                 f"differently (Spearman {stable:.2f}): what drives the model "
-                                 "changed with the privacy protection"))
+                verdicts.append(("warn", say(QUALITY, "unstable", stable=stable)))
     if agreements:
-        tables.append(Table("Rank agreement (Spearman; 1 = same order)",
+        tables.append(Table(say(QUALITY, "agreement_table"),
                             ["explanation", "compared with", "agreement", "over"], agreements))
     status = worst([s for s, _ in verdicts]) if verdicts else "pass"
-    return Finding("explainability.quality", "explainability", status,
-                   "How far the explanations can be trusted",
+    return Finding(QUALITY, "explainability", status, say(QUALITY, "title"),
                    _quality_summary(primary, metrics[primary_key], stable, verdicts),
                    metrics=metrics, tables=tables,
                    headline=_faithfulness_figure(primary, metrics[primary_key]),
                    thresholds={k: t[k] for k in ("min_comprehensiveness_gain",
                                                  "max_completeness_gap", "min_rank_agreement")},
                    regulations=REGS,
-                   recommendation="" if status != "warn" else "Treat the flagged explanations "
-                   "with care: prefer the explainer that scores best here, and raise its steps "
-                   "or evaluations.")
+                   recommendation="" if status != "warn" else say(QUALITY, "advice"))
 
 
 def _faithfulness(ctx, methods, rows, background) -> dict:
@@ -232,10 +227,9 @@ def _faithfulness_table(methods, quality: dict) -> Table:
                      round(q["random_comprehensiveness"], 4), round(q["sufficiency"], 4),
                      round(q["random_sufficiency"], 4),
                      "" if attr.completeness_gap is None else round(attr.completeness_gap, 5)])
-    return Table("Faithfulness by deletion (top 10/20/50% of inputs): comprehensiveness "
-                 "(higher is better) and sufficiency (lower is better), each against random "
-                 "inputs", ["explainer", "examples", "comprehensiveness", "random",
-                            "sufficiency", "random", "completeness gap"], rows)
+    return Table(say(QUALITY, "faithfulness_table"),
+                 ["explainer", "examples", "comprehensiveness", "random", "sufficiency",
+                  "random", "completeness gap"], rows)
 
 
 def _faithfulness_verdicts(attr: Attribution, quality: dict, t: dict) -> list[tuple[str, str]]:
@@ -246,21 +240,17 @@ def _faithfulness_verdicts(attr: Attribution, quality: dict, t: dict) -> list[tu
     if quality["comprehensiveness_gain"] < floor:
         if max(abs(quality["comprehensiveness"]), abs(quality["random_comprehensiveness"])) < floor:
             # deleting inputs hardly moves the output: no explainer can be judged
-            out.append(("info", "deleting inputs, ranked or random, moves the model's output by "
-                        f"under {floor:g} on average: the model barely depends on them, so "
-                        "faithfulness cannot be judged"))
+            out.append(("info", say(QUALITY, "flat_model", floor=floor)))
         else:
-            out.append(("warn", f"{attr.method} is not more faithful than random attributions "
-                        f"(comprehensiveness {quality['comprehensiveness']:.3f} against "
-                        f"{quality['random_comprehensiveness']:.3f} for random inputs)"))
+            out.append(("warn", say(QUALITY, "unfaithful", method=attr.method, q=quality)))
     if attr.completeness_gap is not None and attr.completeness_gap > t["max_completeness_gap"]:
-        out.append(("warn", f"{attr.method} does not add up to the output change (completeness "
-                    f"gap {attr.completeness_gap:.3f}); raise its number of steps"))
+        out.append(("warn", say(QUALITY, "incomplete", method=attr.method,
+                                gap=attr.completeness_gap)))
     return out
 
 
 def _captum_table(rob: dict, m: int) -> Table:
-    return Table(f"Captum robustness of integrated gradients ({m} examples; lower is better)",
+    return Table(say(QUALITY, "captum_table", m=m),
                  ["metric", "value", "for shuffled attributions"],
                  [["infidelity", round(rob["infidelity"], 6),
                    round(rob["infidelity_shuffled"], 6)],
@@ -299,29 +289,22 @@ def _method_agreement(methods, t: dict) -> tuple[dict, list, list[tuple[str, str
             rows.append([primary.method, attr.method, round(value, 3), over])
             # saliency is the gradient's size, not a signed share of the output: not comparable
             if value < t["min_rank_agreement"] and not attr.method.endswith("saliency"):
-                verdicts.append(("warn", f"{primary.method} and {attr.method} rank the inputs "
-                                 f"differently (Spearman {value:.2f})"))
+                verdicts.append(("warn", say(QUALITY, "disagree", method=primary.method,
+                                             other=attr.method, value=value)))
     return metrics, rows, verdicts
 
 
 def _faithfulness_figure(primary: Attribution, q: dict) -> dict:
-    return figure("Faithfulness (comprehensiveness gain)", q["comprehensiveness_gain"],
-                  f"deleting the inputs {primary.method} ranks highest changes the output by "
-                  f"{q['comprehensiveness']:.3f}, random inputs by "
-                  f"{q['random_comprehensiveness']:.3f}")
+    return figure(say(QUALITY, "label"), q["comprehensiveness_gain"],
+                  say(QUALITY, "headline", method=primary.method, q=q))
 
 
 def _quality_summary(primary: Attribution, q: dict, stable: float | None, verdicts) -> str:
-    effect = ("moves the prediction by {:.3f} standard deviations of the predictions"
-              if primary.output_space == "target units"
-              else "lowers the predicted class's probability by {:.3f}")
-    summary = (f"An explanation is only useful if it is faithful to the model. Deleting the "
-               f"inputs {primary.method} ranks highest "
-               f"{effect.format(q['comprehensiveness'])} on average, against "
-               f"{q['random_comprehensiveness']:.3f} for as many random inputs.")
+    effect = say(QUALITY, "effect_units" if primary.output_space == "target units" else
+                 "effect_probability", value=q["comprehensiveness"])
+    summary = say(QUALITY, "summary", method=primary.method, effect=effect, q=q)
     if stable is not None:
-        summary += (f" Explanations of the audited model and its baseline agree with Spearman "
-                    f"{stable:.2f}.")
+        summary += say(QUALITY, "stable", stable=stable)
     notes = list(dict.fromkeys(note for _, note in verdicts))  # a shared note once
     if notes:
         text = "; ".join(notes)
@@ -332,20 +315,16 @@ def _quality_summary(primary: Attribution, q: dict, stable: float | None, verdic
 def _identity_finding(attr: Attribution, threshold: float, words: set[str]) -> Finding:
     share = identity_share(attr, words)
     with_terms, among = share["texts_with_terms"], share["share_among_mentions"]
+    fid = "explainability.identity_terms"
     if not with_terms:
-        status = "info"
-        summary = (f"None of the {share['texts']} explained texts mentions an identity term "
-                   "from the fairness lexicon, so no prediction here leans on who is mentioned; "
-                   "the identity probes test that directly.")
+        status, summary = "info", say(fid, "none", texts=share["texts"])
     else:
         status = "warn" if among > threshold else "pass"
-        summary = (f"{with_terms} of {share['texts']} explained texts mention an identity term "
-                   f"({', '.join(map(repr, share['terms'][:5]))}); in those, identity terms carry "
-                   f"{among:.0%} of the attribution, and they are among the top 3 tokens in "
-                   f"{share['top_rate']:.0%} of all texts.")
+        summary = say(fid, "summary", with_terms=with_terms, texts=share["texts"],
+                      terms=", ".join(map(repr, share["terms"][:5])), among=among,
+                      top_rate=share["top_rate"])
         if status == "warn":
-            summary += " The model's predictions lean on who a text mentions."
-    return Finding("explainability.identity_terms", "explainability", status,
-                   "Attribution on identity terms", summary, metrics=share,
+            summary += say(fid, "warn")
+    return Finding(fid, "explainability", status, say(fid, "title"), summary, metrics=share,
                    thresholds={"identity_share_warn": threshold},
                    regulations=IDENTITY_REGS)

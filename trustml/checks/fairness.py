@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from trustml.checks._registry import AuditContext, register
+from trustml.checks._words import say
 from trustml.data import sample_rows, select_rows
 from trustml.fairness import (
     before_after,
@@ -20,6 +21,7 @@ from trustml.report._finding import Chart, Finding, Table, figure, fmt_ci, worst
 REGS = ["EU AI Act Art. 10", "EU AI Act Art. 15", "NIST AI RMF MEASURE 2.11"]
 PROXY_REGS = ["EU AI Act Art. 10", "GDPR Art. 5(1)(c)", "NIST AI RMF MEASURE 2.11"]
 MITIGATION_REGS = ["EU AI Act Art. 9", "EU AI Act Art. 10", "NIST AI RMF MANAGE 1.3"]
+GROUPS, MITIGATION = "fairness.group_metrics", "fairness.mitigation"
 
 
 def _status(value: float | None, warn: float, fail: float) -> str:
@@ -43,26 +45,26 @@ def _verdict(gm: dict, t: dict) -> str:
 
 
 def _summary(gm: dict, t: dict) -> str:
-    feature = gm["feature"]
+    feature, min_size, small = gm["feature"], t["min_group_size"], _names(gm["small_groups"])
     if not gm["comparable"]:
         judged = sum(r["judged"] for r in gm["by_group"])
-        return (f"Only {judged} group(s) of {feature!r} have at least {t['min_group_size']} test "
-                f"examples; groups {', '.join(map(repr, gm['small_groups']))} are too few to "
-                "judge, so the groups cannot be compared.")
-    dpd, eod = gm["demographic_parity_difference"], gm["equalized_odds_difference"]
+        return say(GROUPS, "incomparable", judged=judged, feature=feature, min_size=min_size,
+                   small=small)
     ci = gm.get("difference_ci", {}).get("selection_rate")
-    text = (f"Across groups of {feature!r}, the share of positive decisions differs by up to "
-            f"{dpd:.3f}" + (f" (95% interval {ci[0]:.3f} to {ci[1]:.3f})" if ci else "") +
-            f" (demographic parity difference) and error rates by up to {eod:.3f} (equalized "
-            "odds difference); 0 would be equal treatment.")
+    text = say(GROUPS, "summary", feature=feature, dpd=gm["demographic_parity_difference"],
+               eod=gm["equalized_odds_difference"],
+               interval=say(GROUPS, "interval", low=ci[0], high=ci[1]) if ci else "")
     if gm["four_fifths"] is False:
-        text += (f" The least-selected group is chosen at {gm['demographic_parity_ratio']:.2f} "
-                 "times the rate of the most-selected: below the four-fifths rule of thumb.")
+        text += say(GROUPS, "four_fifths", ratio=gm["demographic_parity_ratio"])
     if gm["small_groups"]:
-        text += (f" Groups {', '.join(map(repr, gm['small_groups']))} have fewer than "
-                 f"{t['min_group_size']} test examples: too few to judge, so they are shown "
-                 "but left out of the comparison.")
+        text += say(GROUPS, "small_groups", small=small, min_size=min_size)
     return text
+
+
+def _group_rows(gm: dict, columns: list[str]) -> list[list]:
+    """Table rows of ``gm``'s groups over ``columns`` (after group and count), with intervals."""
+    return [[r["group"] + ("" if r["judged"] else say(GROUPS, "too_small")), r["count"],
+             *(fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])] for r in gm["by_group"]]
 
 
 def _views(ctx: AuditContext) -> list:
@@ -82,41 +84,35 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
     feature = gm["feature"]
     columns = ["group", "count", "mean_absolute_error", "root_mean_squared_error",
                "mean_error", "mean_prediction", "mean_target"]
-    rows = [[r["group"] + ("" if r["judged"] else " (too small)"), r["count"],
-             *(fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])] for r in gm["by_group"]]
     if gm["comparable"]:
         ratio = gm["error_ratio"]
         status = _status(ratio, t["error_ratio_warn"], t["error_ratio_fail"])
         ci = gm.get("error_ratio_ci")
-        summary = (f"Across groups of {feature!r}, the mean absolute error of the worst-served "
-                   f"group is {ratio:.2f} times that of the best-served"
-                   + (f" (95% interval {ci[0]:.2f} to {ci[1]:.2f})" if ci and None not in ci
-                      else "") + "; 1 would be equally accurate for everyone. Mean error "
-                   "shows whether a group is systematically over- (positive) or "
-                   "under-estimated (negative).")
+        interval = (say(GROUPS, "interval_ratio", low=ci[0], high=ci[1])
+                    if ci and None not in ci else "")
+        summary = say(GROUPS, "summary_regression", feature=feature, ratio=ratio,
+                      interval=interval)
     else:
         status = "warn"
-        summary = (f"Fewer than two groups of {feature!r} have at least {t['min_group_size']} "
-                   "test examples, so the groups cannot be compared.")
+        summary = say(GROUPS, "incomparable_regression", feature=feature,
+                      min_size=t["min_group_size"])
     if gm["small_groups"]:
         status = worst([status, "warn"])
-        summary += (f" Groups {', '.join(map(repr, gm['small_groups']))} are too small to "
-                    "judge and are left out of the comparison.")
+        summary += say(GROUPS, "small_groups_regression", small=_names(gm["small_groups"]))
     return Finding(
-        f"fairness.group_metrics.{feature}", "fairness", status,
-        f"Error by {feature} (regression)", summary, metrics=gm,
-        headline=figure(f"Error ratio by {feature}", gm.get("error_ratio"), "mean absolute "
-                        "error of the worst-served group over the best-served (1 is equal)",
-                        gm.get("error_ratio_ci")),
-        tables=[Table(f"Errors by {feature} (test split, 95% bootstrap intervals)", columns,
-                      rows)],
-        charts=[Chart(f"Mean absolute error by {feature}", [r["group"] for r in gm["by_group"]],
+        f"{GROUPS}.{feature}", "fairness", status,
+        say(GROUPS, "title_regression", feature=feature), summary, metrics=gm,
+        headline=figure(say(GROUPS, "label_regression", feature=feature), gm.get("error_ratio"),
+                        say(GROUPS, "headline_regression"), gm.get("error_ratio_ci")),
+        tables=[Table(say(GROUPS, "table_regression", feature=feature), columns,
+                      _group_rows(gm, columns))],
+        charts=[Chart(say(GROUPS, "chart_regression", feature=feature),
+                      [r["group"] for r in gm["by_group"]],
                       [r["mean_absolute_error"] or 0.0 for r in gm["by_group"]])],
         thresholds={k: t[k] for k in ("error_ratio_warn", "error_ratio_fail",
                                       "min_group_size")},
         regulations=REGS,
-        recommendation="" if status == "pass" else "Examine why the model is less accurate "
-        "for some groups: representation in the training data, and proxies.")
+        recommendation="" if status == "pass" else say(GROUPS, "advice_regression"))
 
 
 @register("fairness", "fairness", clauses=REGS, model_dependent=True, thresholds={
@@ -129,18 +125,14 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
 def fairness(ctx: AuditContext) -> list[Finding]:
     data = ctx.data
     if not data.sensitive_names:
-        return [Finding("fairness.group_metrics", "fairness", "not_run", "No sensitive features",
-                        "Not run: the data set names no sensitive features, so outcomes could not "
-                        "be compared between groups of people.",
-                        recommendation="Pass sensitive= columns (e.g. sex, age) to audit "
-                        "group fairness.")]
+        return [Finding(GROUPS, "fairness", "not_run", say(GROUPS, "title_no_sensitive"),
+                        say(GROUPS, "no_sensitive"),
+                        recommendation=say(GROUPS, "advice_no_sensitive"))]
     if data.task == "regression":
         return [_regression_finding(ctx, target) for target in _views(ctx)]
     if data.task != "binary":
-        return [Finding("fairness.group_metrics", "fairness", "info",
-                        "Group metrics need a binary or regression task",
-                        "Group metrics here compare binary decisions or regression errors; "
-                        f"this is a {data.task} task.", regulations=REGS)]
+        return [Finding(GROUPS, "fairness", "info", say(GROUPS, "title_task"),
+                        say(GROUPS, "task", task=data.task), regulations=REGS)]
     _, y, _ = data.take("test")
     score, pred = ctx.test_predictions("model")
     base_pred = ctx.test_predictions("baseline")[1] if ctx.baseline is not None else None
@@ -148,13 +140,13 @@ def fairness(ctx: AuditContext) -> list[Finding]:
 
 
 def _gap_figure(gm: dict) -> dict:
-    label = f"Fairness gap by {gm['feature']}"
+    label = say(GROUPS, "label", feature=gm["feature"])
     if not gm["comparable"]:
-        return figure(label, None, "groups too small to compare")
+        return figure(label, None, say(GROUPS, "headline_incomparable"))
     eod = gm["equalized_odds_difference"]
     return figure(label, gm["demographic_parity_difference"],
-                  "demographic parity difference (share of positive decisions)"
-                  + (f"; equalized odds difference {eod:.3f}" if eod is not None else ""),
+                  say(GROUPS, "headline")
+                  + (say(GROUPS, "headline_odds", eod=eod) if eod is not None else ""),
                   gm.get("difference_ci", {}).get("selection_rate"))
 
 
@@ -167,15 +159,12 @@ def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Fin
     feature = gm["feature"]
     columns = ["group", "count", "accuracy", "selection_rate", "true_positive_rate",
                "false_positive_rate", "roc_auc"]
-    rows = [[r["group"] + ("" if r["judged"] else " (too small)"), r["count"],
-             *(fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])] for r in gm["by_group"]]
-    tables = [Table(f"Metrics by {feature} (test split, 95% bootstrap intervals)", columns, rows)]
+    tables = [Table(say(GROUPS, "table", feature=feature), columns, _group_rows(gm, columns))]
     if base_pred is not None:
         change = paired_accuracy_change(y, pred, base_pred, target, n_boot=ctx.n_boot,
                                         seed=ctx.seed)
         gm["dp_accuracy_change"] = change
-        tables.append(Table(f"Cost of privacy by {feature}: accuracy of the audited model "
-                            "minus the non-private baseline",
+        tables.append(Table(say(GROUPS, "cost_table", feature=feature),
                             ["group", "count", "accuracy change"],
                             [[c["group"], c["count"], fmt_ci(c["change"], c.get("change_ci"))]
                              for c in change]))
@@ -183,23 +172,19 @@ def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Fin
             if ctx.privacy is not None else None)
     if clip:
         gm["clipped_fraction_by_group"] = clip
-        tables.append(Table(f"Clipped per-sample gradients by {feature} (DP training): "
-                            "groups clipped more lose more accuracy to privacy",
+        tables.append(Table(say(GROUPS, "clip_table", feature=feature),
                             ["group", "clipped fraction"],
                             [[g, f"{v:.1%}"] for g, v in clip.items()]))
     status = _verdict(gm, t)
     return Finding(
-        f"fairness.group_metrics.{feature}", "fairness", status,
-        f"Group fairness by {feature}", _summary(gm, t), metrics=gm, tables=tables,
-        headline=_gap_figure(gm),
-        charts=[Chart(f"Selection rate by {feature}", [r["group"] for r in gm["by_group"]],
+        f"{GROUPS}.{feature}", "fairness", status, say(GROUPS, "title", feature=feature),
+        _summary(gm, t), metrics=gm, tables=tables, headline=_gap_figure(gm),
+        charts=[Chart(say(GROUPS, "chart", feature=feature), [r["group"] for r in gm["by_group"]],
                       [r["selection_rate"] or 0.0 for r in gm["by_group"]])],
         thresholds={k: t[k] for k in ("parity_difference_warn", "parity_difference_fail",
                                       "min_group_size")} | {"four_fifths": 0.8},
         regulations=REGS,
-        recommendation="" if status == "pass" else "Examine why groups are treated "
-        "differently (proxies, representation), collect more data for small groups, and "
-        "consider mitigation such as group-specific thresholds.")
+        recommendation="" if status == "pass" else say(GROUPS, "advice"))
 
 
 @register("identity_probes", "fairness", clauses=REGS, model_dependent=True,
@@ -213,25 +198,20 @@ def identity_probes(ctx: AuditContext) -> list[Finding]:
     rows = [[r["category"], fmt_ci(r["gap"], r.get("gap_ci")), r["highest"], r["lowest"],
              ", ".join(list(r["terms"])[:2])] for r in results]
     worst_row = max(results, key=lambda r: r["gap"])
-    summary = (f"Sentences that differ only in who they mention ({len(results)} categories: "
-               f"{', '.join(r['category'] for r in results)}) should get the same score. The "
-               f"largest gap is in {worst_row['category']}: {worst_row['highest']!r} scores "
-               f"{worst_row['gap']:.3f} higher than {worst_row['lowest']!r} on average.")
+    fid = "fairness.identity_probes"
+    summary = say(fid, "summary", n=len(results), worst=worst_row,
+                  categories=", ".join(r["category"] for r in results))
     status = worst(statuses)
-    return [Finding("fairness.identity_probes", "fairness", status,
-                    "Counterfactual identity probes", summary,
+    return [Finding(fid, "fairness", status, say(fid, "title"), summary,
                     metrics={"categories": results},
-                    tables=[Table("Score gap between identity groups (95% interval over "
-                                  "templates)", ["category", "gap", "highest", "lowest",
+                    tables=[Table(say(fid, "table"), ["category", "gap", "highest", "lowest",
                                                  "terms that move the score most"], rows)],
-                    charts=[Chart("Largest score gap per category",
+                    charts=[Chart(say(fid, "chart"),
                                   [r["category"] for r in results],
                                   [r["gap"] for r in results])],
                     thresholds={k: t[k] for k in ("probe_gap_warn", "probe_gap_fail")},
                     regulations=REGS,
-                    recommendation="" if status == "pass" else "The model's output depends on "
-                    "who a text mentions: review training data for these groups, and consider "
-                    "counterfactual data augmentation.")]
+                    recommendation="" if status == "pass" else say(fid, "advice"))]
 
 
 @register("proxies", "fairness", clauses=PROXY_REGS, needs=("tabular", "sensitive"),
@@ -242,7 +222,7 @@ def proxies(ctx: AuditContext) -> list[Finding]:
     t = ctx.thresholds
     x, _, sens = data.take("train")
     inputs = set(map(str, x.columns))
-    findings = []
+    findings, fid = [], "fairness.proxies"
     for feature in data.sensitive_names:
         result = proxy_strength(x, sens[feature], seed=ctx.seed)
         is_input = feature in inputs
@@ -250,24 +230,20 @@ def proxies(ctx: AuditContext) -> list[Finding]:
         strength = max(result["joint_auc"], top["auc"] if top else 0.0)
         status = "fail" if is_input else _status(strength, t["proxy_auc_warn"],
                                                   t["proxy_auc_fail"])
-        text = (f"{feature!r} is itself a model input. " if is_input else
-                f"{feature!r} is not a model input. ")
-        text += (f"From the inputs together it can be predicted with ROC AUC "
-                 f"{result['joint_auc']:.2f} (0.5 = not at all, 1 = perfectly)")
+        text = say(fid, "input" if is_input else "not_input", feature=feature)
+        text += say(fid, "summary", auc=result["joint_auc"])
         if top:
-            text += f"; the strongest single proxy is {top['input']!r} (AUC {top['auc']:.2f})."
+            text += say(fid, "strongest", top=top)
         result["is_input"] = is_input
         findings.append(Finding(
-            f"fairness.proxies.{feature}", "fairness", status, f"Proxies for {feature}", text,
+            f"{fid}.{feature}", "fairness", status, say(fid, "title", feature=feature), text,
             metrics=result,
-            tables=[Table(f"How well each input predicts {feature} (cross-validated ROC AUC, "
-                          f"{result['rows']} training rows)", ["input", "AUC"],
+            tables=[Table(say(fid, "table", feature=feature, rows=result["rows"]),
+                          ["input", "AUC"],
                           [[r["input"], round(r["auc"], 3)] for r in result["by_feature"]])],
             thresholds={k: t[k] for k in ("proxy_auc_warn", "proxy_auc_fail")},
             regulations=PROXY_REGS,
-            recommendation="" if status == "pass" else "Leaving the sensitive column out does "
-            "not keep the model from using it: check the strongest proxies and whether they "
-            "are needed."))
+            recommendation="" if status == "pass" else say(fid, "advice")))
     return findings
 
 
@@ -280,10 +256,6 @@ def _judged_rows(groups, min_size: int) -> np.ndarray:
     finding compares, so mitigation's "before" is the finding's gap."""
     sizes = groups.map(groups.value_counts())
     return np.flatnonzero(sizes.to_numpy() >= min_size)
-
-
-METHODS = {"thresholds": "group-specific thresholds (ThresholdOptimizer)",
-           "reduction": "retrained under a constraint (ExponentiatedGradient)"}
 
 
 # Mitigation refits the model (ExponentiatedGradient: up to 50 times per constraint and
@@ -300,21 +272,17 @@ def mitigation(ctx: AuditContext) -> list[Finding]:
     train, test, sampled = _mitigation_rows(ctx)
     metrics, unjudged = _mitigate(ctx, train, test, sampled)
     if not metrics:
-        return [Finding("fairness.mitigation", "fairness", "not_run", "What mitigation would cost",
-                        f"Not judged: fewer than two groups of {_names(unjudged)} have "
-                        f"{ctx.thresholds['min_group_size']} held-out rows or more "
-                        "(min_group_size), so no gap between groups can be measured or "
-                        "mitigated.", metrics={"unjudged": unjudged},
-                        regulations=MITIGATION_REGS)]
-    rows = [[r["feature"], METHODS[r["method"]], r["constraint"],
+        return [Finding(MITIGATION, "fairness", "not_run", say(MITIGATION, "title"),
+                        say(MITIGATION, "not_judged", features=_names(unjudged),
+                            min_size=ctx.thresholds["min_group_size"]),
+                        metrics={"unjudged": unjudged}, regulations=MITIGATION_REGS)]
+    rows = [[r["feature"], say(MITIGATION, r["method"]), r["constraint"],
              *(f"{r['before'][m]:.3f} -> {r['after'][m]:.3f}"
                for m in ("accuracy", "demographic_parity_difference",
                          "equalized_odds_difference"))] for r in metrics.values()]
-    return [Finding("fairness.mitigation", "fairness", "info",
-                    "What mitigation would cost",
+    return [Finding(MITIGATION, "fairness", "info", say(MITIGATION, "title"),
                     _mitigation_summary(ctx, metrics, unjudged, sampled), metrics=metrics,
-                    tables=[Table("Before -> after mitigation (test split, groups large "
-                                  "enough to judge)",
+                    tables=[Table(say(MITIGATION, "table"),
                                   ["feature", "method", "constraint", "accuracy",
                                    "demographic parity diff.", "equalized odds diff."], rows)],
                     regulations=MITIGATION_REGS)]
@@ -361,26 +329,15 @@ def _mitigate(ctx: AuditContext, train, test, sampled) -> tuple[dict, list]:
 
 def _mitigation_summary(ctx: AuditContext, metrics: dict, unjudged: list, sampled: dict) -> str:
     best = min(metrics.values(), key=lambda r: r["after"]["demographic_parity_difference"])
-    summary = ("Mitigation can trade accuracy for equal treatment: group-specific decision "
-               "thresholds work on any model"
-               + (", and scikit-learn models can be retrained under a fairness constraint"
-                  if any(r["method"] == "reduction" for r in metrics.values()) else "")
-               + ". Both are fitted on the training rows and judged on held-out data, over "
-               "the groups large enough to judge (as the group fairness findings are). The "
-               f"fairest option by {best['feature']!r} is {METHODS[best['method']]} under "
-               f"{best['constraint'].replace('_', ' ')}: accuracy "
-               f"{best['before']['accuracy']:.3f} -> {best['after']['accuracy']:.3f}, "
-               "demographic parity difference "
-               f"{best['before']['demographic_parity_difference']:.3f} -> "
-               f"{best['after']['demographic_parity_difference']:.3f}.")
+    reduction = any(r["method"] == "reduction" for r in metrics.values())
+    summary = say(MITIGATION, "summary", best=best, method=say(MITIGATION, best["method"]),
+                  constraint=best["constraint"].replace("_", " "),
+                  reduction=say(MITIGATION, "with_reduction") if reduction else "")
     if sampled:
-        said = [f"fitted on a random {sampled['train']['rows']:,} of the "
-                f"{sampled['train']['of']:,} training rows"] if "train" in sampled else []
-        said += [f"judged on a random {sampled['test']['rows']:,} of the "
-                 f"{sampled['test']['of']:,} held-out rows (so the 'before' gaps are that "
-                 "sample's, not the group findings' exactly)"] if "test" in sampled else []
-        summary += " To bound its cost on large data, mitigation was " + " and ".join(said) + "."
+        said = [say(MITIGATION, f"sampled_{split}", rows=sampled[split]["rows"],
+                    of=sampled[split]["of"]) for split in ("train", "test") if split in sampled]
+        summary += say(MITIGATION, "sampled", said=say(MITIGATION, "and").join(said))
     if unjudged:
-        summary += (f" Not judged: {_names(unjudged)}, with fewer than two groups of "
-                    f"{ctx.thresholds['min_group_size']} held-out rows or more.")
+        summary += say(MITIGATION, "unjudged", features=_names(unjudged),
+                       min_size=ctx.thresholds["min_group_size"])
     return summary

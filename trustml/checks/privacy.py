@@ -3,16 +3,14 @@ data set (personal information in text, k-anonymity of quasi-identifiers)."""
 
 from __future__ import annotations
 
-# Over 400 lines on purpose: one module per concern (docs/architecture.md); privacy has four
-# checks (DP guarantee, personal data, membership, empirical epsilon) in report order.
-
 from trustml.checks._registry import AuditContext, register
+from trustml.checks._words import say
 from trustml.data import pii_summary, plain_kind, reidentification, table_pii
 from trustml.models import wrap
 from trustml.privacy import (
     DEPTHS,
-    make_canaries,
     candidate_order,
+    make_canaries,
     membership_candidates,
     membership_inference,
     one_run_audit,
@@ -22,6 +20,8 @@ from trustml.privacy._ledger import verify_claim
 from trustml.report._finding import Finding, Table, figure, fmt_ci, worst
 
 REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
+DP, PERSONAL, KANON = "privacy.dp_guarantee", "privacy.personal_data", "privacy.k_anonymity"
+MEMBERSHIP = "privacy.membership_inference"
 
 
 # Epsilon bands of Ponomareva et al. 2023, "How to DP-fy ML" (JAIR 77, section 5.2): at most 1
@@ -31,14 +31,10 @@ REGS = ["EU AI Act Art. 10", "GDPR Art. 25", "NIST AI RMF MEASURE 2.10"]
 def dp_guarantee(ctx: AuditContext) -> list[Finding]:
     rec = ctx.privacy
     if rec is None:
-        return [Finding("privacy.dp_guarantee", "privacy", "warn", "No privacy guarantee",
-                        "The model was not trained with differential privacy, so nothing bounds "
-                        "what it may reveal about any one person in its training data.",
+        return [Finding(DP, "privacy", "warn", say(DP, "title_none"), say(DP, "none"),
                         regulations=REGS,
-                        headline=figure("Differential privacy", None, "none: the model was "
-                                        "trained without it"),
-                        recommendation="Train with trustml.privacy.train_private to get a "
-                        "provable bound (epsilon, delta).")]
+                        headline=figure(say(DP, "label_none"), None, say(DP, "headline_none")),
+                        recommendation=say(DP, "advice_none"))]
     strong, limit = ctx.thresholds["strong_epsilon"], ctx.thresholds["max_epsilon"]
     bound = 1.0 / rec.n_train
     check = verify_claim(rec.claim(), rec.ledger) if rec.ledger else None
@@ -46,71 +42,60 @@ def dp_guarantee(ctx: AuditContext) -> list[Finding]:
     status = worst(level for level, _ in problems)
     problems = [text for _, text in problems]
     if check is not None and not check["verified"]:
-        status, problems = "fail", [f"the claim does not hold: {check['problem']}"] + problems
-    summary = (f"Trained with differential privacy (DP-SGD, {rec.clipping} clipping): epsilon = "
-               f"{rec.epsilon:.2f} at delta = {rec.delta:g}, by Opacus' {rec.accountant.upper()} "
-               f"accountant. Smaller epsilon means stronger protection: any one person's data "
-               f"changes the probability of any outcome of training by at most a factor "
-               f"e^epsilon = {2.718281828 ** rec.epsilon:.1f} (except with probability delta).")
+        status = "fail"
+        problems = [say(DP, "claim_broken", problem=check["problem"])] + problems
+    summary = say(DP, "summary", clipping=rec.clipping, epsilon=rec.epsilon, delta=rec.delta,
+                  accountant=rec.accountant.upper(), factor=2.718281828 ** rec.epsilon)
     if problems:
-        summary += " However, " + "; ".join(problems) + "."
+        summary += say(DP, "however", problems="; ".join(problems))
     if 0 < rec.run_epsilon < rec.epsilon - 1e-9:  # 0: a record that did not say
-        summary += (f" This run alone spent {rec.run_epsilon:.2f}; the rest was spent on the same "
-                    "data by earlier runs in the privacy ledger, and privacy losses add up.")
+        summary += say(DP, "remainder", run=rec.run_epsilon)
     summary += _ledger_sentence(rec, check)
     tables = [_dp_table(rec)]
     if check is not None and check["verified"]:
-        tables.append(Table(f"Privacy ledger of this data set ({rec.ledger}): every training "
-                            "run up to this model, composed into the epsilon above",
+        tables.append(Table(say(DP, "ledger_table", ledger=rec.ledger),
                             ["run", "resumes", "noise multiplier", "sampling rate", "steps",
                              "recorded"],
                             [[e["run_id"], e["segment"], round(e["noise_multiplier"], 4),
                               round(e["sample_rate"], 6), e["steps"], e["time"]]
                              for e in check["runs"]]))
-    return [Finding("privacy.dp_guarantee", "privacy", status, "Differential-privacy guarantee",
-                    summary, metrics=rec.to_dict(), tables=tables,
-                    headline=figure("Differential privacy (epsilon)", rec.epsilon,
-                                    f"epsilon {rec.epsilon:.2f} at delta {rec.delta:g}"),
+    return [Finding(DP, "privacy", status, say(DP, "title"), summary, metrics=rec.to_dict(),
+                    tables=tables,
+                    headline=figure(say(DP, "label"), rec.epsilon,
+                                    say(DP, "headline", epsilon=rec.epsilon, delta=rec.delta)),
                     thresholds={"strong_epsilon": strong, "max_epsilon": limit,
                                 "max_delta": bound}, regulations=REGS,
-                    recommendation="" if not problems else "Lower the target epsilon or delta, "
-                    "keep the noise seed secret, keep the ledger, and retrain.")]
+                    recommendation="" if not problems else say(DP, "advice"))]
 
 
 def _dp_problems(rec, strong: float, limit: float, bound: float) -> list[tuple[str, str]]:
     """(status, sentence) for each way the guarantee falls short."""
     problems = []
     if rec.epsilon > limit:
-        problems.append(("fail", f"epsilon {rec.epsilon:.2f} is above {limit:g}, where a "
-                         "guarantee is weak (Ponomareva et al. 2023, tier 3)"))
+        problems.append(("fail", say(DP, "weak", epsilon=rec.epsilon, limit=limit)))
     elif rec.epsilon > strong:
-        problems.append(("warn", f"epsilon {rec.epsilon:.2f} is above {strong:g}: a reasonable "
-                         "guarantee, not a strong one (Ponomareva et al. 2023, tier 2)"))
+        problems.append(("warn", say(DP, "reasonable", epsilon=rec.epsilon, strong=strong)))
     if rec.delta >= bound:
-        problems.append(("fail", f"delta {rec.delta:g} is not below 1/n = {bound:.2g}"))
+        problems.append(("fail", say(DP, "delta", delta=rec.delta, bound=bound)))
     if rec.seeded_noise:
-        problems.append(("warn", "the noise was drawn from a stated seed, so anyone who knows "
-                         "the seed can remove it"))
+        problems.append(("warn", say(DP, "seeded")))
     return problems
 
 
 def _ledger_sentence(rec, check: dict | None) -> str:
     if check is None:
-        return (" Its ledger was kept in memory (this process only), so the claim cannot be "
-                "checked against a stored ledger.")
+        return say(DP, "in_memory")
     if not check["verified"]:
         return ""
-    text = (f" The ledger ({rec.ledger}) confirms it: epsilon {check['ledger_epsilon']:.2f} up "
-            "to this model's line.")
+    text = say(DP, "confirmed", ledger=rec.ledger, epsilon=check["ledger_epsilon"])
     if check["total_epsilon"] > check["ledger_epsilon"] + 1e-6:
-        text += (f" Later runs on the same data have spent more since: "
-                 f"{check['total_epsilon']:.2f} in all.")
+        text += say(DP, "spent_since", total=check["total_epsilon"])
     return text
 
 
 def _dp_table(rec) -> Table:
     fractions = rec.clipped_fraction
-    return Table("DP-SGD parameters", ["parameter", "value"], [
+    return Table(say(DP, "table"), ["parameter", "value"], [
         ["epsilon (spent on this data, all runs)", round(rec.epsilon, 4)],
         *([["epsilon (this run)", round(rec.run_epsilon, 4)]] if rec.run_epsilon > 0 else []),
         ["target epsilon", rec.target_epsilon],
@@ -126,8 +111,6 @@ def _dp_table(rec) -> Table:
 MAX_SCANNED = 20_000  # texts scanned for personal information
 DATA_REGS = ["GDPR Art. 5(1)(c)", "GDPR Art. 25", "EU AI Act Art. 10",
              "NIST AI RMF MEASURE 2.10"]
-DATA_REC = ("Remove or pseudonymise personal information before training; it is not needed to "
-            "learn the task (data minimisation).")
 
 
 def _scanned_texts(ctx: AuditContext) -> list[str]:
@@ -147,22 +130,17 @@ def personal_data(ctx: AuditContext) -> list[Finding]:
 def _text_finding(ctx: AuditContext) -> Finding:
     result = pii_summary(_scanned_texts(ctx), phone_regions=ctx.phone_regions)
     n, hits = result["texts"], result["texts_with_pii"]
-    capped = f" (the first {MAX_SCANNED:,})" if ctx.data.n_rows > MAX_SCANNED else ""
-    if hits:
-        summary = (f"{hits} of {n} texts{capped} hold personal information: "
-                   f"{_kinds(result['counts'])}. Examples below are redacted; a model trained "
-                   "on such data can memorise and repeat it.")
-    else:
-        summary = (f"No personal information (e-mail addresses, phone numbers, payment "
-                   f"cards, IP addresses, IBANs, social security numbers and similar) was "
-                   f"found in {n} texts{capped}. Names and places are not looked for.")
+    capped = say(PERSONAL, "capped", n=MAX_SCANNED) if ctx.data.n_rows > MAX_SCANNED else ""
+    summary = (say(PERSONAL, "texts", hits=hits, n=n, capped=capped,
+                   kinds=_kinds(result["counts"])) if hits else
+               say(PERSONAL, "texts_clean", n=n, capped=capped))
     return Finding(
-        "privacy.personal_data", "privacy", "warn" if hits else "pass",
-        "Personal information in the data", summary, metrics=result,
-        tables=[Table("Redacted examples", ["row", "kinds", "text (redacted)"],
+        PERSONAL, "privacy", "warn" if hits else "pass", say(PERSONAL, "title"), summary,
+        metrics=result,
+        tables=[Table(say(PERSONAL, "examples_table"), ["row", "kinds", "text (redacted)"],
                       [[e["row"], ", ".join(e["entities"]), e["text"]]
                        for e in result["examples"]])] if hits else [],
-        regulations=DATA_REGS, recommendation=DATA_REC if hits else "")
+        regulations=DATA_REGS, recommendation=say(PERSONAL, "advice") if hits else "")
 
 
 def _kinds(counts: dict) -> str:
@@ -171,51 +149,44 @@ def _kinds(counts: dict) -> str:
 
 def _roles_sentence(roles: dict) -> str:
     n = {r: sum(v == r for v in roles.values()) for r in ("feature", "sensitive", "other")}
-    return (f"all {len(roles)} columns of the table ({n['feature']} model inputs, "
-            f"{n['sensitive']} sensitive, {n['other']} not used by the model)")
+    return say(PERSONAL, "roles", columns=len(roles), **n)
 
 
 def _table_finding(pii: dict, roles: dict) -> Finding:
     personal = [c for c in pii["columns"] if c["personal"]]
     capped = any(c["values_scanned"] < c["distinct_values"] for c in pii["columns"]
                  if not c["numeric"])
-    first = f" (the first {pii['max_values']:,} of each)" if capped else ""
-    scope = (f"{_roles_sentence(roles)}: their names, and {pii['values_scanned']:,} distinct "
-             f"values of the text columns{first}")
+    first = say(PERSONAL, "capped_each", n=pii["max_values"]) if capped else ""
+    scope = say(PERSONAL, "scope", roles=_roles_sentence(roles), values=pii["values_scanned"],
+                capped=first)
     if personal:
         listed = "; ".join(_column_phrase(c, roles[c["column"]]) for c in personal)
-        summary = (f"{len(personal)} column(s) hold personal data: {listed}. Looked at {scope}. "
-                   "A model trained on such columns, or a file shared with them, can reveal who "
-                   "is in the data.")
+        summary = say(PERSONAL, "columns", n=len(personal), listed=listed, scope=scope)
     else:
-        summary = (f"No column holds personal data. Looked at {scope}: names for people's "
-                   "names, contact details, identity numbers, addresses, dates of birth and "
-                   "postal codes; values for e-mail addresses, phone numbers, payment cards, IP "
-                   "addresses, IBANs, social security numbers and similar (names of people "
-                   "inside values are not recognised).")
+        summary = say(PERSONAL, "columns_clean", scope=scope)
     rows = [[c["column"], roles[c["column"]], plain_kind(c["name_says"]) if c["name_says"] else "-",
-             "numeric: by name only" if c["numeric"] else
-             f"{c['values_scanned']:,} of {c['distinct_values']:,}",
+             say(PERSONAL, "by_name_only") if c["numeric"] else
+             say(PERSONAL, "scanned_of", scanned=c["values_scanned"],
+                 distinct=c["distinct_values"]),
              _kinds(c["counts"]) or "-", "yes" if c["personal"] else "no"]
             for c in pii["columns"]]
     return Finding(
-        "privacy.personal_data", "privacy", "warn" if personal else "pass",
-        "Personal information in the data", summary,
+        PERSONAL, "privacy", "warn" if personal else "pass", say(PERSONAL, "title"), summary,
         metrics={**pii, "roles": roles},
-        tables=[Table("Columns scanned (values are never shown)",
+        tables=[Table(say(PERSONAL, "columns_table"),
                       ["column", "role", "its name says", "distinct values scanned",
                        "values with personal information", "personal data"], rows)],
-        regulations=DATA_REGS, recommendation=DATA_REC if personal else "")
+        regulations=DATA_REGS, recommendation=say(PERSONAL, "advice") if personal else "")
 
 
 def _column_phrase(c: dict, role: str) -> str:
     why = []
     if c["name_says"]:
-        why.append(f"its name says {plain_kind(c['name_says'])}")
+        why.append(say(PERSONAL, "name_says", kind=plain_kind(c["name_says"])))
     if c["values_with_pii"]:
-        why.append(f"{c['values_with_pii']} of {c['values_scanned']} values hold "
-                   f"{_kinds(c['counts'])}")
-    return f"{c['column']!r} ({role}: {', '.join(why)})"
+        why.append(say(PERSONAL, "values_hold", hits=c["values_with_pii"],
+                       scanned=c["values_scanned"], kinds=_kinds(c["counts"])))
+    return say(PERSONAL, "column", column=c["column"], role=role, why=", ".join(why))
 
 
 def _k_anonymity(ctx: AuditContext, pii: dict) -> Finding:
@@ -223,23 +194,18 @@ def _k_anonymity(ctx: AuditContext, pii: dict) -> Finding:
     result = reidentification(data.table, quasi_identifiers=ctx.quasi_identifiers,
                               sensitive=data.sensitive_names, k=limit, pii=pii)
     qis, direct = result["quasi_identifiers"], result["direct_identifiers"]
-    title = "Re-identification risk (k-anonymity)"
+    title = say(KANON, "title")
     if not qis and not direct:
         return Finding(
-            "privacy.k_anonymity", "privacy", "info", title,
-            f"k-anonymity was not computed: no quasi-identifier was declared, and none of the "
-            f"{len(data.table.columns)} columns looks like one (a date of birth, postal code, "
-            "age, sex, race and similar, by its name, or a sensitive feature). This is not a "
-            "pass: the audit cannot tell which attributes someone may know about a person.",
+            KANON, "privacy", "info", title,
+            say(KANON, "not_computed", columns=len(data.table.columns)),
             metrics={**result, "k": None}, thresholds={"min_k_anonymity": limit},
             regulations=DATA_REGS, recommendation=_declare_hint(result))
     stands = result["as_it_stands"] or result["over_quasi_identifiers"]
     status = "warn" if stands["k"] < limit else "pass"
     summary = " ".join(filter(None, [_qi_sentence(result, limit), _direct_sentence(result)]))
-    hint = "" if status == "pass" else (
-        "Drop direct identifiers and coarsen quasi-identifiers (bands instead of exact values) "
-        "before training or sharing the data.")
-    return Finding("privacy.k_anonymity", "privacy", status, title, summary,
+    hint = "" if status == "pass" else say(KANON, "advice")
+    return Finding(KANON, "privacy", status, title, summary,
                    metrics={**result, "k": stands["k"]},
                    thresholds={"min_k_anonymity": limit}, regulations=DATA_REGS,
                    recommendation=" ".join(filter(None, [hint, _declare_hint(result)])))
@@ -248,17 +214,10 @@ def _k_anonymity(ctx: AuditContext, pii: dict) -> Finding:
 def _qi_sentence(result: dict, limit: int) -> str:
     qis, over = result["quasi_identifiers"], result["over_quasi_identifiers"]
     if not qis:
-        return ("No quasi-identifier was declared and none was recognised among the columns, so "
-                "only the direct identifiers are judged.")
-    named = ", ".join(map(repr, qis))
-    origin = (f"Over the declared quasi-identifiers {named}" if result["declared"] else
-              f"No quasi-identifiers were declared, so these were proposed from the whole table "
-              f"(by their names, and the sensitive features): {named}. Over them")
-    return (f"{origin}, the smallest group of people sharing all their values has "
-            f"{over['k']} member(s) (the data is {over['k']}-anonymous); {over['unique_rows']} "
-            f"rows ({over['share_unique']:.1%}) are unique, and {over['share_below_k']:.1%} sit "
-            f"in groups smaller than {limit}. Anyone who knows these attributes of a person can "
-            "single out such rows.")
+        return say(KANON, "no_qi")
+    origin = say(KANON, "declared" if result["declared"] else "proposed",
+                 named=", ".join(map(repr, qis)))
+    return say(KANON, "qi", origin=origin, over=over, limit=limit)
 
 
 def _direct_sentence(result: dict) -> str:
@@ -266,18 +225,11 @@ def _direct_sentence(result: dict) -> str:
     if not direct:
         return ""
     listed = ", ".join(f"{c!r} ({why})" for c, why in direct.items())
-    return (f"The table also holds direct identifiers: {listed}. As it stands the data is "
-            f"{stands['k']}-anonymous: {stands['unique_rows']} rows "
-            f"({stands['share_unique']:.1%}) are unique over them together with the "
-            "quasi-identifiers: each of them is singled out.")
+    return say(KANON, "direct", listed=listed, stands=stands)
 
 
 def _declare_hint(result: dict) -> str:
-    if result["declared"]:
-        return ""
-    return ("Declare the quasi-identifiers (the attributes someone could know about a person: "
-            "date of birth, postal code, sex...) with quasi_identifiers, as an audit() argument "
-            "or a config key, so the audit judges the columns that matter.")
+    return "" if result["declared"] else say(KANON, "advice_declare")
 
 
 # ---------------------------------------------------------------------- leakage audits
@@ -297,19 +249,17 @@ def membership(ctx: AuditContext) -> list[Finding]:
     auc, (low, high) = best["auc"], best["auc_ci"]
     status = "pass" if low <= 0.5 else ("fail" if auc > t["membership_auc_fail"] else
                                          "warn" if auc > t["membership_auc_warn"] else "pass")
-    return [Finding("privacy.membership_inference", "privacy", status,
-                    "Membership inference (does the model leak who was in the training data?)",
+    return [Finding(MEMBERSHIP, "privacy", status, say(MEMBERSHIP, "title"),
                     _membership_summary(ctx, result, best, status, with_references),
                     metrics=result | {"depth": ctx.privacy_depth, "rows": attacked},
                     tables=_membership_tables(result),
-                    headline=figure("Membership-inference AUC", auc, "0.5 is guessing; "
-                                    f"{best['tpr_at_0.01_fpr']:.1%} of members found at 1% "
-                                    "false alarms", (low, high)),
+                    headline=figure(say(MEMBERSHIP, "label"), auc,
+                                    say(MEMBERSHIP, "headline", tpr=best["tpr_at_0.01_fpr"]),
+                                    (low, high)),
                     thresholds={k: t[k] for k in ("membership_auc_warn",
                                                   "membership_auc_fail")},
                     regulations=LEAK_REGS,
-                    recommendation="" if status == "pass" else "Train with differential privacy "
-                    "(or a smaller epsilon), regularise, or train for fewer epochs.")]
+                    recommendation="" if status == "pass" else say(MEMBERSHIP, "advice"))]
 
 
 def _membership_attacks(ctx: AuditContext) -> tuple[dict, dict, bool]:
@@ -329,20 +279,18 @@ def _membership_attacks(ctx: AuditContext) -> tuple[dict, dict, bool]:
 
 
 def _membership_tables(result: dict) -> list[Table]:
-    names = {"confidence": lambda r: "confidence threshold",
-             "lira": lambda r: f"offline LiRA ({r.get('reference_models', 0)} reference models)"}
-    rows = [[names[name](r), fmt_ci(r["auc"], r.get("auc_ci")),
+    rows = [[say(MEMBERSHIP, f"attack_{name}", n=r.get("reference_models", 0)),
+             fmt_ci(r["auc"], r.get("auc_ci")),
              fmt_ci(r["tpr_at_0.01_fpr"], r.get("tpr_at_0.01_fpr_ci")),
              fmt_ci(r["tpr_at_0.001_fpr"], r.get("tpr_at_0.001_fpr_ci"))]
             for name, r in result.items()]
-    tables = [Table(f"Membership attacks on {result['confidence']['members']} training and "
-                    f"{result['confidence']['non_members']} held-out examples (95% bootstrap "
-                    "intervals)", ["attack", "ROC AUC", "TPR at 1% FPR", "TPR at 0.1% FPR"],
-                    rows)]
+    tables = [Table(say(MEMBERSHIP, "table", members=result["confidence"]["members"],
+                        non_members=result["confidence"]["non_members"]),
+                    ["attack", "ROC AUC", "TPR at 1% FPR", "TPR at 0.1% FPR"], rows)]
     attack = "lira" if "lira" in result else "confidence"
     for feature, groups in result[attack].get("by_group", {}).items():
-        tables.append(Table(f"Attack AUC by {feature}", ["group", "AUC", "members",
-                                                         "non-members"],
+        tables.append(Table(say(MEMBERSHIP, "group_table", feature=feature),
+                            ["group", "AUC", "members", "non-members"],
                             [[g, round(r["auc"], 3), r["members"], r["non_members"]]
                              for g, r in groups.items()]))
     return tables
@@ -351,22 +299,16 @@ def _membership_tables(result: dict) -> list[Table]:
 def _membership_summary(ctx: AuditContext, result: dict, best: dict, status: str,
                         with_references: bool) -> str:
     auc, (low, high) = best["auc"], best["auc_ci"]
-    strongest = ("offline LiRA, which compares the model's confidence with that of "
-                 f"{best.get('reference_models', 0)} reference models trained without the record"
-                 if best is result.get("lira") else "a threshold on the model's confidence")
-    summary = (f"The strongest attack, {strongest}, guesses whether a person's record "
-               f"was used for training with ROC AUC {auc:.3f} (95% interval {low:.3f} to "
-               f"{high:.3f}; 0.5 is guessing); at a 1% false-alarm rate it finds "
-               f"{best['tpr_at_0.01_fpr']:.1%} of the training records.")
+    name = next(name for name, r in result.items() if r is best)
+    strongest = say(MEMBERSHIP, f"strongest_{name}", n=best.get("reference_models", 0))
+    summary = say(MEMBERSHIP, "summary", strongest=strongest, auc=auc, low=low, high=high,
+                  tpr=best["tpr_at_0.01_fpr"])
     if status == "pass" and low <= 0.5:
-        summary += " The interval includes 0.5: no measurable leakage."
+        summary += say(MEMBERSHIP, "no_leak")
     if ctx.members_known == "assumed":
-        summary += (f" The members are the training rows of the split drawn with seed "
-                    f"{ctx.data.split.get('seed', ctx.data.seed)}, assumed to be the rows the "
-                    "model saw, not declared: declare them when it was trained on other rows.")
+        summary += say(MEMBERSHIP, "assumed", seed=ctx.data.split.get("seed", ctx.data.seed))
     if not with_references and ctx.privacy_depth != "quick":
-        summary += (" The stronger LiRA attack needs reference models: pass retrain= to the "
-                    "audit (scikit-learn models retrain themselves).")
+        summary += say(MEMBERSHIP, "no_references")
     return summary
 
 
@@ -389,25 +331,15 @@ def empirical_epsilon(ctx: AuditContext) -> list[Finding]:
     delta = ctx.privacy.delta if private else 1e-5
     result = one_run_audit(lambda X, y: wrap(ctx.retrain(X, y, private=private, seed=ctx.seed)),
                            x_tr, y_tr, canaries, delta=delta, seed=ctx.seed)
-    bound = result["epsilon_lower_bound"]
+    bound, fid = result["epsilon_lower_bound"], "privacy.empirical_epsilon"
+    words = dict(m=m, bound=bound, confidence=result["confidence"])
     if private:
         claimed = ctx.privacy.epsilon
         status = "fail" if bound > claimed else "pass"
-        summary = (f"Training was repeated once with {m} mislabelled canaries, each included "
-                   f"at random; from how well the model's confidence tells included canaries "
-                   f"from excluded ones, epsilon is at least {bound:.2f} with "
-                   f"{result['confidence']:.0%} confidence, against the accountant's "
-                   f"{claimed:.2f}.")
-        summary += (" The measured lower bound exceeds the claim: the DP implementation or its "
-                    "accounting is broken." if status == "fail" else
-                    " The measurement is consistent with the claim (a lower bound can only "
-                    "refute a claim, not prove it).")
+        summary = say(fid, "private", claimed=claimed, **words)
+        summary += say(fid, "refuted" if status == "fail" else "consistent")
     else:
         status = "warn" if bound > 0 else "info"
-        summary = (f"Training was repeated once with {m} mislabelled canaries, each included "
-                   f"at random; the model's confidence reveals which were included, proving "
-                   f"an effective epsilon of at least {bound:.2f} ({result['confidence']:.0%} "
-                   "confidence): without DP there is no bound on the leakage.")
-    return [Finding("privacy.empirical_epsilon", "privacy", status,
-                    "Empirical privacy audit (one training run)", summary, metrics=result,
+        summary = say(fid, "not_private", **words)
+    return [Finding(fid, "privacy", status, say(fid, "title"), summary, metrics=result,
                     regulations=LEAK_REGS)]

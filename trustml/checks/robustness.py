@@ -12,6 +12,7 @@ from functools import partial
 import numpy as np
 
 from trustml.checks._registry import AuditContext, register
+from trustml.checks._words import say
 from trustml.data import sample_rows
 from trustml.report._finding import Finding, Table
 from trustml.robustness import (
@@ -24,12 +25,12 @@ from trustml.robustness import (
 
 REGS = ["EU AI Act Art. 15", "NIST AI RMF MEASURE 2.5"]
 MAX_ROWS = {"tabular": 1000, "text": 200}
-TITLE = "Consistency under small input changes"
+FID = "robustness.perturbations"
 
 
 def _not_run(why: str) -> list[Finding]:
-    return [Finding("robustness.perturbations", "robustness", "info", TITLE, f"Not run: {why}.",
-                    regulations=REGS)]
+    return [Finding(FID, "robustness", "info", say(FID, "title"),
+                    say(FID, "not_run", why=say(FID, why)), regulations=REGS)]
 
 
 def _perturbed(ctx: AuditContext) -> tuple[object, dict]:
@@ -53,11 +54,11 @@ def _perturbed(ctx: AuditContext) -> tuple[object, dict]:
 def robustness(ctx: AuditContext) -> list[Finding]:
     x, variants = _perturbed(ctx)
     if not variants:
-        return _not_run("no numeric input column to add noise to")
+        return _not_run("no_numeric")
     changed = {name: changed_rows(x, v) for name, v in variants.items()}
     altered = {name: mask for name, mask in changed.items() if mask.any()}
     if not altered:
-        return _not_run("no perturbation changed any input")
+        return _not_run("unchanged")
     regression = ctx.data.task == "regression"
     changes = {which: prediction_changes(partial(ctx.outputs, adapter), x, variants, altered,
                                          regression=regression)
@@ -76,27 +77,21 @@ def _finding(ctx: AuditContext, n: int, changed: dict, changes: dict) -> Finding
     worst_rate = flips[worst_name][0]
     if regression:
         status = "info"
-        summary = (f"On {n} held-out rows, the prediction moves by "
-                   f"{flips[worst_name][1]:.3g} on average under '{worst_name}'.")
+        summary = say(FID, "regression", n=n, change=flips[worst_name][1], worst=worst_name)
     else:
         status = "pass" if worst_rate <= limit else "warn"
-        summary = (f"On {n} held-out {'texts' if data.kind == 'text' else 'rows'}, small "
-                   f"changes that should not matter change {worst_rate:.1%} of the model's "
-                   f"answers at worst ('{worst_name}', over the {changed[worst_name].sum()} "
-                   "it altered).")
+        summary = say(FID, "summary", n=n, unit="texts" if data.kind == "text" else "rows",
+                      rate=worst_rate, worst=worst_name, altered=changed[worst_name].sum())
         if "baseline" in changes:
-            baseline_rate = changes["baseline"][worst_name][0]
-            summary += (f" The non-private baseline changes {baseline_rate:.1%} under the same "
-                        "change.")
+            summary += say(FID, "baseline", rate=changes["baseline"][worst_name][0])
     return Finding(
-        "robustness.perturbations", "robustness", status, TITLE, summary,
+        FID, "robustness", status, say(FID, "title"), summary,
         metrics={f"{w}_{key}_worst": max(c[name][measure] for name in c)
                  for w, c in changes.items()} | {"rows": n},
         tables=[_table(changed, changes, regression)],
         thresholds={} if regression else {"max_flip_rate": limit}, regulations=REGS,
-        recommendation="" if status != "warn" else "Augment the training data with such "
-        "changes (" + ("typos, casing, punctuation" if data.kind == "text" else
-                      "measurement noise") + "), or normalise the input before the model.")
+        recommendation="" if status != "warn" else say(
+            FID, "advice", changes=say(FID, f"changes_{data.kind}")))
 
 
 def _table(changed: dict, changes: dict, regression: bool) -> Table:
@@ -110,5 +105,4 @@ def _table(changed: dict, changes: dict, regression: bool) -> Table:
     rows = [[name, int(mask.sum()),
              *(round(changes[w][name][i], 4) if name in changes[w] else None
                for i in shown for w in changes)] for name, mask in changed.items()]
-    return Table("Predictions changed by each perturbation (shares of the inputs it altered)",
-                 columns, rows)
+    return Table(say(FID, "table"), columns, rows)
