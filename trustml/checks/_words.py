@@ -299,9 +299,6 @@ WORDS: dict[str, dict[str, str]] = {
                         "not be compared between groups of people.",
         "advice_no_sensitive": "Pass sensitive= columns (e.g. sex, age) to audit group "
                                "fairness.",
-        "title_task": "Group metrics need a binary or regression task",
-        "task": "Group metrics here compare binary decisions or regression errors; this is a "
-                "{task} task.",
         "incomparable": "Only {judged} group(s) of {feature!r} have at least {min_size} test "
                         "examples; groups {small} are too few to judge, so the groups cannot be "
                         "compared.",
@@ -319,6 +316,12 @@ WORDS: dict[str, dict[str, str]] = {
                               "Mean error shows whether a group is systematically over- "
                               "(positive) or under-estimated (negative).",
         "interval_ratio": " (95% interval {low:.2f} to {high:.2f})",
+        "summary_multiclass": "Across groups of {feature!r}, accuracy differs by up to "
+                              "{acc:.3f}{interval}. The share of examples given one class "
+                              "differs by up to {dpd:.3f} (class {dp_class!r}: demographic "
+                              "parity, class by class) and the rate at which a class is given "
+                              "rightly or wrongly by up to {eod:.3f} (class {eo_class!r}: "
+                              "equalized odds, class by class); 0 would be equal treatment.",
         "incomparable_regression": "Fewer than two groups of {feature!r} have at least "
                                    "{min_size} test examples, so the groups cannot be compared.",
         "small_groups_regression": " Groups {small} are too small to judge and are left out of "
@@ -328,22 +331,34 @@ WORDS: dict[str, dict[str, str]] = {
         "headline_incomparable": "groups too small to compare",
         "headline": "demographic parity difference (share of positive decisions)",
         "headline_odds": "; equalized odds difference {eod:.3f}",
+        "headline_multiclass": "largest difference in the share of examples given one class "
+                               "({dp_class!r}), over all classes",
         "label_regression": "Error ratio by {feature}",
         "headline_regression": "mean absolute error of the worst-served group over the "
                                "best-served (1 is equal)",
         "table": "Metrics by {feature} (test split, 95% bootstrap intervals)",
         "table_regression": "Errors by {feature} (test split, 95% bootstrap intervals)",
+        "table_multiclass": "Accuracy by {feature} (test split, 95% bootstrap intervals)",
+        "class_table": "Each class against the rest, by {feature}: the share of examples given "
+                       "the class (selection rate), of its members given it (true-positive "
+                       "rate), of the others given it (false-positive rate)",
+        "gap_table": "Largest difference between the groups of {feature}, class by class (95% "
+                     "bootstrap intervals)",
         "cost_table": "Cost of privacy by {feature}: accuracy of the audited model minus the "
                       "non-private baseline",
         "clip_table": "Clipped per-sample gradients by {feature} (DP training): groups clipped "
                       "more lose more accuracy to privacy",
         "chart": "Selection rate by {feature}",
         "chart_regression": "Mean absolute error by {feature}",
+        "chart_multiclass": "Accuracy by {feature}",
         "advice": "Examine why groups are treated differently (proxies, representation), "
                   "collect more data for small groups, and consider mitigation such as "
                   "group-specific thresholds.",
         "advice_regression": "Examine why the model is less accurate for some groups: "
                              "representation in the training data, and proxies.",
+        "advice_multiclass": "Examine why groups are treated differently (proxies, "
+                             "representation) and collect more data for the groups served "
+                             "worst; the mitigation finding says which methods apply.",
     },
     "fairness.identity_probes": {
         "title": "Counterfactual identity probes",
@@ -353,6 +368,14 @@ WORDS: dict[str, dict[str, str]] = {
                    "{worst[lowest]!r} on average.",
         "table": "Score gap between identity groups (95% interval over templates)",
         "chart": "Largest score gap per category",
+        "summary_multiclass": "Sentences that differ only in who they mention ({n} categories: "
+                              "{categories}) should get the same probability of every class. "
+                              "The largest gap is in {worst[category]}, on class "
+                              "{worst[class]!r}: its probability for {worst[highest]!r} is "
+                              "{worst[gap]:.3f} higher than for {worst[lowest]!r} on average.",
+        "table_multiclass": "Probability gap between identity groups on the class each "
+                            "category moves most (95% interval over templates)",
+        "chart_multiclass": "Largest probability gap per category, over all classes",
         "advice": "The model's output depends on who a text mentions: review training data for "
                   "these groups, and consider counterfactual data augmentation.",
     },
@@ -393,6 +416,33 @@ WORDS: dict[str, dict[str, str]] = {
         "unjudged": " Not judged: {features}, with fewer than two groups of {min_size} held-out "
                     "rows or more.",
         "table": "Before -> after mitigation (test split, groups large enough to judge)",
+        "multiclass": "Not run: none of Fairlearn's mitigations applies to a model with {k} "
+                      "classes: {refusals}. Post-processing for several classes exists in "
+                      "research code only, not in a maintained library trustml builds on.",
+        "refusal_binary_labels": "{method} accepts labels 0 and 1 only",
+        "refusal_clipped": "{method} runs, but its zero-one loss clips labels into [0, 1], so "
+                           "every class after the second counts as the second",
+        "refusal_separator": "; ",
+        "advice_multiclass": "Mitigate upstream (collect or reweight data for the groups "
+                             "served worst), or audit each class against the rest as a binary "
+                             "model, where Fairlearn's mitigations apply.",
+        "not_retrainable": "Not run: for a regression model Fairlearn's mitigation is "
+                           "retraining under a bounded group loss (ExponentiatedGradient), "
+                           "which needs a scikit-learn estimator whose fit takes "
+                           "sample_weight, and {kind!r} is not one.",
+        "bounded_group_loss": "retrained so that no group's mean squared error exceeds a bound "
+                              "(ExponentiatedGradient with BoundedGroupLoss)",
+        "summary_regression": "Retraining can trade overall accuracy for the groups served "
+                              "worst: {method}, the bound being the model's own mean squared "
+                              "error on the training rows it is fitted on, and judged on "
+                              "held-out data over the groups large enough to judge. By "
+                              "{row[feature]!r}: the worst group's mean squared error "
+                              "{row[before][worst_group_mean_squared_error]:.4g} -> "
+                              "{row[after][worst_group_mean_squared_error]:.4g}, overall "
+                              "{row[before][mean_squared_error]:.4g} -> "
+                              "{row[after][mean_squared_error]:.4g}.",
+        "table_regression": "Before -> after retraining under bounded group loss (test split, "
+                            "groups large enough to judge)",
     },
 
     # -- privacy (trustml.checks.privacy) ------------------------------------------------------
@@ -502,14 +552,18 @@ WORDS: dict[str, dict[str, str]] = {
         "strongest_lira": "offline LiRA, which compares the model's confidence with that of "
                           "{n} reference models trained without the record",
         "strongest_confidence": "a threshold on the model's confidence",
+        "strongest_rmia": "offline RMIA, which compares the model's likelihood ratio on the "
+                          "record (its confidence over that of {n} reference models) with the "
+                          "same ratio on rows nobody trained on",
         "no_leak": " The interval includes 0.5: no measurable leakage.",
         "assumed": " The members are the training rows of the split drawn with seed {seed}, "
                    "assumed to be the rows the model saw, not declared: declare them when it "
                    "was trained on other rows.",
-        "no_references": " The stronger LiRA attack needs reference models: pass retrain= to "
-                         "the audit (scikit-learn models retrain themselves).",
+        "no_references": " The stronger LiRA and RMIA attacks need reference models: pass "
+                         "retrain= to the audit (scikit-learn models retrain themselves).",
         "attack_confidence": "confidence threshold",
         "attack_lira": "offline LiRA ({n} reference models)",
+        "attack_rmia": "offline RMIA ({n} reference models)",
         "label": "Membership-inference AUC",
         "headline": "0.5 is guessing; {tpr:.1%} of members found at 1% false alarms",
         "table": "Membership attacks on {members} training and {non_members} held-out examples "

@@ -13,6 +13,7 @@ from trustml.privacy import (
     make_canaries,
     membership_candidates,
     membership_inference,
+    membership_population,
     one_run_audit,
     reference_models,
 )
@@ -268,10 +269,12 @@ def _membership_attacks(ctx: AuditContext) -> tuple[dict, dict, bool]:
     train, test = ctx.data.take("train"), ctx.data.take("test")
     members, nonmem, pool = membership_candidates(train, test, max_candidates=MAX_CANDIDATES,
                                                   seed=ctx.seed)
+    population = membership_population(train, test, max_candidates=MAX_CANDIDATES, seed=ctx.seed)
     n_ref = DEPTHS[ctx.privacy_depth]["references"] if ctx.retrain is not None else 0
     references = (reference_models(ctx.retrain, pool, n_ref, seed=ctx.seed, n_jobs=ctx.n_jobs)
                   if n_ref else None)
     result = membership_inference(ctx.model, members[:2], nonmem[:2], references=references,
+                                  population=population,
                                   groups=(members[2], nonmem[2]) if ctx.data.sensitive_names
                                   else None, n_boot=ctx.n_boot or 200, seed=ctx.seed)
     attacked = _attacked_rows(len(train[1]), len(test[1]), len(members[1]), ctx.seed)
@@ -287,7 +290,7 @@ def _membership_tables(result: dict) -> list[Table]:
     tables = [Table(say(MEMBERSHIP, "table", members=result["confidence"]["members"],
                         non_members=result["confidence"]["non_members"]),
                     ["attack", "ROC AUC", "TPR at 1% FPR", "TPR at 0.1% FPR"], rows)]
-    attack = "lira" if "lira" in result else "confidence"
+    attack = max(result, key=lambda name: result[name]["auc"])  # the strongest, as summarised
     for feature, groups in result[attack].get("by_group", {}).items():
         tables.append(Table(say(MEMBERSHIP, "group_table", feature=feature),
                             ["group", "AUC", "members", "non-members"],

@@ -48,6 +48,32 @@ def membership_candidates(train: tuple, test: tuple, *, max_candidates: int = 10
     return members, nonmem, (pool_x, pool_y)
 
 
+POPULATION_ROWS = 5000  # RMIA's population, at most: its scores' resolution is 1/5000
+
+
+def membership_population(train: tuple, test: tuple, *, max_candidates: int = 1000,
+                          seed: int = 0, max_rows: int | None = POPULATION_ROWS) -> tuple:
+    """RMIA's population: the held-out rows :func:`membership_candidates` (same arguments)
+    left in the pool, so rows the model never saw and about half the reference models did.
+
+    Parameters
+    ----------
+    train, test : tuple
+        As for :func:`membership_candidates` (only the size of ``train`` is read).
+    max_rows : int, optional
+        At most this many, drawn at random (None: all).
+
+    Returns
+    -------
+    tuple
+        ``(inputs, labels)``; empty when every held-out row is attacked.
+    """
+    x_te, y_te = test[:2]
+    _, non = candidate_order(len(train[1]), len(y_te), seed)
+    rest = non[min(max_candidates, len(train[1]), len(y_te)):][:max_rows]
+    return select_rows(x_te, rest), y_te[rest]
+
+
 PARALLEL_MIN_ROWS = 50_000  # default: reference models train in parallel from this pool size
 
 

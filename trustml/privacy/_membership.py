@@ -1,6 +1,6 @@
 """Membership inference: does the model reveal who was in its training data?
 
-Two attacks score every candidate example; a higher score means "member":
+Three attacks score every candidate example; a higher score means "member":
 
 - the confidence attack (Yeom et al. 2018): the logit-scaled confidence on the true label,
   ``phi = log p_y - log(1 - p_y)``; members are fitted, so their confidence is higher;
@@ -8,7 +8,10 @@ Two attacks score every candidate example; a higher score means "member":
   candidate give, per example, how confident a model that never saw it is; the score is how far
   the audited model's ``phi`` sits above that (a z-score with the reference spread pooled over
   examples, as the paper advises for few reference models). It removes the example's own
-  difficulty, so it finds memorised examples the plain attack misses.
+  difficulty, so it finds memorised examples the plain attack misses;
+- offline RMIA (Zarifzadeh et al. 2024, :mod:`trustml.privacy._rmia`), with the same reference
+  models and population rows the audited model never saw: the share of the population whose
+  likelihood ratio ``Pr(.|model) / Pr(.)`` the example's exceeds.
 
 Results are ROC AUC and the true-positive rate at 1% and 0.1% false-positive rate (what matters
 for privacy: confident hits on few people), with bootstrap intervals, overall and per group.
@@ -22,6 +25,7 @@ from sklearn.metrics import auc, roc_auc_score, roc_curve
 
 from trustml.data import concat_rows
 from trustml.metrics._bootstrap import draws, interval
+from trustml.privacy._rmia import GAMMA, OFFLINE_A, rmia_scores
 
 FPRS = (0.01, 0.001)
 
@@ -94,8 +98,10 @@ def attack_metrics(scores: np.ndarray, is_member: np.ndarray, *, groups: pd.Data
 
 
 def membership_inference(adapter, members, non_members, *, references=None,
-                         groups: tuple | None = None, n_boot: int = 200, seed: int = 0) -> dict:
-    """Run the confidence attack, and offline LiRA when reference models are given.
+                         population: tuple | None = None, groups: tuple | None = None,
+                         n_boot: int = 200, seed: int = 0, rmia_a: float = OFFLINE_A,
+                         rmia_gamma: float = GAMMA) -> dict:
+    """Run the confidence attack, and offline LiRA and RMIA when reference models are given.
 
     Parameters
     ----------
@@ -104,13 +110,20 @@ def membership_inference(adapter, members, non_members, *, references=None,
         Training examples and examples the model never saw (the same number is best).
     references : list of ModelAdapter, optional
         Models trained like the audited one on data disjoint from both sets.
+    population : tuple (X, y), optional
+        RMIA's population: rows the model never saw, outside both sets, each in about half the
+        references' training data (:func:`~trustml.privacy.membership_population`). RMIA runs
+        when it and ``references`` are given.
     groups : tuple of DataFrame, optional
         Sensitive features of the members and of the non-members.
+    rmia_a, rmia_gamma : float
+        RMIA's offline correction and dominance threshold (:func:`rmia_scores`).
 
     Returns
     -------
     dict
-        ``confidence`` (and ``lira``): :func:`attack_metrics` results.
+        ``confidence`` (and ``lira``, ``rmia``): :func:`attack_metrics` results; ``lira`` and
+        ``rmia`` add ``reference_models``, ``rmia`` its ``population`` rows, ``a`` and ``gamma``.
     """
     X = concat_rows(members[0], non_members[0])
     y = np.concatenate([np.asarray(members[1]), np.asarray(non_members[1])])
@@ -123,4 +136,9 @@ def membership_inference(adapter, members, non_members, *, references=None,
         out["lira"] = attack_metrics(lira_scores(adapter, references, X, y), is_member,
                                      groups=sens, n_boot=n_boot, seed=seed)
         out["lira"]["reference_models"] = len(references)
+    if references and population is not None and len(population[1]):
+        scores = rmia_scores(adapter, references, X, y, population, a=rmia_a, gamma=rmia_gamma)
+        out["rmia"] = attack_metrics(scores, is_member, groups=sens, n_boot=n_boot, seed=seed)
+        out["rmia"] |= {"reference_models": len(references), "population": len(population[1]),
+                        "a": rmia_a, "gamma": rmia_gamma}
     return out
