@@ -1,10 +1,12 @@
 """Privacy: differentially private training on Opacus, its ledger and accounting, and the
 attacks that audit a model's privacy (membership inference, canaries) at a chosen depth."""
 
+from trustml.privacy._audit_training import audit_training
 from trustml.privacy._bookkeeping import BookKeepingClipper
 from trustml.privacy._candidates import (
     candidate_order,
     membership_candidates,
+    membership_population,
     reference_models,
 )
 from trustml.privacy._canary import epsilon_lower_bound, make_canaries, one_run_audit
@@ -15,6 +17,7 @@ from trustml.privacy._membership import (
     lira_scores,
     membership_inference,
 )
+from trustml.privacy._rmia import rmia_scores
 from trustml.privacy._ledger import (
     LedgerError,
     PrivacyLedger,
@@ -37,9 +40,9 @@ from trustml.privacy._train_private import train_private
 
 __all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DEPTHS", "DPSanityError", "DPSettings",
            "PrivacyBudgetError",
-           "attack_metrics", "confidence_scores", "epsilon_lower_bound", "lira_scores",
+           "attack_metrics", "audit_training", "confidence_scores", "epsilon_lower_bound", "lira_scores",
            "candidate_order", "make_canaries", "membership_candidates", "membership_inference",
-           "one_run_audit",
+           "membership_population", "one_run_audit", "rmia_scores",
            "reference_models",
            "LedgerError", "PrivacyLedger", "PrivacyRecord", "data_fingerprint",
            "default_ledger_dir", "TrainState", "allowed_steps", "balanced_sample_rates",

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from trustml.data import concat_rows, select_rows
 from trustml.errors import ConfigError
+from trustml.privacy._gdp_audit import gdp_epsilon, mu_lower_bound
 from trustml.privacy._membership import confidence_scores
 
 GUESS_SHARES = (0.02, 0.05, 0.1, 0.25)  # guesses on each side, as shares of the canaries
@@ -96,15 +97,40 @@ def one_run_audit(train, X_train, y_train, canaries, *, delta: float, beta: floa
     X = concat_rows(X_train, select_rows(x_can, np.flatnonzero(included)))
     y = np.concatenate([np.asarray(y_train), np.asarray(y_can)[included]])
     model = train(X, y)
-    scores = confidence_scores(model, x_can, y_can)
+    return bound_from_scores(confidence_scores(model, x_can, y_can), included, delta=delta,
+                             beta=beta)
+
+
+def bound_from_scores(scores: np.ndarray, included: np.ndarray, *, delta: float,
+                      beta: float = 0.05, shares: tuple = GUESS_SHARES) -> dict:
+    """The epsilon lower bound from canary scores (higher: more likely included): guess
+    "included" for the top and "excluded" for the bottom share of the canaries, for each of
+    ``shares``, each tested at ``beta / len(shares)`` (a union bound), the best kept.
+
+    Returns
+    -------
+    dict
+        ``epsilon_lower_bound`` (the randomized-response analysis: valid for any DP
+        mechanism) with its ``guesses`` and ``correct``; ``gdp_mu_lower_bound`` and
+        ``gdp_epsilon_lower_bound`` (:mod:`._gdp_audit`: valid for Gaussian trade-offs) with
+        ``gdp_guesses`` and ``gdp_correct``; ``confidence``, ``canaries``, ``included`` and
+        the canaries' attack AUC (``canary_auc``).
+    """
+    m, included = len(scores), np.asarray(included, bool)
     order = np.argsort(-scores, kind="stable")
     best = {"epsilon_lower_bound": 0.0, "guesses": 0, "correct": 0}
-    for share in GUESS_SHARES:
+    gdp = {"gdp_mu_lower_bound": 0.0, "gdp_guesses": 0, "gdp_correct": 0}
+    for share in shares:
         k = max(1, int(share * m))
         guess_in, guess_out = order[:k], order[-k:]
         v = int(included[guess_in].sum() + (~included[guess_out]).sum())
-        eps = epsilon_lower_bound(m, 2 * k, v, delta=delta, beta=beta / len(GUESS_SHARES))
+        eps = epsilon_lower_bound(m, 2 * k, v, delta=delta, beta=beta / len(shares))
         if eps > best["epsilon_lower_bound"] or not best["guesses"]:
             best = {"epsilon_lower_bound": eps, "guesses": 2 * k, "correct": v}
-    return best | {"confidence": 1 - beta, "canaries": m, "included": int(included.sum()),
-                   "canary_auc": float(roc_auc_score(included, scores)), "delta": delta}
+        mu = mu_lower_bound(m, 2 * k, v, beta=beta / len(shares))
+        if mu > gdp["gdp_mu_lower_bound"] or not gdp["gdp_guesses"]:
+            gdp = {"gdp_mu_lower_bound": mu, "gdp_guesses": 2 * k, "gdp_correct": v}
+    gdp["gdp_epsilon_lower_bound"] = gdp_epsilon(gdp["gdp_mu_lower_bound"], delta)
+    return best | gdp | {"confidence": 1 - beta, "canaries": m,
+                         "included": int(included.sum()),
+                         "canary_auc": float(roc_auc_score(included, scores)), "delta": delta}

@@ -12,6 +12,7 @@ clips each trainable parameter tensor to ``C / sqrt(L)`` inside the backward pas
 from __future__ import annotations
 
 import warnings
+from contextvars import ContextVar
 
 import torch
 from opacus.grad_sample import GradSampleModule
@@ -24,6 +25,9 @@ from trustml.privacy._bookkeeping import BookKeepingClipper, supports
 # "auto" picks the fastest way to clip at C; "automatic" is Bu et al.'s normalisation.
 CLIPPING = ("auto", "bookkeeping", "per_layer", "opacus", "automatic")
 GAMMA = 0.01  # automatic clipping's stability constant (Bu et al. 2023's default)
+# The gradient canaries of an audit of this engine (trustml.privacy.audit_training) while one
+# runs: added to each step's clipped sum before the noise, and read back after it.
+CANARIES: ContextVar = ContextVar("trustml_gradient_canaries", default=None)
 
 
 class Stepper:
@@ -65,11 +69,17 @@ class BookKeepingStepper(Stepper):
             for p in self.clipper.params:
                 torch.distributed.all_reduce(p.grad)
         # Every process draws the same noise (same seed), so the models stay identical.
+        canaries, params = CANARIES.get(), self.clipper.params
+        if canaries is not None:
+            canaries.insert(params, [p.grad for p in params])
         self.generator.manual_seed(noise_seed)
-        for p in self.clipper.params:
-            noise = torch.normal(0.0, self.sigma * self.clip, size=p.shape,
-                                 generator=self.generator).to(p.device)
-            p.grad = (p.grad + noise) / self.expected_batch
+        for p in params:
+            p.grad = p.grad + torch.normal(0.0, self.sigma * self.clip, size=p.shape,
+                                           generator=self.generator).to(p.device)
+        if canaries is not None:
+            canaries.observe(params, [p.grad for p in params])
+        for p in params:
+            p.grad = p.grad / self.expected_batch
 
     def step(self, noise_seed: int):
         self.release(noise_seed)
@@ -139,18 +149,32 @@ class OpacusStepper(Stepper):
                 p.summed_grad = torch.zeros_like(p)
             p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
         # grad_sample of size 0 adds nothing to the sum; this step clips nothing and adds noise.
+        if CANARIES.get() is not None:
+            CANARIES.get().insert(self.optimizer.params,
+                                 [p.summed_grad for p in self.optimizer.params])
+
+    def _noise(self) -> bool:
+        """DPOptimizer's noise and scaling (whether it took them); the noised sums shown to
+        running canaries."""
+        taken = self.optimizer.pre_step()
+        canaries, opt = CANARIES.get(), self.optimizer
+        if canaries is not None and taken:
+            scale = opt.expected_batch_size * opt.accumulated_iterations
+            canaries.observe(opt.params, [p.grad * scale for p in opt.params])
+        return taken
 
     def release(self, noise_seed: int):
         """Put the noised, clipped mean gradient in ``p.grad``; update nothing (the caller's
         optimizer, the one DPOptimizer wraps, steps on it)."""
         self._close_sum(noise_seed)
-        self.optimizer.pre_step()
+        self._noise()
         for p in self.optimizer.params:  # keep p.grad; drop the per-sample state
             p.grad_sample, p.summed_grad = None, None
 
     def step(self, noise_seed: int):
         self._close_sum(noise_seed)
-        self.optimizer.step()
+        if self._noise():
+            self.optimizer.original_optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
     def close(self):
