@@ -109,3 +109,40 @@ def test_the_gaussian_analysis_is_sound_on_gaussian_mechanisms():
             correct = int(included[order[:100]].sum() + (~included[order[-100:]]).sum())
             bounds.append(mu_lower_bound(1000, 200, correct, beta=0.05))
         assert max(bounds) <= mu and np.mean(bounds) > mu / 2
+
+
+def _audited(monkeypatch=None):
+    """A DP model trained on a small table and its audit at privacy_depth='thorough'."""
+    import pandas as pd
+
+    import trustml
+    from trustml.data import AuditData, TabularEncoder
+    from trustml.models import MLPClassifier
+    from trustml.privacy import PrivacyLedger, train_private
+
+    x, y = _data()
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(D)]).assign(y=y)
+    data = AuditData.from_frame(frame, label="y", seed=0)
+    x_train, y_train, _ = data.take("train")
+    encoder = TabularEncoder().fit(x_train)
+    torch.manual_seed(0)
+    model, record = train_private(wrap(MLPClassifier(encoder.n_outputs, hidden=(128,)),
+                                       encoder=encoder), x_train, y_train, target_epsilon=2.0,
+                                  epochs=2, batch_size=len(y_train), lr=1e-2,
+                                  ledger=PrivacyLedger(), progress=False)
+    return trustml.audit(model, data, privacy=record, privacy_depth="thorough",
+                         checks=["dp_training_audit"], progress=False)
+
+
+def test_a_thorough_audit_of_a_trustml_dp_model_audits_its_training(monkeypatch):
+    finding = _audited().findings[0]
+    assert finding.id == "privacy.dp_training_audit" and finding.status == "pass"
+    assert finding.metrics["analysis"] == "gaussian"  # the record's full batches
+    assert 0 < finding.metrics["bound"] <= finding.metrics["claimed_epsilon"]
+    assert "behaved as claimed" in finding.summary
+    make = steppers.make_stepper
+    monkeypatch.setattr("trustml.privacy._train_private.make_stepper",
+                        lambda module, opt, *, sigma, **kw: make(module, opt, sigma=sigma / 10,
+                                                                 **kw))
+    broken = _audited().findings[0]  # the engine broken for the model's training and audit
+    assert broken.status == "fail" and broken.metrics["bound"] > broken.metrics["claimed_epsilon"]

@@ -284,3 +284,28 @@ def test_a_registered_model_kind_trains_from_a_recipe(tmp_path):
     assert gone.exit_code == 2 and "model.kind: 'tiny' is not one of ['mlp'," in gone.output
     with pytest.raises(ConfigError, match="model.kind: 'sklearn' is not one of"):
         build_adapter({"kind": "sklearn"}, None, 0)  # a kind that only loads
+
+
+def test_train_audit_bounds_the_dp_training_and_fails_a_broken_engine(tmp_path, monkeypatch):
+    """--audit prints the bound and keeps it in result.json; an engine drawing a tenth of the
+    noise it accounts is caught: exit 1, one line. (A delta far below 1/n: the analysis that
+    holds for sampled batches loses ``2 m delta`` to it, m the canaries.)"""
+    import trustml.privacy._steppers as steppers
+
+    args = ["train", str(RECIPES / "mlp-digits"), "--quiet", "--set", "training.epochs=6",
+            "--set", "privacy.delta=1e-7", "--audit"]
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "ok"),
+                                    "--ledger", str(tmp_path / "l1")])
+    assert res.exit_code == 0, res.output
+    audit = json.loads((tmp_path / "ok" / "result.json").read_text())["audit"]
+    assert audit["within_claim"] and 0 <= audit["bound"] <= audit["claimed_epsilon"]
+    assert f"empirical epsilon at least {audit['bound']:.2f} of the claimed" in res.output
+    make = steppers.make_stepper
+    monkeypatch.setattr("trustml.privacy._train_private.make_stepper",
+                        lambda module, opt, *, sigma, **kw: make(module, opt, sigma=sigma / 10,
+                                                                 **kw))
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "broken"),
+                                    "--ledger", str(tmp_path / "l2")])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines()[-1].startswith(
+        "trustml: audit: the DP training is less private than it claims: empirical epsilon")

@@ -30,7 +30,7 @@ from trustml.models import (
     save_pretrained,
     save_weights,
 )
-from trustml.privacy import train_private
+from trustml.privacy import audit_record, train_private
 from trustml.privacy._settings import check_rows
 from trustml.report import write_atomic
 
@@ -125,8 +125,11 @@ def train_like_recipe(recipe: dict, adapter, x, y, *, private: bool, seed: int,
 
 
 def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: bool = False,
-               ledger=None) -> dict:
+               ledger=None, audit: bool = False) -> dict:
     """Train the recipe's baseline and DP model; write the DP model and ``result.json``.
+
+    With ``audit``, the DP training is audited afterwards (:func:`audit_record` on a fresh
+    model of the recipe's kind) and ``result["audit"]`` holds the bound.
 
     The DP model is written with its privacy claim in the file's metadata (epsilon, delta,
     accountant, steps, ledger line), then ``result.json``; each write is atomic. With
@@ -150,6 +153,7 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: 
     out = Path(out)
     base = build_adapter(recipe["model"], data, seed, target=(center, scale))
     dp = copy.deepcopy(base)
+    base_copy = copy.deepcopy(base) if audit else None  # the audit's fresh model
     # The DP model first: a run refused by the ledger (budget spent, another run on the same
     # data) is refused before the baseline's minutes of training.
     dp, record = train_like_recipe(recipe, dp, x, y, private=True, seed=seed, progress=progress,
@@ -162,6 +166,8 @@ def run_recipe(recipe: dict, out: str | Path, *, progress: bool = True, resume: 
         "private": {**_scores(dp, x_test, y_test, data.task), "seconds": record.seconds},
         "privacy": record.to_dict(), "tuning": tuning_statement(recipe),
     }
+    if audit:
+        result["audit"] = audit_record(base_copy, x, y, record, seed=seed)
     result["model"] = _save_model(dp, out, record.claim(),
                                   directory=recipe["model"]["kind"] == "huggingface")
     write_atomic(out / "result.json", json.dumps(result, indent=2, default=float))

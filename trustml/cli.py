@@ -212,11 +212,15 @@ def report(config_path: str | None, demo: str, out: str | None, epsilon: float |
                    "Spending on the same rows adds up there: a new run on rows it already "
                    "holds is refused unless privacy.compose: true. On a CI runner, point it at "
                    "a folder that outlives the job (a wiped home wipes the spending).")
+@click.option("--audit", is_flag=True,
+              help="Then audit the DP training itself: train once more with its recorded "
+                   "noise, sampling rate and steps and planted gradient canaries, and bound "
+                   "its epsilon from below (exit 1 if the bound exceeds the claim).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @guarded(lambda recipe, out, **_: "the last checkpoint and the ledger are intact: continue "
                                   f"with trustml train {recipe} --out {out} --resume")
 def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
-          ledger_dir: str | None, quiet: bool) -> None:
+          ledger_dir: str | None, audit: bool, quiet: bool) -> None:
     """Train a recipe's DP model and its non-private baseline, and compare them.
 
     RECIPE is the name of a shipped recipe (`trustml recipes` lists them,
@@ -228,7 +232,8 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
     'package.module:Name', options: {...}}. See `trustml docs your-own-model`.
 
     \b
-    Exit codes: 0 trained; 2 bad input (an unknown or mistyped recipe key,
+    Exit codes: 0 trained; 1 --audit found the DP training less private
+    than it claims; 2 bad input (an unknown or mistyped recipe key,
     a bad --set, an --out that cannot be written), earlier spending on
     the same rows (set privacy.compose: true to spend the rest of
     privacy.epsilon), or another run on the same data (one line on
@@ -243,7 +248,8 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     loaded = load_recipe(recipe, list(overrides))
     check_writable_dir(out, ["model.safetensors", "result.json", "baseline.json"])
-    result = run_recipe(loaded, out, progress=not quiet, resume=resume, ledger=ledger_dir)
+    result = run_recipe(loaded, out, progress=not quiet, resume=resume, ledger=ledger_dir,
+                        audit=audit)
     rec = result["privacy"]
     click.echo(f"{result['recipe'].get('name', recipe)}: epsilon {rec['epsilon']:.3f} "
                f"(delta {rec['delta']:g}, {rec['accountant']}, {rec['clipping']} clipping, "
@@ -260,6 +266,19 @@ def train(recipe: str, out: str, overrides: tuple[str, ...], resume: bool,
                        f"DP {result['private'][metric]:.4f}")
     click.echo(f"wrote {os.path.join(out, result['model'])} and "
                f"{os.path.join(out, 'result.json')}")
+    if audit:
+        _say_audit(result["audit"])
+
+
+def _say_audit(audit: dict) -> None:
+    """The --audit line; exit 1 when the bound refutes the claim."""
+    said = (f"empirical epsilon at least {audit['bound']:.2f} of the claimed "
+            f"{audit['claimed_epsilon']:.2f} ({audit['analysis'].replace('_', '-')} analysis, "
+            f"{audit['canaries']} gradient canaries)")
+    if not audit["within_claim"]:
+        _fail(f"audit: the DP training is less private than it claims: {said}; do not "
+              "release the model", 1)
+    click.echo(f"  audit: the DP training behaved as claimed: {said}")
 
 
 @main.command()

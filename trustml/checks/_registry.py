@@ -20,7 +20,7 @@ from trustml.data import AuditData
 from trustml.errors import TrustMLError
 from trustml.explain import explainers_for
 from trustml.metrics import versus_trivial
-from trustml.models._adapters import ModelAdapter
+from trustml.models._adapters import ModelAdapter, TorchAdapter
 from trustml.privacy import DEPTHS, PrivacyRecord, data_fingerprint
 from trustml.report._finding import CHALLENGES, Finding
 
@@ -158,6 +158,9 @@ NEEDS = {need.name: need for need in (
          "seed draws"),
     Need("canaries", lambda ctx: DEPTHS[ctx.privacy_depth]["canaries"],
          "privacy_depth='thorough', which allows a training run with canaries"),
+    Need("trustml_dp", lambda ctx: ctx.privacy is not None and ctx.privacy.steps > 0
+         and isinstance(ctx.model, TorchAdapter),
+         "a torch model trained with trustml's DP engine and its privacy record (privacy=)"),
 )}
 
 

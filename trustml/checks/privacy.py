@@ -3,12 +3,15 @@ data set (personal information in text, k-anonymity of quasi-identifiers)."""
 
 from __future__ import annotations
 
+import copy
+
 from trustml.checks._registry import AuditContext, register
 from trustml.checks._words import say
 from trustml.data import pii_summary, plain_kind, reidentification, table_pii
 from trustml.models import wrap
 from trustml.privacy import (
     DEPTHS,
+    audit_record,
     candidate_order,
     make_canaries,
     membership_candidates,
@@ -346,3 +349,21 @@ def empirical_epsilon(ctx: AuditContext) -> list[Finding]:
         summary = say(fid, "not_private", **words)
     return [Finding(fid, "privacy", status, say(fid, "title"), summary, metrics=result,
                     regulations=LEAK_REGS)]
+
+
+@register("dp_training_audit", "privacy", clauses=LEAK_REGS, needs=("canaries", "trustml_dp"))
+def dp_training_audit(ctx: AuditContext) -> list[Finding]:
+    fid = "privacy.dp_training_audit"
+    # The record's noise, rate and steps, trained afresh on a copy (the bound depends on
+    # neither the weights nor the rows: the canaries' scores subtract the data's sum).
+    result = audit_record(copy.deepcopy(ctx.model), *ctx.data.take("train")[:2], ctx.privacy,
+                          seed=ctx.seed)
+    status = "pass" if result["within_claim"] else "fail"
+    words = dict(m=result["canaries"], bound=result["bound"], claimed=result["claimed_epsilon"],
+                 steps=result["steps"], analysis=say(fid, result["analysis"]))
+    return [Finding(fid, "privacy", status, say(fid, "title"),
+                    say(fid, "summary", **words) + say(fid, status),
+                    metrics=result, regulations=LEAK_REGS,
+                    headline=figure(say(fid, "label"), result["bound"],
+                                    say(fid, "headline", **words)),
+                    recommendation="" if status == "pass" else say(fid, "advice"))]

@@ -1,7 +1,7 @@
 """Privacy: differentially private training on Opacus, its ledger and accounting, and the
 attacks that audit a model's privacy (membership inference, canaries) at a chosen depth."""
 
-from trustml.privacy._audit_training import audit_training
+from trustml.privacy._audit_training import audit_record, audit_training
 from trustml.privacy._bookkeeping import BookKeepingClipper
 from trustml.privacy._candidates import (
     candidate_order,
@@ -40,7 +40,7 @@ from trustml.privacy._train_private import train_private
 
 __all__ = ["ACCOUNTANTS", "BookKeepingClipper", "DEPTHS", "DPSanityError", "DPSettings",
            "PrivacyBudgetError",
-           "attack_metrics", "audit_training", "confidence_scores", "epsilon_lower_bound", "lira_scores",
+           "attack_metrics", "audit_record", "audit_training", "confidence_scores", "epsilon_lower_bound", "lira_scores",
            "candidate_order", "make_canaries", "membership_candidates", "membership_inference",
            "membership_population", "one_run_audit", "rmia_scores",
            "reference_models",

@@ -147,3 +147,17 @@ def audit_training(adapter, X, y, settings: DPSettings | None = None, *, canarie
                      "ratio": bound / record.epsilon, "within_claim": bound <= record.epsilon,
                      "steps": record.steps, "noise_multiplier": record.noise_multiplier,
                      "sample_rate": record.sample_rate, "clipping": record.clipping}
+
+
+def audit_record(adapter, X, y, record, *, canaries: int = 3000, seed: int = 0) -> dict:
+    """:func:`audit_training` of a run as its :class:`PrivacyRecord` states it: the same
+    noise multiplier, batch size, epochs, clipping norm and path, delta and accountant, on
+    ``adapter`` (a copy of the model, or a fresh one of its kind: the bound depends on
+    neither), with at most ``canaries`` canaries and half the model's trainable weights."""
+    weights = sum(p.numel() for p in adapter.module.parameters() if p.requires_grad)
+    return audit_training(
+        adapter, X, y, canaries=min(canaries, weights // 2), seed=seed,
+        target_epsilon=record.epsilon * 1.01, noise_multiplier=record.noise_multiplier,
+        epochs=record.epochs, batch_size=record.batch_size, max_grad_norm=record.max_grad_norm,
+        delta=record.delta, accountant=record.accountant, clipping=record.clipping,
+        lr=record.lr)
