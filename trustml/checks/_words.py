@@ -417,8 +417,9 @@ WORDS: dict[str, dict[str, str]] = {
                     "rows or more.",
         "table": "Before -> after mitigation (test split, groups large enough to judge)",
         "multiclass": "Not run: none of Fairlearn's mitigations applies to a model with {k} "
-                      "classes: {refusals}. Post-processing for several classes exists in "
-                      "research code only, not in a maintained library trustml builds on.",
+                      "classes: {refusals}. Post-processing for several classes exists "
+                      "outside Fairlearn (Putzel and Lee 2022, e.g. holisticai's "
+                      "LPDebiaserMulticlass), which trustml does not depend on.",
         "refusal_binary_labels": "{method} accepts labels 0 and 1 only",
         "refusal_clipped": "{method} runs, but its zero-one loss clips labels into [0, 1], so "
                            "every class after the second counts as the second",
@@ -430,13 +431,14 @@ WORDS: dict[str, dict[str, str]] = {
                            "retraining under a bounded group loss (ExponentiatedGradient), "
                            "which needs a scikit-learn estimator whose fit takes "
                            "sample_weight, and {kind!r} is not one.",
-        "bounded_group_loss": "retrained so that no group's mean squared error exceeds a bound "
-                              "(ExponentiatedGradient with BoundedGroupLoss)",
-        "summary_regression": "Retraining can trade overall accuracy for the groups served "
-                              "worst: {method}, the bound being the model's own mean squared "
-                              "error on the training rows it is fitted on, and judged on "
-                              "held-out data over the groups large enough to judge. By "
-                              "{row[feature]!r}: the worst group's mean squared error "
+        "summary_regression": "Retraining can lower the error of the groups served worst, "
+                              "possibly at a cost overall: the model was retrained under a "
+                              "bounded group "
+                              "loss (Fairlearn's ExponentiatedGradient with BoundedGroupLoss), "
+                              "no group's mean squared error to exceed the model's own on the "
+                              "training rows; fitted on those rows and judged on held-out data, "
+                              "over the groups large enough to judge. By {row[feature]!r}: the "
+                              "worst group's mean squared error "
                               "{row[before][worst_group_mean_squared_error]:.4g} -> "
                               "{row[after][worst_group_mean_squared_error]:.4g}, overall "
                               "{row[before][mean_squared_error]:.4g} -> "
@@ -571,6 +573,24 @@ WORDS: dict[str, dict[str, str]] = {
         "group_table": "Attack AUC by {feature}",
         "advice": "Train with differential privacy (or a smaller epsilon), regularise, or train "
                   "for fewer epochs.",
+    },
+    "privacy.dp_training_audit": {
+        "title": "Audit of the DP training itself (gradient canaries, one run)",
+        "summary": "The model's DP training was run again with its recorded noise, sampling "
+                   "rate and {steps} steps, with {m} gradient canaries of the clipping norm "
+                   "each planted with probability 1/2 and read from every noised step (white "
+                   "box); the guesses bound epsilon below by {bound:.2f} ({analysis}), against "
+                   "the accountant's {claimed:.2f}.",
+        "gaussian": "Gaussian f-DP analysis, exact for full batches",
+        "randomized_response": "randomized-response analysis, valid for any DP mechanism",
+        "pass": " The DP implementation behaved as claimed: a lower bound can refute a claim, "
+                "not prove it, and this one does not refute it.",
+        "fail": " The measured lower bound exceeds the claim: the noise, the sampling or the "
+                "accounting of the DP engine is broken.",
+        "label": "Empirical epsilon of the DP training",
+        "headline": "at least {bound:.2f} of the claimed {claimed:.2f}",
+        "advice": "Do not release the model; report the failure with the training settings, and "
+                  "retrain once the engine is fixed.",
     },
     "privacy.empirical_epsilon": {
         "title": "Empirical privacy audit (one training run)",

@@ -1,42 +1,51 @@
-"""Fairness: group metrics per sensitive feature (Fairlearn), model versus baseline."""
+"""Fairness: group metrics per sensitive feature (Fairlearn) for binary, multiclass and
+regression models, model versus baseline, identity probes, proxies and mitigation."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from trustml.checks._fairness_parts import (
+    MITIGATION_REGS,
+    REGS,
+    group_finding,
+    group_rows,
+    incomparable,
+    multiclass_finding,
+    multiclass_mitigation,
+    names,
+    not_retrainable,
+    privacy_tables,
+    regression_mitigation,
+    status_of,
+)
 from trustml.checks._registry import AuditContext, register
 from trustml.checks._words import say
 from trustml.data import sample_rows, select_rows
 from trustml.fairness import (
     before_after,
+    disparities,
+    error_disparities,
     group_metrics,
     identity_probe,
     mitigations,
-    paired_accuracy_change,
     proxy_strength,
     regression_group_metrics,
+    retrainable,
 )
 from trustml.report._finding import Chart, Finding, Table, figure, fmt_ci, worst
 
-REGS = ["EU AI Act Art. 10", "EU AI Act Art. 15", "NIST AI RMF MEASURE 2.11"]
 PROXY_REGS = ["EU AI Act Art. 10", "GDPR Art. 5(1)(c)", "NIST AI RMF MEASURE 2.11"]
-MITIGATION_REGS = ["EU AI Act Art. 9", "EU AI Act Art. 10", "NIST AI RMF MANAGE 1.3"]
 GROUPS, MITIGATION = "fairness.group_metrics", "fairness.mitigation"
-
-
-def _status(value: float | None, warn: float, fail: float) -> str:
-    if value is None:
-        return "info"
-    return "fail" if value > fail else "warn" if value > warn else "pass"
 
 
 def _verdict(gm: dict, t: dict) -> str:
     if not gm["comparable"]:
         return "warn"
-    status = worst([_status(gm["demographic_parity_difference"], t["parity_difference_warn"],
-                            t["parity_difference_fail"]),
-                    _status(gm["equalized_odds_difference"], t["parity_difference_warn"],
-                            t["parity_difference_fail"])])
+    status = worst([status_of(gm["demographic_parity_difference"],
+                              t["parity_difference_warn"], t["parity_difference_fail"]),
+                    status_of(gm["equalized_odds_difference"], t["parity_difference_warn"],
+                              t["parity_difference_fail"])])
     if gm["four_fifths"] is False:
         status = worst([status, "warn"])
     if gm["small_groups"]:
@@ -45,11 +54,9 @@ def _verdict(gm: dict, t: dict) -> str:
 
 
 def _summary(gm: dict, t: dict) -> str:
-    feature, min_size, small = gm["feature"], t["min_group_size"], _names(gm["small_groups"])
+    feature, min_size, small = gm["feature"], t["min_group_size"], names(gm["small_groups"])
     if not gm["comparable"]:
-        judged = sum(r["judged"] for r in gm["by_group"])
-        return say(GROUPS, "incomparable", judged=judged, feature=feature, min_size=min_size,
-                   small=small)
+        return incomparable(gm, t)
     ci = gm.get("difference_ci", {}).get("selection_rate")
     text = say(GROUPS, "summary", feature=feature, dpd=gm["demographic_parity_difference"],
                eod=gm["equalized_odds_difference"],
@@ -61,17 +68,11 @@ def _summary(gm: dict, t: dict) -> str:
     return text
 
 
-def _group_rows(gm: dict, columns: list[str]) -> list[list]:
-    """Table rows of ``gm``'s groups over ``columns`` (after group and count), with intervals."""
-    return [[r["group"] + ("" if r["judged"] else say(GROUPS, "too_small")), r["count"],
-             *(fmt_ci(r[c], r.get(f"{c}_ci")) for c in columns[2:])] for r in gm["by_group"]]
-
-
 def _views(ctx: AuditContext) -> list:
     """Each sensitive feature of the test split, then the intersection of all of them."""
-    names = ctx.data.sensitive_names
+    features = ctx.data.sensitive_names
     sens = ctx.data.take("test")[2]
-    return [sens[f] for f in names] + ([sens[names]] if len(names) > 1 else [])
+    return [sens[f] for f in features] + ([sens[features]] if len(features) > 1 else [])
 
 
 def _regression_finding(ctx: AuditContext, target) -> Finding:
@@ -86,7 +87,7 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
                "mean_error", "mean_prediction", "mean_target"]
     if gm["comparable"]:
         ratio = gm["error_ratio"]
-        status = _status(ratio, t["error_ratio_warn"], t["error_ratio_fail"])
+        status = status_of(ratio, t["error_ratio_warn"], t["error_ratio_fail"])
         ci = gm.get("error_ratio_ci")
         interval = (say(GROUPS, "interval_ratio", low=ci[0], high=ci[1])
                     if ci and None not in ci else "")
@@ -98,25 +99,22 @@ def _regression_finding(ctx: AuditContext, target) -> Finding:
                       min_size=t["min_group_size"])
     if gm["small_groups"]:
         status = worst([status, "warn"])
-        summary += say(GROUPS, "small_groups_regression", small=_names(gm["small_groups"]))
-    return Finding(
-        f"{GROUPS}.{feature}", "fairness", status,
-        say(GROUPS, "title_regression", feature=feature), summary, metrics=gm,
+        summary += say(GROUPS, "small_groups_regression", small=names(gm["small_groups"]))
+    return group_finding(
+        gm, status, say(GROUPS, "title_regression", feature=feature), summary,
         headline=figure(say(GROUPS, "label_regression", feature=feature), gm.get("error_ratio"),
                         say(GROUPS, "headline_regression"), gm.get("error_ratio_ci")),
         tables=[Table(say(GROUPS, "table_regression", feature=feature), columns,
-                      _group_rows(gm, columns))],
-        charts=[Chart(say(GROUPS, "chart_regression", feature=feature),
-                      [r["group"] for r in gm["by_group"]],
-                      [r["mean_absolute_error"] or 0.0 for r in gm["by_group"]])],
+                      group_rows(gm, columns))],
+        chart=say(GROUPS, "chart_regression", feature=feature), metric="mean_absolute_error",
         thresholds={k: t[k] for k in ("error_ratio_warn", "error_ratio_fail",
                                       "min_group_size")},
-        regulations=REGS,
-        recommendation="" if status == "pass" else say(GROUPS, "advice_regression"))
+        advice=say(GROUPS, "advice_regression"))
 
 
 @register("fairness", "fairness", clauses=REGS, model_dependent=True, thresholds={
-    "parity_difference_warn": 0.10,  # demographic parity / equalized odds difference
+    "parity_difference_warn": 0.10,  # demographic parity / equalized odds difference (and,
+                                     # multiclass, accuracy difference), largest over classes
     "parity_difference_fail": 0.20,
     "error_ratio_warn": 1.25,        # regression: worst / best group mean absolute error
     "error_ratio_fail": 1.50,
@@ -130,12 +128,11 @@ def fairness(ctx: AuditContext) -> list[Finding]:
                         recommendation=say(GROUPS, "advice_no_sensitive"))]
     if data.task == "regression":
         return [_regression_finding(ctx, target) for target in _views(ctx)]
-    if data.task != "binary":
-        return [Finding(GROUPS, "fairness", "info", say(GROUPS, "title_task"),
-                        say(GROUPS, "task", task=data.task), regulations=REGS)]
     _, y, _ = data.take("test")
     score, pred = ctx.test_predictions("model")
     base_pred = ctx.test_predictions("baseline")[1] if ctx.baseline is not None else None
+    if data.task == "multiclass":
+        return [multiclass_finding(ctx, target, y, pred, base_pred) for target in _views(ctx)]
     return [_binary_finding(ctx, target, y, score, pred, base_pred) for target in _views(ctx)]
 
 
@@ -159,54 +156,43 @@ def _binary_finding(ctx: AuditContext, target, y, score, pred, base_pred) -> Fin
     feature = gm["feature"]
     columns = ["group", "count", "accuracy", "selection_rate", "true_positive_rate",
                "false_positive_rate", "roc_auc"]
-    tables = [Table(say(GROUPS, "table", feature=feature), columns, _group_rows(gm, columns))]
-    if base_pred is not None:
-        change = paired_accuracy_change(y, pred, base_pred, target, n_boot=ctx.n_boot,
-                                        seed=ctx.seed)
-        gm["dp_accuracy_change"] = change
-        tables.append(Table(say(GROUPS, "cost_table", feature=feature),
-                            ["group", "count", "accuracy change"],
-                            [[c["group"], c["count"], fmt_ci(c["change"], c.get("change_ci"))]
-                             for c in change]))
-    clip = (ctx.privacy.clipped_fraction_by_group.get(feature)
-            if ctx.privacy is not None else None)
-    if clip:
-        gm["clipped_fraction_by_group"] = clip
-        tables.append(Table(say(GROUPS, "clip_table", feature=feature),
-                            ["group", "clipped fraction"],
-                            [[g, f"{v:.1%}"] for g, v in clip.items()]))
+    tables = [Table(say(GROUPS, "table", feature=feature), columns, group_rows(gm, columns)),
+              *privacy_tables(ctx, gm, y, pred, base_pred, target)]
     status = _verdict(gm, t)
-    return Finding(
-        f"{GROUPS}.{feature}", "fairness", status, say(GROUPS, "title", feature=feature),
-        _summary(gm, t), metrics=gm, tables=tables, headline=_gap_figure(gm),
-        charts=[Chart(say(GROUPS, "chart", feature=feature), [r["group"] for r in gm["by_group"]],
-                      [r["selection_rate"] or 0.0 for r in gm["by_group"]])],
+    return group_finding(
+        gm, status, say(GROUPS, "title", feature=feature), _summary(gm, t), tables=tables,
+        headline=_gap_figure(gm), chart=say(GROUPS, "chart", feature=feature),
+        metric="selection_rate",
         thresholds={k: t[k] for k in ("parity_difference_warn", "parity_difference_fail",
                                       "min_group_size")} | {"four_fifths": 0.8},
-        regulations=REGS,
-        recommendation="" if status == "pass" else say(GROUPS, "advice"))
+        advice=say(GROUPS, "advice"))
 
 
 @register("identity_probes", "fairness", clauses=REGS, model_dependent=True,
-          needs=("text", "binary"),
-          thresholds={"probe_gap_warn": 0.05, "probe_gap_fail": 0.10})  # score gap by group
+          needs=("text", "classifier"),  # gap by group in the probability of a class
+          thresholds={"probe_gap_warn": 0.05, "probe_gap_fail": 0.10})
 def identity_probes(ctx: AuditContext) -> list[Finding]:
-    t = ctx.thresholds
+    """Counterfactual identity probes: the positive class's probability for a binary model;
+    for a multiclass model every class's, the most affected class leading."""
+    t, binary = ctx.thresholds, ctx.data.task == "binary"
     results = identity_probe(ctx.model, templates=ctx.templates, lexicon=ctx.lexicon,
-                             n_boot=ctx.n_boot, seed=ctx.seed)
-    statuses = [_status(r["gap"], t["probe_gap_warn"], t["probe_gap_fail"]) for r in results]
-    rows = [[r["category"], fmt_ci(r["gap"], r.get("gap_ci")), r["highest"], r["lowest"],
-             ", ".join(list(r["terms"])[:2])] for r in results]
+                             n_boot=ctx.n_boot, seed=ctx.seed, positive=1 if binary else None,
+                             classes=ctx.data.class_names)
+    statuses = [status_of(r["gap"], t["probe_gap_warn"], t["probe_gap_fail"]) for r in results]
+    which = [] if binary else ["class"]  # a multiclass model: the class each category moves most
+    rows = [[r["category"], *(r[c] for c in which), fmt_ci(r["gap"], r.get("gap_ci")),
+             r["highest"], r["lowest"], ", ".join(list(r["terms"])[:2])] for r in results]
     worst_row = max(results, key=lambda r: r["gap"])
     fid = "fairness.identity_probes"
-    summary = say(fid, "summary", n=len(results), worst=worst_row,
-                  categories=", ".join(r["category"] for r in results))
+    summary = say(fid, "summary" if binary else "summary_multiclass", n=len(results),
+                  worst=worst_row, categories=", ".join(r["category"] for r in results))
     status = worst(statuses)
     return [Finding(fid, "fairness", status, say(fid, "title"), summary,
                     metrics={"categories": results},
-                    tables=[Table(say(fid, "table"), ["category", "gap", "highest", "lowest",
-                                                 "terms that move the score most"], rows)],
-                    charts=[Chart(say(fid, "chart"),
+                    tables=[Table(say(fid, "table" if binary else "table_multiclass"),
+                                  ["category", *which, "gap", "highest", "lowest",
+                                   "terms that move the score most"], rows)],
+                    charts=[Chart(say(fid, "chart" if binary else "chart_multiclass"),
                                   [r["category"] for r in results],
                                   [r["gap"] for r in results])],
                     thresholds={k: t[k] for k in ("probe_gap_warn", "probe_gap_fail")},
@@ -228,8 +214,8 @@ def proxies(ctx: AuditContext) -> list[Finding]:
         is_input = feature in inputs
         top = result["by_feature"][0] if result["by_feature"] else None
         strength = max(result["joint_auc"], top["auc"] if top else 0.0)
-        status = "fail" if is_input else _status(strength, t["proxy_auc_warn"],
-                                                  t["proxy_auc_fail"])
+        status = "fail" if is_input else status_of(strength, t["proxy_auc_warn"],
+                                                   t["proxy_auc_fail"])
         text = say(fid, "input" if is_input else "not_input", feature=feature)
         text += say(fid, "summary", auc=result["joint_auc"])
         if top:
@@ -245,10 +231,6 @@ def proxies(ctx: AuditContext) -> list[Finding]:
             regulations=PROXY_REGS,
             recommendation="" if status == "pass" else say(fid, "advice")))
     return findings
-
-
-def _names(features: list[str]) -> str:
-    return ", ".join(repr(f) for f in features)
 
 
 def _judged_rows(groups, min_size: int) -> np.ndarray:
@@ -267,25 +249,37 @@ MITIGATION_TEST_ROWS = 20_000
 
 
 @register("mitigation", "fairness", clauses=MITIGATION_REGS, model_dependent=True,
-          needs=("sensitive", "binary"))
+          needs=("sensitive",))
 def mitigation(ctx: AuditContext) -> list[Finding]:
+    task = ctx.data.task
+    if task == "multiclass":
+        return [multiclass_mitigation(ctx)]
+    if task == "regression" and retrainable(ctx.model) is None:
+        return [not_retrainable(ctx)]
     train, test, sampled = _mitigation_rows(ctx)
     metrics, unjudged = _mitigate(ctx, train, test, sampled)
     if not metrics:
         return [Finding(MITIGATION, "fairness", "not_run", say(MITIGATION, "title"),
-                        say(MITIGATION, "not_judged", features=_names(unjudged),
+                        say(MITIGATION, "not_judged", features=names(unjudged),
                             min_size=ctx.thresholds["min_group_size"]),
                         metrics={"unjudged": unjudged}, regulations=MITIGATION_REGS)]
+    if task == "regression":
+        summary, table = regression_mitigation(metrics)
+    else:
+        summary, table = _mitigation_summary(metrics), _mitigation_table(metrics)
+    return [Finding(MITIGATION, "fairness", "info", say(MITIGATION, "title"),
+                    summary + _mitigation_caveats(ctx, unjudged, sampled), metrics=metrics,
+                    tables=[table], regulations=MITIGATION_REGS)]
+
+
+def _mitigation_table(metrics: dict) -> Table:
     rows = [[r["feature"], say(MITIGATION, r["method"]), r["constraint"],
              *(f"{r['before'][m]:.3f} -> {r['after'][m]:.3f}"
                for m in ("accuracy", "demographic_parity_difference",
                          "equalized_odds_difference"))] for r in metrics.values()]
-    return [Finding(MITIGATION, "fairness", "info", say(MITIGATION, "title"),
-                    _mitigation_summary(ctx, metrics, unjudged, sampled), metrics=metrics,
-                    tables=[Table(say(MITIGATION, "table"),
-                                  ["feature", "method", "constraint", "accuracy",
-                                   "demographic parity diff.", "equalized odds diff."], rows)],
-                    regulations=MITIGATION_REGS)]
+    return Table(say(MITIGATION, "table"), ["feature", "method", "constraint", "accuracy",
+                                            "demographic parity diff.", "equalized odds diff."],
+                 rows)
 
 
 def _mitigation_rows(ctx: AuditContext):
@@ -308,6 +302,7 @@ def _mitigate(ctx: AuditContext, train, test, sampled) -> tuple[dict, list]:
     """Every mitigation fitted on ``train`` and judged on the groups of ``test`` large enough
     to judge, per sensitive feature; the features with fewer than two such groups."""
     (x_train, y_train, s_train), (x_test, y_test, s_test) = train, test
+    measure = error_disparities if ctx.data.task == "regression" else disparities
     metrics, unjudged = {}, []
     for feature in ctx.data.sensitive_names:
         idx = _judged_rows(s_test[feature], ctx.thresholds["min_group_size"])
@@ -315,9 +310,9 @@ def _mitigate(ctx: AuditContext, train, test, sampled) -> tuple[dict, list]:
             unjudged.append(feature)
             continue
         for method, constraint, mitigator in mitigations(ctx.model, x_train, y_train,
-                                                         s_train[feature]):
+                                                         s_train[feature], task=ctx.data.task):
             result = before_after(ctx.model, mitigator, select_rows(x_test, idx), y_test[idx],
-                                  s_test[feature].iloc[idx], seed=ctx.seed)
+                                  s_test[feature].iloc[idx], seed=ctx.seed, measure=measure)
             key = f"{feature}/{constraint}" if method == "thresholds" else \
                 f"{feature}/{constraint}/{method}"
             metrics[key] = result | {"method": method, "feature": feature,
@@ -327,17 +322,23 @@ def _mitigate(ctx: AuditContext, train, test, sampled) -> tuple[dict, list]:
     return metrics, unjudged
 
 
-def _mitigation_summary(ctx: AuditContext, metrics: dict, unjudged: list, sampled: dict) -> str:
+def _mitigation_summary(metrics: dict) -> str:
     best = min(metrics.values(), key=lambda r: r["after"]["demographic_parity_difference"])
     reduction = any(r["method"] == "reduction" for r in metrics.values())
-    summary = say(MITIGATION, "summary", best=best, method=say(MITIGATION, best["method"]),
-                  constraint=best["constraint"].replace("_", " "),
-                  reduction=say(MITIGATION, "with_reduction") if reduction else "")
+    return say(MITIGATION, "summary", best=best, method=say(MITIGATION, best["method"]),
+               constraint=best["constraint"].replace("_", " "),
+               reduction=say(MITIGATION, "with_reduction") if reduction else "")
+
+
+def _mitigation_caveats(ctx: AuditContext, unjudged: list, sampled: dict) -> str:
+    """What the mitigation finding's numbers rest on: samples of large data, features left
+    out."""
+    summary = ""
     if sampled:
         said = [say(MITIGATION, f"sampled_{split}", rows=sampled[split]["rows"],
                     of=sampled[split]["of"]) for split in ("train", "test") if split in sampled]
         summary += say(MITIGATION, "sampled", said=say(MITIGATION, "and").join(said))
     if unjudged:
-        summary += say(MITIGATION, "unjudged", features=_names(unjudged),
+        summary += say(MITIGATION, "unjudged", features=names(unjudged),
                        min_size=ctx.thresholds["min_group_size"])
     return summary

