@@ -10,6 +10,7 @@ from trustml.checks import (  # noqa: F401
     fairness,
     performance,
     privacy,
+    personal_records,
     robustness,
 )
 from trustml.checks._overall import overall_statement

@@ -592,6 +592,31 @@ WORDS: dict[str, dict[str, str]] = {
         "advice": "Do not release the model; report the failure with the training settings, and "
                   "retrain once the engine is fixed.",
     },
+    "privacy.personal_records": {
+        "title": "Which personal records leak (membership exposure of rows with personal data)",
+        "attack_confidence": "the confidence attack",
+        "attack_lira": "offline LiRA",
+        "attack_rmia": "offline RMIA",
+        "none": "None of the {members} training rows the membership attacks scored carries "
+                "personal data the scan recognises, so none of them can leak it.",
+        "all": "Every one of the {members} training rows the membership attacks scored carries "
+               "personal data: the strongest attack ({attack}) exposes {mine:.1%} of them at a "
+               "{fpr:.0%} false-alarm rate, and the membership finding's exposure is theirs.",
+        "summary": "Of the {members} training rows the membership attacks scored, {n} carry "
+                   "personal data. At a {fpr:.0%} false-alarm rate the strongest attack "
+                   "({attack}) exposes {mine:.1%} of them and {others:.1%} of the other "
+                   "training rows.",
+        "too_few": " Too few rows of one kind to compare them.",
+        "difference": " The difference is {difference} (95% bootstrap interval).",
+        "warn": " Rows carrying personal data are more exposed than the rest: the model "
+                "reveals who is in its training data most for the people whose records hold "
+                "the most about them.",
+        "pass": " Rows carrying personal data are not measurably more exposed than the rest.",
+        "table": "The most exposed training rows with personal data (values never shown)",
+        "advice": "Remove or pseudonymise the personal data before training (it is not needed "
+                  "to learn the task), or train with differential privacy, which bounds every "
+                  "row's exposure alike.",
+    },
     "privacy.empirical_epsilon": {
         "title": "Empirical privacy audit (one training run)",
         "private": "Training was repeated once with {m} mislabelled canaries, each included at "

@@ -247,7 +247,7 @@ LEAK_REGS = ["EU AI Act Art. 15", "GDPR Art. 25", "NIST AI RMF MEASURE 2.7",
           thresholds={"membership_auc_warn": 0.55,   # attack ROC AUC, its interval above 0.5
                       "membership_auc_fail": 0.65})
 def membership(ctx: AuditContext) -> list[Finding]:
-    result, attacked, with_references = _membership_attacks(ctx)
+    result, attacked, with_references, _ = membership_attacks(ctx)
     t = ctx.thresholds
     best = max(result.values(), key=lambda r: r["auc"])
     auc, (low, high) = best["auc"], best["auc_ci"]
@@ -266,9 +266,16 @@ def membership(ctx: AuditContext) -> list[Finding]:
                     recommendation="" if status == "pass" else say(MEMBERSHIP, "advice"))]
 
 
-def _membership_attacks(ctx: AuditContext) -> tuple[dict, dict, bool]:
-    """The attacks' results (``membership_inference``), the rows attacked, and whether LiRA
-    had reference models."""
+def membership_attacks(ctx: AuditContext) -> tuple[dict, dict, bool, dict]:
+    """The attacks' results (``membership_inference``), the rows attacked, whether there were
+    reference models, and each attack's per-row scores (members first); run once per audit
+    (the personal-records check reads the same attacks)."""
+    if "membership" not in ctx._predictions:
+        ctx._predictions["membership"] = _run_membership_attacks(ctx)
+    return ctx._predictions["membership"]
+
+
+def _run_membership_attacks(ctx: AuditContext) -> tuple[dict, dict, bool, dict]:
     train, test = ctx.data.take("train"), ctx.data.take("test")
     members, nonmem, pool = membership_candidates(train, test, max_candidates=MAX_CANDIDATES,
                                                   seed=ctx.seed)
@@ -279,9 +286,10 @@ def _membership_attacks(ctx: AuditContext) -> tuple[dict, dict, bool]:
     result = membership_inference(ctx.model, members[:2], nonmem[:2], references=references,
                                   population=population,
                                   groups=(members[2], nonmem[2]) if ctx.data.sensitive_names
-                                  else None, n_boot=ctx.n_boot or 200, seed=ctx.seed)
+                                  else None, n_boot=ctx.n_boot or 200, seed=ctx.seed,
+                                  keep_scores=True)
     attacked = _attacked_rows(len(train[1]), len(test[1]), len(members[1]), ctx.seed)
-    return result, attacked, bool(references)
+    return result, attacked, bool(references), result.pop("scores")
 
 
 def _membership_tables(result: dict) -> list[Table]:

@@ -20,6 +20,7 @@ from trustml.data._table_scan import (
     plain_kind,
     propose_quasi_identifiers,
     reidentification,
+    row_pii,
     table_pii,
 )
 from trustml.data._redaction import Redactor, data_strings, redact_pieces
@@ -44,4 +45,4 @@ __all__ = ["RowSample", "AuditData", "LEXICON", "OrdinalCodec", "PIIMatch", "PHO
            "load_arrests", "load_german", "load_rotten_tomatoes", "load_tweets", "name_kind",
            "pii_summary", "plain_kind", "propose_quasi_identifiers", "reidentification",
            "read_data", "read_lexicon", "read_table", "read_templates", "read_texts", "redact", "redact_pieces", "sample_rows", "scan_pii", "select_rows",
-           "split_overlap", "table_pii", "concat_rows"]
+           "split_overlap", "row_pii", "table_pii", "concat_rows"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from trustml.data._protection import PHONE_REGIONS, k_anonymity, scan_pii
@@ -160,6 +161,29 @@ def table_pii(table: pd.DataFrame, *, max_values: int = MAX_VALUES,
             "counts": dict(sorted(totals.items(), key=lambda kv: -kv[1])),
             "values_scanned": sum(c["values_scanned"] for c in columns),
             "values_with_pii": sum(c["values_with_pii"] for c in columns)}
+
+
+def row_pii(table: pd.DataFrame, *, phone_regions=PHONE_REGIONS) -> list[dict[str, list[str]]]:
+    """Personal data in each row of ``table``: per row, the columns holding it and its kinds.
+
+    A column whose name says personal data (:data:`PERSONAL_BY_NAME`) counts wherever the row
+    has a value; a string value counts where a recognizer matches it (:func:`scan_pii`).
+    No value is returned.
+    """
+    out: list[dict[str, list[str]]] = [{} for _ in range(len(table))]
+    for col in table.columns:
+        values, says = table[col], name_kind(col)
+        if says in PERSONAL_BY_NAME:
+            for i in np.flatnonzero(values.notna().to_numpy()):
+                out[i][str(col)] = [says]
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        rows = [i for i, v in enumerate(values) if isinstance(v, str) and _MAY_HOLD.search(v)]
+        for m in scan_pii([values.iloc[i] for i in rows], phone_regions=phone_regions):
+            kinds = out[rows[m.row]].setdefault(str(col), [])
+            if m.entity not in kinds:
+                kinds.append(m.entity)
+    return out
 
 
 def direct_identifiers(table: pd.DataFrame, pii: dict) -> dict[str, str]:

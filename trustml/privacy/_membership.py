@@ -100,7 +100,7 @@ def attack_metrics(scores: np.ndarray, is_member: np.ndarray, *, groups: pd.Data
 def membership_inference(adapter, members, non_members, *, references=None,
                          population: tuple | None = None, groups: tuple | None = None,
                          n_boot: int = 200, seed: int = 0, rmia_a: float = OFFLINE_A,
-                         rmia_gamma: float = GAMMA) -> dict:
+                         rmia_gamma: float = GAMMA, keep_scores: bool = False) -> dict:
     """Run the confidence attack, and offline LiRA and RMIA when reference models are given.
 
     Parameters
@@ -118,6 +118,8 @@ def membership_inference(adapter, members, non_members, *, references=None,
         Sensitive features of the members and of the non-members.
     rmia_a, rmia_gamma : float
         RMIA's offline correction and dominance threshold (:func:`rmia_scores`).
+    keep_scores : bool
+        Also return each attack's per-row scores (members first) under ``scores``.
 
     Returns
     -------
@@ -130,15 +132,17 @@ def membership_inference(adapter, members, non_members, *, references=None,
     is_member = np.r_[np.ones(len(members[1]), bool), np.zeros(len(non_members[1]), bool)]
     sens = (pd.concat([groups[0], groups[1]], ignore_index=True) if groups is not None
             else None)
-    out = {"confidence": attack_metrics(confidence_scores(adapter, X, y), is_member, groups=sens,
-                                        n_boot=n_boot, seed=seed)}
+    scores = {"confidence": confidence_scores(adapter, X, y)}
     if references:
-        out["lira"] = attack_metrics(lira_scores(adapter, references, X, y), is_member,
-                                     groups=sens, n_boot=n_boot, seed=seed)
-        out["lira"]["reference_models"] = len(references)
+        scores["lira"] = lira_scores(adapter, references, X, y)
     if references and population is not None and len(population[1]):
-        scores = rmia_scores(adapter, references, X, y, population, a=rmia_a, gamma=rmia_gamma)
-        out["rmia"] = attack_metrics(scores, is_member, groups=sens, n_boot=n_boot, seed=seed)
-        out["rmia"] |= {"reference_models": len(references), "population": len(population[1]),
-                        "a": rmia_a, "gamma": rmia_gamma}
-    return out
+        scores["rmia"] = rmia_scores(adapter, references, X, y, population, a=rmia_a,
+                                     gamma=rmia_gamma)
+    out = {name: attack_metrics(s, is_member, groups=sens, n_boot=n_boot, seed=seed)
+           for name, s in scores.items()}
+    for name in ("lira", "rmia"):
+        if name in out:
+            out[name]["reference_models"] = len(references)
+    if "rmia" in out:
+        out["rmia"] |= {"population": len(population[1]), "a": rmia_a, "gamma": rmia_gamma}
+    return out | ({"scores": scores} if keep_scores else {})

@@ -66,6 +66,7 @@ CLAUSES = {
     "EU AI Act Art. 15": "Accuracy, robustness and cybersecurity, declared and resilient.",
     "GDPR Art. 5(1)(c)": "Data minimisation: only the personal data the purpose needs.",
     "GDPR Art. 25": "Data protection by design and by default.",
+    "GDPR Art. 32": "Security of processing: measures appropriate to the risk to people's data.",
     "NIST AI RMF MEASURE 2.5": "Validity and reliability are demonstrated.",
     "NIST AI RMF MEASURE 2.7": "Security and resilience are evaluated.",
     "NIST AI RMF MEASURE 2.9": "The model is explained and its output interpreted in context.",
