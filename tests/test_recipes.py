@@ -309,3 +309,15 @@ def test_train_audit_bounds_the_dp_training_and_fails_a_broken_engine(tmp_path, 
     assert res.exit_code == 1
     assert res.output.strip().splitlines()[-1].startswith(
         "trustml: audit: the DP training is less private than it claims: empirical epsilon")
+
+
+def test_a_text_recipe_trains_on_the_three_class_tweets(tmp_path):
+    """data.source: tweets3, the three-class reference (negative / neutral / positive)."""
+    res = CliRunner().invoke(main, ["train", "lstm-text", "--out", str(tmp_path / "o"),
+                                    "--quiet", "--ledger", str(tmp_path / "l"),
+                                    *sum((["--set", s] for s in QUICK["lstm-text"]), []),
+                                    "--set", "data.source=tweets3"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "o" / "result.json").read_text())["data"]
+    assert data["task"] == "multiclass"
+    assert data["classes"] == ["negative", "neutral", "positive"]

@@ -87,6 +87,8 @@ def load_recipe_data(data: dict, seed: int) -> AuditData:
         "diabetes": lambda: _diabetes(seed, t),
         "sentiment": lambda: _sentiment(seed, t, rows),
         "tweets": lambda: load_tweets(n=rows or 3000, seed=seed, test_size=t),
+        # negative / neutral / positive: the three-class reference
+        "tweets3": lambda: load_tweets(n=rows or 3000, seed=seed, test_size=t, neutral=True),
     }
     if source not in loaders:
         raise ConfigError(f"data.source: {source!r} is not one of {sorted(loaders)}")
