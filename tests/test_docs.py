@@ -7,13 +7,10 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[1] / "docs" / "getting-started.md"
 
 
-def test_getting_started_api_example_runs(tmp_path, monkeypatch):
+def test_getting_started_api_example_runs(tmp_path, monkeypatch, few_reduction_rounds):
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
     example = next(b for b in blocks if "trustml.audit(model, data)" in b)
     monkeypatch.chdir(tmp_path)
-    # Mitigation's refits on a 1,000-row sample (tests/test_mitigation.py judges them whole):
-    # the example runs as written, in a fraction of the time.
-    monkeypatch.setattr("trustml.checks.fairness.MITIGATION_FIT_ROWS", 1000)
     namespace = {}
     exec(example.replace("trustml.audit(model, data)",
                          "trustml.audit(model, data, progress=False)"), namespace)
