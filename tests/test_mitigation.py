@@ -127,3 +127,26 @@ def test_mitigation_with_no_group_large_enough_is_not_run_not_an_error():
     finding = trustml.audit(model, data, checks=["mitigation"],
                             progress=False).finding("fairness.mitigation")
     assert finding.status == "not_run" and "fewer than two groups of 'sex'" in finding.summary
+
+
+def test_a_pipeline_is_reduced_on_rows_encoded_once_as_if_refitted_whole(monkeypatch):
+    """A text pipeline's reduction runs on the TF-IDF rows encoded once; forced to refit the
+    whole pipeline on every call (a sparse encoding too large to densify), it gives the same
+    randomized classifier."""
+    from fairlearn.reductions import ExponentiatedGradient
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from trustml.fairness import _mitigation
+    rng = np.random.default_rng(0)
+    texts = [f"{rng.choice(['good', 'bad', 'fine'])} film {i % 7}" for i in range(200)]
+    y = np.array([t.startswith("good") for t in texts], int)
+    sex = rng.choice(["f", "m"], 200)
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression())
+    encoded = _mitigation.exponentiated_gradient(pipe, texts, y, sex, max_iter=10)
+    monkeypatch.setattr(_mitigation, "DENSE_CELLS", 0)
+    whole = _mitigation.exponentiated_gradient(pipe, texts, y, sex, max_iter=10)
+    assert isinstance(encoded, _mitigation.EncodedReduction)
+    assert isinstance(whole, ExponentiatedGradient)
+    table = _mitigation.as_table(texts)
+    np.testing.assert_allclose(encoded._pmf_predict(table), whole._pmf_predict(table), atol=1e-6)

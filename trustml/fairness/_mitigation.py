@@ -143,18 +143,55 @@ def exponentiated_gradient(estimator, X, y, sensitive, *,
         Fitted; ``predict(X, random_state=)`` draws from its randomized classifier.
     """
     _check_constraint(constraint)
-    mitigator = ExponentiatedGradient(_reducible(estimator), _REDUCTIONS[constraint](),
-                                      eps=eps, max_iter=max_iter)
-    return mitigator.fit(as_table(X), np.asarray(y), sensitive_features=np.asarray(sensitive))
+    return _reduce(estimator, X, np.asarray(y), sensitive, lambda final: ExponentiatedGradient(
+        final, _REDUCTIONS[constraint](), eps=eps, max_iter=max_iter))
 
 
-def _reducible(estimator):
-    """An unfitted copy of ``estimator`` that Fairlearn's reductions can refit with weights."""
+DENSE_CELLS = 5_000_000  # a sparse encoding is densified for Fairlearn up to this many cells
+
+
+class EncodedReduction:
+    """A Fairlearn reduction run on rows encoded once: a pipeline's preprocessing, fitted on the
+    training rows (unweighted, as every refit of the whole pipeline fits it: the same
+    encoding), then the reduction refits the final estimator alone on every oracle call.
+    Predicts as the :class:`~fairlearn.reductions.ExponentiatedGradient` it holds."""
+
+    def __init__(self, encoder, reduction, dense: bool):
+        self.encoder, self.reduction, self.dense = encoder, reduction, dense
+
+    def encode(self, X):
+        encoded = self.encoder.transform(_as_given(X))
+        return encoded.toarray() if self.dense and hasattr(encoded, "toarray") else encoded
+
+    def predict(self, X, random_state=None):
+        return self.reduction.predict(self.encode(X), random_state=random_state)
+
+    def _pmf_predict(self, X):  # ExponentiatedGradient's (private) probabilities, encoded
+        return self.reduction._pmf_predict(self.encode(X))
+
+
+def _reduce(estimator, X, y, sensitive, reduction):
+    """``reduction(final)`` (an unfitted Fairlearn reduction of the estimator ``final``) fitted
+    on the training rows: on rows encoded once for a pipeline (:class:`EncodedReduction`),
+    unless its encoding is sparse and too large to densify (then the whole pipeline refits on
+    every call, through :class:`WeightedPipeline`)."""
     if not supports_reduction(estimator):
         raise ConfigError(f"estimator: {type(estimator).__name__}.fit takes no sample_weight, "
                           "which ExponentiatedGradient needs; use group-specific thresholds "
                           "(threshold_optimizer) instead")
-    return WeightedPipeline(estimator) if isinstance(estimator, Pipeline) else clone(estimator)
+    groups = np.asarray(sensitive)
+    if isinstance(estimator, Pipeline) and len(estimator.steps) == 1:
+        estimator = estimator[-1]
+    if not isinstance(estimator, Pipeline):
+        return reduction(clone(estimator)).fit(as_table(X), y, sensitive_features=groups)
+    encoder = clone(estimator[:-1]).fit(_as_given(as_table(X)), y)
+    encoded = encoder.transform(_as_given(as_table(X)))
+    if hasattr(encoded, "toarray") and np.prod(encoded.shape) > DENSE_CELLS:
+        return reduction(WeightedPipeline(estimator)).fit(as_table(X), y,
+                                                          sensitive_features=groups)
+    mitigated = EncodedReduction(encoder, reduction(clone(estimator[-1])), dense=True)
+    mitigated.reduction.fit(mitigated.encode(as_table(X)), y, sensitive_features=groups)
+    return mitigated
 
 
 def bounded_group_loss(estimator, X, y, sensitive, *, upper_bound: float | None = None,
@@ -184,10 +221,8 @@ def bounded_group_loss(estimator, X, y, sensitive, *, upper_bound: float | None 
     loss = SquareLoss(float(y.min()), float(y.max()))
     if upper_bound is None:
         upper_bound = float(np.mean(loss.eval(y, estimator.predict(X))))
-    mitigator = ExponentiatedGradient(_reducible(estimator),
-                                      BoundedGroupLoss(loss, upper_bound=upper_bound),
-                                      max_iter=max_iter)
-    return mitigator.fit(as_table(X), y, sensitive_features=np.asarray(sensitive))
+    return _reduce(estimator, X, y, sensitive, lambda final: ExponentiatedGradient(
+        final, BoundedGroupLoss(loss, upper_bound=upper_bound), max_iter=max_iter))
 
 
 def retrainable(adapter):
