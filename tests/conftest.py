@@ -103,13 +103,3 @@ def every_report_follows_the_schema(monkeypatch):
     for result in made:
         validate_report(result.to_dict())
 
-
-@pytest.fixture
-def few_reduction_rounds(monkeypatch):
-    """Fairlearn's reduction in 5 rounds instead of 50, for tests of what runs, not of what the
-    reduction finds (tests/test_mitigation.py's equality test runs it in full)."""
-    from trustml.fairness import _mitigation
-
-    reduce = _mitigation.exponentiated_gradient
-    monkeypatch.setattr(_mitigation, "exponentiated_gradient",
-                        lambda *args, **kw: reduce(*args, **{**kw, "max_iter": 5}))

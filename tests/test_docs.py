@@ -7,7 +7,7 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[1] / "docs" / "getting-started.md"
 
 
-def test_getting_started_api_example_runs(tmp_path, monkeypatch, few_reduction_rounds):
+def test_getting_started_api_example_runs(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
     example = next(b for b in blocks if "trustml.audit(model, data)" in b)
     monkeypatch.chdir(tmp_path)

@@ -93,7 +93,7 @@ def test_audit_of_a_sklearn_model_adds_the_reduction(fitted):
         reduced["before"]["demographic_parity_difference"]
 
 
-def test_a_text_model_is_mitigated_by_thresholds_and_by_retraining(few_reduction_rounds):
+def test_a_text_model_is_mitigated_by_thresholds_and_by_retraining():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
