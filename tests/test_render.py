@@ -218,3 +218,24 @@ def test_numbers_json_cannot_keep_render_the_same_from_memory_and_from_json(save
     assert again.to_model_card() == result.to_model_card()
     assert again._repr_html_() == result._repr_html_()
     assert again.to_dict() == report
+
+
+def test_a_notebook_sees_a_short_repr_and_one_dataframe_row_per_finding(saved_audit):
+    first, _ = saved_audit
+    result = AuditResult.from_json(first / "report.json")
+    text = repr(result)
+    statuses = [f.status for f in result.findings]
+    assert len(text) < 300 and text.startswith(f"AuditResult({result.title!r}, ")
+    for status in set(statuses):
+        assert f"{statuses.count(status)} {status}" in text
+    assert f", {result.overall['status']}: " in text
+    frame = result.to_dataframe()
+    assert list(frame["id"]) == [f.id for f in result.findings]
+    assert list(frame["status"]) == statuses
+    for f, (_, row) in zip(result.findings, frame.iterrows()):
+        if f.headline:
+            assert row["figure"] == f.headline["label"]
+            assert row["value"] == f.headline["value"] or (
+                pd.isna(row["value"]) and f.headline["value"] is None)
+            if f.headline.get("ci"):
+                assert [row["ci_low"], row["ci_high"]] == f.headline["ci"]

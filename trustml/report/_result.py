@@ -12,7 +12,7 @@ import numpy as np
 
 from trustml._files import check_writable_dir, write_durably, write_set
 from trustml.errors import ConfigError
-from trustml.report._finding import CHALLENGES, Finding, worst
+from trustml.report._finding import CHALLENGES, STATUSES, Finding, worst
 from trustml.report._schema import ReportReadError, ReportSchemaError, validate_report
 
 SCHEMA_VERSION = "1.2"
@@ -196,6 +196,28 @@ class AuditResult:
         render = {"html": self.to_html, "json": self.to_json, "model_card": self.to_model_card}
         paths = write_set(out, {FORMATS[fmt]: render[fmt]() for fmt in formats})
         return {fmt: paths[FORMATS[fmt]] for fmt in formats}
+
+    def __repr__(self) -> str:
+        """Title, overall status and the findings counted by status, gravest first."""
+        counts = {s: sum(f.status == s for f in self.findings) for s in reversed(STATUSES)}
+        title = self.title if len(self.title) <= 80 else self.title[:77] + "..."
+        counted = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        return f"AuditResult({title!r}, {self.overall['status']}: {counted or 'no findings'})"
+
+    def to_dataframe(self):
+        """One row per finding: ``id``, ``challenge``, ``status``, ``title`` and its headline
+        figure (``figure``, ``value``, ``ci_low``, ``ci_high``; empty where it has none), as a
+        pandas DataFrame."""
+        import pandas as pd
+
+        rows = []
+        for f in self.findings:
+            head = f.headline or {}
+            low, high = head.get("ci") or (None, None)
+            rows.append([f.id, f.challenge, f.status, f.title, head.get("label"),
+                         head.get("value"), low, high])
+        return pd.DataFrame(rows, columns=["id", "challenge", "status", "title", "figure",
+                                           "value", "ci_low", "ci_high"])
 
     def _repr_html_(self) -> str:
         from trustml.report._html import render_summary
