@@ -29,7 +29,13 @@ def demo_report(tmp_path_factory):
 def test_demo_writes_a_model_card(demo_report):
     out, report, _ = demo_report
     card = (out / "model_card.md").read_text()
-    assert card.startswith("# Model card: trustml demo audit")
+    assert "\n# Model card: trustml demo audit" in card
+    from huggingface_hub import ModelCard  # a Hub-valid README: metadata and results load
+    results = {r.metric_type: r for r in ModelCard.load(out / "model_card.md").data.eval_results}
+    accuracy = next(f for f in report["findings"] if f["id"] == "performance.metrics")
+    assert results["performance.metrics"].metric_value == accuracy["headline"]["value"]
+    assert results["privacy.dp_guarantee"].metric_name == "Differential privacy (epsilon)"
+    assert "differential-privacy" in ModelCard.load(out / "model_card.md").data.tags
     for challenge, status in report["verdicts"].items():
         assert f"| {challenge} | {status} |" in card
     dp = next(f for f in report["findings"] if f["id"] == "privacy.dp_guarantee")["metrics"]

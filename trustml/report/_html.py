@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import yaml
+
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trustml.report._finding import CHALLENGES
@@ -158,11 +160,48 @@ def _split_source(data: dict) -> str:
 
 
 def render_model_card(result) -> str:
-    """A Markdown model card drawn from the findings."""
+    """A Markdown model card drawn from the findings, with the Hugging Face Hub's YAML metadata
+    (:func:`card_metadata`) on top."""
     dp = next((f.metrics for f in result.findings if f.id == "privacy.dp_guarantee"
                and "epsilon" in f.metrics), None)
     by_concern = sorted(result.findings, key=lambda f: CHALLENGES.index(f.challenge))
-    return _MD.get_template("model_card.md.j2").render(r=result, dp=dp, findings=by_concern)
+    body = _MD.get_template("model_card.md.j2").render(r=result, dp=dp, findings=by_concern)
+    meta = yaml.safe_dump(card_metadata(result), sort_keys=False, allow_unicode=True)
+    return f"---\n{meta}---\n\n{body}"
+
+
+CARD_CONCERNS = ("performance", "fairness", "privacy")  # whose headline figures are results
+TASKS = {("tabular", "regression"): "tabular-regression", ("text", "binary"):
+         "text-classification", ("text", "multiclass"): "text-classification"}
+
+
+def card_metadata(result) -> dict:
+    """The Hub's model-card metadata: a license for the provider to set, tags, and a
+    ``model-index`` whose results are the performance, fairness and privacy findings' headline
+    figures (``huggingface_hub.ModelCard`` reads them as evaluation results)."""
+    data = result.data or {}
+    metrics = [{"type": _meta(f.id), "value": float(f.headline["value"]),
+                "name": _meta(f.headline["label"])}
+               for f in result.findings if f.challenge in CARD_CONCERNS and f.headline
+               and isinstance(f.headline.get("value"), (int, float))]
+    task = TASKS.get((data.get("kind"), data.get("task")), "tabular-classification")
+    meta = {"license": "other", "tags": ["trustml", "fairness-audit"]
+            + (["differential-privacy"] if any(f.id == "privacy.dp_guarantee" and
+                                               f.metrics.get("epsilon") for f in result.findings)
+               else [])}
+    if metrics:
+        name = _meta(data.get("name") or "audited data")
+        meta["model-index"] = [{"name": _meta(result.title), "results": [{
+            "task": {"type": task},
+            "dataset": {"name": name, "type": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")},
+            "metrics": metrics}]}]
+    return meta
+
+
+def _meta(text) -> str:
+    """A metadata string: no angle brackets (no HTML anywhere in the card) or control
+    characters, at most 200 characters."""
+    return re.sub(r"[<>\x00-\x1f\x7f]", "", str(text))[:200]
 
 
 def render_summary(result) -> str:
