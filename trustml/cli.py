@@ -392,5 +392,48 @@ def render(report_json: str, out: str, formats: str) -> None:
         click.echo(f"wrote {path}")
 
 
+@main.command(name="compare")
+@click.argument("base_json", metavar="BASE", type=click.Path())
+@click.argument("new_json", metavar="NEW", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Also write compare.json and compare.md (the summary printed) here.")
+@click.option("--fail-on", type=click.Choice(["worse", "never"]), default="never",
+              show_default=True,
+              help="worse: exit 1 when a finding's status is graver in NEW than in BASE.")
+@click.option("--allow-different-data", is_flag=True,
+              help="Compare reports of different data (refused by default).")
+@guarded(lambda **_: "nothing was written")
+def compare_command(base_json: str, new_json: str, out: str | None, fail_on: str,
+                    allow_different_data: bool) -> None:
+    """Compare two audits of the same data: BASE and NEW are report.json files.
+
+    For every finding in both: the statuses side by side and the change of its
+    headline figure with an interval (from the two reports' intervals); then the
+    findings that appeared or disappeared. Prints a Markdown summary short
+    enough for a pull-request comment.
+
+    \b
+    Exit codes: 0 compared (and, with --fail-on worse, nothing got worse); 1
+    --fail-on worse and a status got worse; 2 a missing or invalid report, or
+    reports of different data (one line on stderr, nothing written); 3 an
+    internal error (one line and the path of a log with the traceback).
+    """
+    from trustml._files import check_writable_dir, write_set
+    from trustml.report import AuditResult
+    from trustml.report._compare import compare, to_markdown
+
+    if out is not None:
+        check_writable_dir(out, ["compare.json", "compare.md"])
+    result = compare(AuditResult.from_json(base_json), AuditResult.from_json(new_json),
+                     allow_different_data=allow_different_data)
+    summary = to_markdown(result)
+    click.echo(summary, nl=False)
+    if out is not None:
+        write_set(out, {"compare.json": json.dumps(result, indent=2), "compare.md": summary})
+    worse = [r["id"] for r in result["findings"] if r["worse"]]
+    if fail_on == "worse" and worse:
+        _fail(f"gate failed: graver in NEW than in BASE: {', '.join(worse)}", 1)
+
+
 if __name__ == "__main__":
     main()
