@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trustml.report._finding import CHALLENGES
