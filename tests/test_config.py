@@ -26,11 +26,11 @@ def run(*args):
 
 
 def test_the_documented_config_audits_and_passes_its_gates(workdir):
-    res = run("--config", workdir / "audit.yaml", "--out", workdir / "out")
+    res = run("--config", workdir / "audit.yaml", "--out", workdir / "out", "--annex-iv")
     assert res.exit_code == 0, res.output
-    for name in ("report.html", "report.json", "model_card.md"):
+    for name in ("report.html", "report.json", "model_card.md", "annex_iv.md"):
         assert (workdir / "out" / name).is_file()
-    assert "fairness:" in res.output
+    assert "fairness:" in res.output and f"wrote {workdir / 'out' / 'annex_iv.md'}" in res.output
 
 
 def test_a_failed_gate_exits_1_and_still_writes_the_reports(workdir):

@@ -3,6 +3,7 @@ the checks (``AuditResult.from_json``, ``trustml render``), to the same files.""
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from trustml.report import (
     TokenHeatmap,
     validate_report,
 )
+from trustml.report._annex_iv import POINTS, PROVIDER
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("report.html", "report.json", "model_card.md")
@@ -239,3 +241,35 @@ def test_a_notebook_sees_a_short_repr_and_one_dataframe_row_per_finding(saved_au
                 pd.isna(row["value"]) and f.headline["value"] is None)
             if f.headline.get("ci"):
                 assert [row["ci_low"], row["ci_high"]] == f.headline["ci"]
+
+
+# The Annex IV document: every point of Annex IV present, each statement citing a source that
+# exists in the audit, and what the audit cannot know marked for the provider.
+ANNEX_IV = ["1(a)", "1(b)", "1(c)", "1(d)", "1(e)", "1(f)", "1(g)", "1(h)", "2(a)", "2(b)",
+            "2(c)", "2(d)", "2(e)", "2(f)", "2(g)", "2(h)", "3", "4", "5", "6", "7", "8", "9"]
+
+
+def test_annex_iv_has_every_point_present_and_nothing_is_filled_without_a_source(saved_audit):
+    first, _ = saved_audit
+    result = AuditResult.from_json(first / "report.json")
+    text = result.to_annex_iv()
+    assert [p for p, _, _ in POINTS] == ANNEX_IV  # Regulation (EU) 2024/1689, Annex IV
+    sections = re.split(r"\n## Point ", text)[1:]
+    assert [s.split(":")[0] for s in sections] == ANNEX_IV
+    ids = {f.id for f in result.findings}
+    for section in sections:
+        body = [line for line in section.splitlines()[1:] if line.strip()]
+        assert body, section
+        for line in body:
+            if line in (PROVIDER, f"- The rest of this point: {PROVIDER}"):
+                continue
+            source = re.search(r"\(source: (finding `([^`]+)`|the audit's (data summary|model "
+                               r"descriptions|provenance))\)$", line)
+            assert source, line
+            assert source.group(2) is None or source.group(2) in ids
+    for point in ("1(a)", "2(e)", "4", "8", "9"):  # only the provider knows these
+        section = next(s for s in sections if s.startswith(point + ":"))
+        assert section.strip().endswith(PROVIDER) and "source:" not in section
+    fairness = next(s for s in sections if s.startswith("2(g):"))
+    assert "(source: finding `fairness.group_metrics." in fairness
+

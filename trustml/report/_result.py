@@ -184,6 +184,17 @@ class AuditResult:
             write_atomic(path, text)
         return text
 
+    def to_annex_iv(self, path: str | os.PathLike | None = None) -> str:
+        """The EU AI Act's technical documentation (Annex IV) in Markdown, each point with what
+        this audit shows for it and its source, or marked for the provider
+        (:mod:`trustml.report._annex_iv`); also written atomically to ``path`` when given."""
+        from trustml.report._annex_iv import annex_iv
+
+        text = annex_iv(self._as_saved())
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
     def write(self, out: str | os.PathLike, formats=None) -> dict[str, Path]:
         """Render ``formats`` (default all of :data:`FORMATS`), then write them under ``out``
         with :func:`~trustml._files.write_set`: every format or none, even if killed midway.
