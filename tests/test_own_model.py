@@ -253,6 +253,23 @@ def test_hugging_face_forward_gives_the_models_own_answers_and_trains_with_dp(na
     assert record.clipping == "bookkeeping" and 0 < record.epsilon <= 8
 
 
+@pytest.mark.parametrize("name", ["bert", "distilbert", "roberta", "deberta"])
+def test_length_sorted_batches_answer_as_each_text_alone(name):
+    """Inference batches texts by length (each padded to its batch's longest): the answers are
+    each text's own, unpadded, in the order given."""
+    tok, models = tiny_classifiers()
+    model = models[name].eval()
+    adapter = wrap(model, tokenizer=tok, max_length=12, task="binary", batch_size=3)
+    texts = ["fine", "a bad and dull film, really poor and long", "a good film", "ok",
+             "not the worst film of the year", "dull", "a good and fine film"]
+    with torch.no_grad():
+        alone = [adapter.forward(model, *adapter.tensorize([t])) for t in texts]
+    expected = torch.cat(alone).numpy()
+    np.testing.assert_allclose(adapter.logits(texts), expected, atol=1e-5)
+    sizes = [len(rows) for rows, _ in adapter.batches(texts)]
+    assert sizes == [3, 3, 1]
+
+
 def test_lora_adapters_are_merged_into_a_plain_directory(tmp_path):
     from transformers import AutoModelForSequenceClassification
 

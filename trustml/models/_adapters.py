@@ -173,20 +173,31 @@ class TorchAdapter(ModelAdapter):
         """Logits of ``module`` (this adapter's, or a wrapped copy) on ``tensors``."""
         return module(*tensors)
 
+    def batches(self, X):
+        """``(rows, tensors)`` for each inference batch: every row of ``X`` once, in order."""
+        tensors = self.tensorize(X)
+        for start in range(0, len(tensors[0]), self.batch_size):
+            yield (np.arange(start, min(start + self.batch_size, len(tensors[0]))),
+                   [t[start:start + self.batch_size] for t in tensors])
+
     @torch.no_grad()
     def logits(self, X) -> np.ndarray:
-        """Raw model outputs on ``X``, batched, in eval mode."""
-        tensors = self.tensorize(X)
+        """Raw model outputs on ``X``, batched (:meth:`batches`), in eval mode, in the order of
+        ``X``."""
         was_training = self.module.training
         self.module.eval()
         try:
-            outs = []
-            for start in range(0, len(tensors[0]), self.batch_size):
-                batch = [t[start:start + self.batch_size].to(self.device) for t in tensors]
-                outs.append(self.forward(self.module, *batch).float().cpu())
+            rows, outs = [], []
+            for where, batch in self.batches(X):
+                rows.append(where)
+                outs.append(self.forward(self.module, *(t.to(self.device) for t in batch))
+                            .float().cpu())
         finally:
             self.module.train(was_training)
-        return torch.cat(outs).numpy()
+        out = torch.cat(outs).numpy()
+        placed = np.empty_like(out)
+        placed[np.concatenate(rows)] = out
+        return placed
 
     def predict_proba(self, X) -> np.ndarray:
         if self.task == "regression":
@@ -333,6 +344,19 @@ class HFTextAdapter(TorchTextAdapter):
     """
 
     kind = "huggingface"
+
+    def batches(self, X):
+        """Batches of texts of similar length (sorted by token count, each batch padded only
+        to its longest): padding that attention masks out costs compute, not answers."""
+        enc = self.tokenizer([str(t) for t in X], truncation=True, max_length=self.max_length)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        order = np.argsort([len(i) for i in ids], kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            padded = self.tokenizer.pad({"input_ids": [ids[i] for i in rows],
+                                         "attention_mask": [mask[i] for i in rows]},
+                                        return_tensors="pt")
+            yield rows, [padded["input_ids"], padded["attention_mask"]]
 
     def forward(self, module: nn.Module, input_ids: torch.Tensor,
                 attention_mask: torch.Tensor) -> torch.Tensor:
