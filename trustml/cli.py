@@ -1,9 +1,11 @@
-"""Command line: ``trustml report``, ``trustml train`` and ``trustml render``.
+"""Command line: ``trustml report``, ``train``, ``compare``, ``render``, ``recipes``,
+``checks`` and ``docs``.
 
 Exit codes, the same for every command, so CI can trust them:
 
 - 0: done (``report``: every gated concern passed);
-- 1: ``trustml report``: a gate failed (the reports are written);
+- 1: a gate failed: ``report`` (the reports are written), ``compare --fail-on worse``, or
+  ``train --audit`` refuting the privacy claim;
 - 2: bad input: a config key, a flag, a file or the output folder (one line on stderr naming
   the key or flag, found before any work; nothing written);
 - 3: an internal error (one line, and the traceback in a log file whose path it gives), or a
@@ -15,6 +17,9 @@ never import torch or the checks.
 """
 
 from __future__ import annotations
+
+# Over 400 lines on purpose: one module for the command line, each command's docstring its
+# --help; the commands themselves import their work when they run.
 
 import functools
 import json

@@ -8,6 +8,9 @@ logits), which training and attribution call with the module they hold, wrapped 
 
 from __future__ import annotations
 
+# Over 400 lines on purpose: the adapter protocol, its registry and the built-in families
+# (scikit-learn, torch tabular and text, Hugging Face) that share it.
+
 import functools
 import inspect
 from typing import Any, Callable, Sequence
