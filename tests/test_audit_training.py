@@ -76,11 +76,19 @@ def test_an_engine_with_a_tenth_of_the_noise_is_caught(monkeypatch, clipping):
     assert caught["epsilon_lower_bound"] > 1.0  # the analysis valid for any mechanism too
 
 
-def test_refuses_more_canaries_than_weights_before_training():
+@pytest.mark.parametrize("bad, message", [
+    (dict(canaries=5000), "canaries: 5000 asked; give a whole number from 2 to the model's 2752"),
+    (dict(canaries="10"), "canaries: '10' asked; give a whole number"),
+    (dict(canaries=True), "canaries: True asked; give a whole number"),
+    (dict(beta=2), "beta: 2 must lie strictly between 0 and 1"),
+])
+def test_refuses_bad_settings_in_one_line_before_training(bad, message, monkeypatch):
     x, y = _data()
-    with pytest.raises(ConfigError, match="canaries: 5000 asked; give from 2 to the model's "
-                                          "2752 trainable weights"):
-        audit_training(_model(), x, y, target_epsilon=1.0, canaries=5000, **SETTINGS)
+    monkeypatch.setattr("trustml.privacy._train_private.train_private",
+                        lambda *a, **k: pytest.fail("trained"), raising=False)
+    with pytest.raises(ConfigError, match=message):
+        audit_training(_model(), x, y, target_epsilon=1.0, **{"canaries": 1000, **bad},
+                       **SETTINGS)
 
 
 @pytest.mark.parametrize("sigma, steps", [(1.0, 1), (2.0, 4), (0.8, 2)])

@@ -55,7 +55,7 @@ def test_an_unfair_new_model_fails_the_gate_with_the_gap_change(reports, tmp_pat
     assert fig["change_ci"] == pytest.approx([gap["new"]["ci"][0] - gap["base"]["ci"][1],
                                               gap["new"]["ci"][1] - gap["base"]["ci"][0]])
     assert fig["change_ci"][0] > 0  # the gap grew beyond the intervals' noise
-    assert "Fairness gap by group" not in res.output or "(worse)" in res.output
+    assert "| Group fairness by group | pass -> fail (worse) |" in res.output
     assert (tmp_path / "c" / "compare.md").read_text() in res.output
 
 
@@ -75,3 +75,14 @@ def test_reports_of_different_data_are_refused_in_one_line(reports, tmp_path):
     assert res.exit_code == 2
     assert len(res.output.strip().splitlines()) == 1 and "different data" in res.output
     assert "--allow-different-data" in res.output and not (tmp_path / "c").exists()
+
+
+def test_a_hostile_title_cannot_break_the_pull_request_table():
+    from trustml.report._compare import to_markdown
+    row = {"id": "fairness.group_metrics.x", "title": "Group fairness by a|b <script>\n# h",
+           "base": "pass", "new": "warn", "worse": True, "figure": None}
+    text = to_markdown({"base": "b", "new": "n", "findings": [row], "appeared": [],
+                        "disappeared": [], "intervals": "from the two reports' intervals"})
+    line = next(t for t in text.splitlines() if "Group fairness" in t)
+    assert line.count("|") - line.count("\\|") == 4  # still three cells
+    assert "<script>" not in text and "\n# h" not in text

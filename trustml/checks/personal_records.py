@@ -24,8 +24,9 @@ def _attacked(ctx: AuditContext, attacked: dict) -> tuple[list, list[dict]]:
     table's rows with every column), and each row's personal data by column."""
     data = ctx.data
     if data.kind == "text":
-        texts = ([data.take("train")[0][i] for i in attacked["members"]]
-                 + [data.take("test")[0][i] for i in attacked["non_members"]])
+        train, test = data.take("train")[0], data.take("test")[0]
+        texts = ([train[i] for i in attacked["members"]]
+                 + [test[i] for i in attacked["non_members"]])
         found = [{} for _ in texts]
         for m in scan_pii(texts, phone_regions=ctx.phone_regions):
             kinds = found[m.row].setdefault("text", [])

@@ -156,12 +156,11 @@ class EncodedReduction:
     encoding), then the reduction refits the final estimator alone on every oracle call.
     Predicts as the :class:`~fairlearn.reductions.ExponentiatedGradient` it holds."""
 
-    def __init__(self, encoder, reduction, dense: bool):
-        self.encoder, self.reduction, self.dense = encoder, reduction, dense
+    def __init__(self, encoder, reduction):
+        self.encoder, self.reduction = encoder, reduction
 
     def encode(self, X):
-        encoded = self.encoder.transform(_as_given(X))
-        return encoded.toarray() if self.dense and hasattr(encoded, "toarray") else encoded
+        return _dense(self.encoder.transform(_as_given(X)))
 
     def predict(self, X, random_state=None):
         return self.reduction.predict(self.encode(X), random_state=random_state)
@@ -184,14 +183,19 @@ def _reduce(estimator, X, y, sensitive, reduction):
         estimator = estimator[-1]
     if not isinstance(estimator, Pipeline):
         return reduction(clone(estimator)).fit(as_table(X), y, sensitive_features=groups)
-    encoder = clone(estimator[:-1]).fit(_as_given(as_table(X)), y)
-    encoded = encoder.transform(_as_given(as_table(X)))
+    encoder = clone(estimator[:-1])
+    encoded = encoder.fit_transform(_as_given(as_table(X)), y)
     if hasattr(encoded, "toarray") and np.prod(encoded.shape) > DENSE_CELLS:
         return reduction(WeightedPipeline(estimator)).fit(as_table(X), y,
                                                           sensitive_features=groups)
-    mitigated = EncodedReduction(encoder, reduction(clone(estimator[-1])), dense=True)
-    mitigated.reduction.fit(mitigated.encode(as_table(X)), y, sensitive_features=groups)
+    mitigated = EncodedReduction(encoder, reduction(clone(estimator[-1])))
+    mitigated.reduction.fit(_dense(encoded), y, sensitive_features=groups)
     return mitigated
+
+
+def _dense(encoded):
+    """A sparse encoding as an array (Fairlearn refuses sparse input)."""
+    return encoded.toarray() if hasattr(encoded, "toarray") else encoded
 
 
 def bounded_group_loss(estimator, X, y, sensitive, *, upper_bound: float | None = None,

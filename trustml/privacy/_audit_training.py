@@ -127,9 +127,11 @@ def audit_training(adapter, X, y, settings: DPSettings | None = None, *, canarie
     settings = DPSettings.of(settings, **fields)
     weights = [p for p in adapter.module.parameters() if p.requires_grad]
     total = sum(p.numel() for p in weights)
-    if not 2 <= canaries <= total:
-        raise ConfigError(f"canaries: {canaries} asked; give from 2 to the model's {total} "
-                          "trainable weights")
+    if not isinstance(beta, (int, float)) or not 0 < beta < 1:
+        raise ConfigError(f"beta: {beta!r} must lie strictly between 0 and 1 (1 - confidence)")
+    if isinstance(canaries, bool) or not isinstance(canaries, int) or not 2 <= canaries <= total:
+        raise ConfigError(f"canaries: {canaries!r} asked; give a whole number from 2 to the "
+                          f"model's {total} trainable weights")
     q = PoissonSampling.of(len(y), settings.batch_size, None, settings.balance_power).q
     planted = GradientCanaries(weights, canaries, settings.max_grad_norm, q, seed)
     token = CANARIES.set(planted)

@@ -25,25 +25,33 @@ from sklearn.metrics import auc, roc_auc_score, roc_curve
 
 from trustml.data import concat_rows
 from trustml.metrics._bootstrap import draws, interval
-from trustml.privacy._rmia import GAMMA, OFFLINE_A, rmia_scores
+from trustml.privacy._rmia import GAMMA, OFFLINE_A, relative_scores, true_label_proba
 
 FPRS = (0.01, 0.001)
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
 def confidence_scores(adapter, X, y) -> np.ndarray:
     """Logit-scaled confidence on the true label, ``log p_y - log(1 - p_y)``, per example."""
-    proba = np.clip(adapter.predict_proba(X), 1e-12, 1 - 1e-12)
-    p = proba[np.arange(len(proba)), np.asarray(y, dtype=int)]
-    return np.log(p) - np.log1p(-p)
+    return _logit(true_label_proba(adapter, X, y))
 
 
 def lira_scores(adapter, references, X, y) -> np.ndarray:
     """Offline LiRA: ``(phi - mean_ref) / sd_ref`` per example, the reference models' mean of
     ``phi`` on each example and their spread pooled over examples."""
-    target = confidence_scores(adapter, X, y)
-    ref = np.stack([confidence_scores(r, X, y) for r in references])  # (models, examples)
+    return _lira(confidence_scores(adapter, X, y),
+                 np.stack([confidence_scores(r, X, y) for r in references]))
+
+
+def _lira(target: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """:func:`lira_scores` from the audited model's ``phi`` and the references' (models,
+    examples)."""
     mean = ref.mean(0)
-    spread = float(np.sqrt(((ref - mean) ** 2).mean())) if len(references) > 1 else 1.0
+    spread = float(np.sqrt(((ref - mean) ** 2).mean())) if len(ref) > 1 else 1.0
     return (target - mean) / max(spread, 1e-6)
 
 
@@ -132,12 +140,18 @@ def membership_inference(adapter, members, non_members, *, references=None,
     is_member = np.r_[np.ones(len(members[1]), bool), np.zeros(len(non_members[1]), bool)]
     sens = (pd.concat([groups[0], groups[1]], ignore_index=True) if groups is not None
             else None)
-    scores = {"confidence": confidence_scores(adapter, X, y)}
+    # Each model answers each row once; the three attacks share the answers.
+    p_x = true_label_proba(adapter, X, y)
+    scores = {"confidence": _logit(p_x)}
     if references:
-        scores["lira"] = lira_scores(adapter, references, X, y)
+        ref_x = np.stack([true_label_proba(r, X, y) for r in references])
+        scores["lira"] = _lira(scores["confidence"], _logit(ref_x))
     if references and population is not None and len(population[1]):
-        scores["rmia"] = rmia_scores(adapter, references, X, y, population, a=rmia_a,
-                                     gamma=rmia_gamma)
+        zx, zy = population
+        scores["rmia"] = relative_scores(
+            p_x, ref_x, true_label_proba(adapter, zx, zy),
+            np.stack([true_label_proba(r, zx, zy) for r in references]), a=rmia_a,
+            gamma=rmia_gamma)
     out = {name: attack_metrics(s, is_member, groups=sens, n_boot=n_boot, seed=seed)
            for name, s in scores.items()}
     for name in ("lira", "rmia"):

@@ -106,14 +106,24 @@ def rmia_scores(adapter, references, X, y, population: tuple, *, a: float = OFFL
     """
     if not references:
         raise ConfigError("references: RMIA needs at least one reference model")
-    if not 0 <= a <= 1:
-        raise ConfigError(f"a: {a} must lie in [0, 1]")
     zx, zy = population
     if len(zy) == 0:
         raise ConfigError("population: RMIA needs at least one population row")
-    ref_x = np.stack([true_label_proba(r, X, y) for r in references])
-    ref_z = np.stack([true_label_proba(r, zx, zy) for r in references])
+    return relative_scores(
+        true_label_proba(adapter, X, y), np.stack([true_label_proba(r, X, y) for r in references]),
+        true_label_proba(adapter, zx, zy), np.stack([true_label_proba(r, zx, zy)
+                                                     for r in references]),
+        a=a, gamma=gamma, population_in_references=population_in_references)
+
+
+def relative_scores(p_x, ref_x, p_z, ref_z, *, a: float = OFFLINE_A, gamma: float = GAMMA,
+                    population_in_references: bool = True) -> np.ndarray:
+    """:func:`rmia_scores` from the probabilities of the true labels: the audited model's
+    (``p_x``, ``p_z``) and each reference's (``ref_x``, ``ref_z``, shape (models, rows)) on
+    the attacked examples and on the population."""
+    if not 0 <= a <= 1:
+        raise ConfigError(f"a: {a} must lie in [0, 1]")
     prior_z = ref_z.mean(0) if population_in_references else offline_prior(ref_z, a)
-    ratio_x = true_label_proba(adapter, X, y) / np.maximum(offline_prior(ref_x, a), 1e-12)
-    ratio_z = true_label_proba(adapter, zx, zy) / np.maximum(prior_z, 1e-12)
+    ratio_x = p_x / np.maximum(offline_prior(ref_x, a), 1e-12)
+    ratio_z = p_z / np.maximum(prior_z, 1e-12)
     return dominance(ratio_x, ratio_z, gamma)

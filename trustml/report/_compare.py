@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from trustml.errors import ConfigError
 from trustml.report._finding import STATUSES
+from trustml.report._html import _md
 from trustml.report._result import AuditResult
 
 COMPARE_VERSION = "1.0"
@@ -76,14 +77,14 @@ def to_markdown(result: dict) -> str:
     changed = [r for r in result["findings"]
                if r["base"] != r["new"] or (r["figure"] and r["figure"]["change"])]
     changed.sort(key=lambda r: (not r["worse"], -STATUSES.index(r["new"])))
-    lines = [f"**trustml compare**: {result['base']} -> {result['new']}", "",
+    lines = [f"**trustml compare**: {_md(result['base'])} -> {_md(result['new'])}", "",
              "| finding | status | headline figure (change, interval) |", "|---|---|---|"]
-    lines += [f"| {r['title']} | {r['base']} -> {r['new']}{' (worse)' if r['worse'] else ''} "
-              f"| {_figure(r['figure'])} |" for r in changed]
+    lines += [f"| {_md(r['title'])} | {r['base']} -> {r['new']}"
+              f"{' (worse)' if r['worse'] else ''} | {_figure(r['figure'])} |" for r in changed]
     if not changed:
         lines.append("| (no finding changed) | | |")
     for key in ("appeared", "disappeared"):
         if result[key]:
-            lines.append(f"\n{key.capitalize()}: {', '.join(result[key])}")
+            lines.append(f"\n{key.capitalize()}: {', '.join(map(_md, result[key]))}")
     lines.append(f"\nIntervals of the changes: {result['intervals']}.")
     return "\n".join(lines) + "\n"
